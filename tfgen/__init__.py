@@ -1,0 +1,24 @@
+"""tfgen: a Keras 3 / TensorFlow model zoo of generative image models."""
+
+import os as _os
+
+# Keras 3 on TensorFlow; TFP needs tf-keras for its own Keras 2 internals.
+_os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+__version__ = "0.1.0"
+
+from tfgen import data, images, models, zoo  # noqa: E402
+from tfgen.models import DCGAN, GAN, WGANGP, ConditionalDCGAN  # noqa: E402
+
+__all__ = [
+    "DCGAN",
+    "GAN",
+    "WGANGP",
+    "ConditionalDCGAN",
+    "data",
+    "images",
+    "models",
+    "zoo",
+    "__version__",
+]

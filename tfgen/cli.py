@@ -1,0 +1,229 @@
+"""The `tfgen` command line: zoo, sample, interpolate, train."""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+__all__ = ["main"]
+
+
+def _zoo():
+    from tfgen import zoo
+
+    return zoo
+
+
+def _parse_labels(text):
+    if text is None:
+        return None
+    values = [int(v) for v in text.split(",") if v.strip()]
+    return values[0] if len(values) == 1 else values
+
+
+def cmd_zoo_list(args):
+    zoo = _zoo()
+    rows = []
+    for name in zoo.list(args.pattern):
+        entry = zoo.get(name)
+        metrics = "; ".join(f"{m['name']}={m['value']}" for m in entry.metrics) or "-"
+        rows.append(
+            (
+                name,
+                entry.model,
+                entry.dataset.get("name", "-"),
+                "yes" if entry.weights else "not yet",
+                metrics,
+            )
+        )
+    header = ("name", "model", "dataset", "weights", "metrics")
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    for row in [header] + rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+    return 0
+
+
+def cmd_zoo_info(args):
+    entry = _zoo().get(args.name)
+    print(json.dumps(entry.to_json(), indent=2))
+    return 0
+
+
+def _load_model(name):
+    zoo = _zoo()
+    return zoo.load(name)
+
+
+def cmd_sample(args):
+    from tfgen.images import save_grid
+
+    model = _load_model(args.name)
+    kwargs = {"seed": args.seed, "progress": True, "batch_size": args.batch_size}
+    labels = _parse_labels(args.labels)
+    if labels is not None:
+        kwargs["labels"] = labels
+    images = model.sample(args.num, **kwargs)
+    save_grid(images, args.output, nrow=args.nrow, scale=args.scale)
+    if args.npy:
+        import numpy as np
+
+        np.save(args.npy, images)
+    print(f"wrote {args.num} samples of {args.name} to {args.output}")
+    return 0
+
+
+def cmd_interpolate(args):
+    from tfgen.images import save_grid
+
+    model = _load_model(args.name)
+    if not hasattr(model, "interpolate"):
+        raise SystemExit(f"{args.name} has no latent space to interpolate in.")
+    rows = []
+    for row in range(args.rows):
+        rows.append(
+            model.interpolate(
+                steps=args.steps,
+                method=args.method,
+                seed=args.seed + row,
+                labels=_parse_labels(args.labels),
+            )
+        )
+    import numpy as np
+
+    save_grid(np.concatenate(rows), args.output, nrow=args.steps, scale=args.scale)
+    print(f"wrote {args.rows} interpolation row(s) of {args.steps} to {args.output}")
+    return 0
+
+
+def cmd_train(args):
+    from tfgen import recipes
+
+    overrides = json.loads(args.config) if args.config else {}
+    if args.name:
+        spec = recipes.from_zoo(args.name)
+    elif args.model and args.dataset:
+        spec = recipes.RecipeSpec(
+            model=args.model,
+            config=overrides,
+            dataset={"name": args.dataset, "split": args.split},
+        )
+        overrides = {}
+    else:
+        raise SystemExit(
+            "Give a zoo NAME, or --model CLASS --dataset NAME [--config JSON]."
+        )
+    spec = spec.replace(
+        config_overrides=overrides,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        precision=args.precision,
+        seed=args.seed,
+    )
+    start = time.time()
+    recipes.run(
+        spec,
+        output_dir=args.output_dir,
+        strategy=args.strategy,
+        data_dir=args.data_dir,
+        steps_per_epoch=args.steps_per_epoch,
+        logical_cpus=args.logical_cpus,
+        verbose=args.verbose,
+    )
+    print(f"trained in {time.time() - start:.0f} s; run folder: {args.output_dir}")
+    return 0
+
+
+def cmd_export(args):
+    from tfgen import recipes
+
+    entry = recipes.export(args.run_dir, args.name, zoo_dir=args.zoo_dir)
+    print(f"exported {args.name}: {entry.weights} sha256 {entry.sha256}")
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="tfgen",
+        description="Generative image models for Keras 3: zoo, sampling, training.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    zoo = sub.add_parser("zoo", help="list and inspect pretrained models")
+    zoo_sub = zoo.add_subparsers(dest="zoo_command", required=True)
+    p = zoo_sub.add_parser("list", help="list zoo entries")
+    p.add_argument("pattern", nargs="?", default=None, help="glob, e.g. 'dcgan*'")
+    p.set_defaults(func=cmd_zoo_list)
+    p = zoo_sub.add_parser("info", help="print an entry as JSON")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_zoo_info)
+    p = zoo_sub.add_parser(
+        "export", help="turn a finished training run into a zoo entry"
+    )
+    p.add_argument("run_dir")
+    p.add_argument("name")
+    p.add_argument("--zoo-dir", default=None, help="default: the repository's zoo/")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "sample", help="sample a PNG grid from a zoo model or saved folder"
+    )
+    p.add_argument("name", help="zoo name or a folder written by tfgen.zoo.save")
+    p.add_argument("-n", "--num", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", default="samples.png")
+    p.add_argument("--labels", default=None, help="class id(s), e.g. 7 or 0,1,2")
+    p.add_argument("--nrow", type=int, default=None)
+    p.add_argument("--scale", type=int, default=2, help="pixel upscaling of the PNG")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--npy", default=None, help="also save the float samples as .npy")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("interpolate", help="latent interpolation rows as a PNG")
+    p.add_argument("name")
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--rows", type=int, default=4)
+    p.add_argument("--method", choices=("slerp", "linear"), default="slerp")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--labels", default=None)
+    p.add_argument("--scale", type=int, default=2)
+    p.add_argument("-o", "--output", default="interpolation.png")
+    p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser("train", help="train a zoo recipe or a model on a dataset")
+    p.add_argument("name", nargs="?", help="zoo entry whose recipe to run")
+    p.add_argument("--model", help="model class, e.g. DCGAN (instead of NAME)")
+    p.add_argument("--dataset", help="dataset name or path (with --model)")
+    p.add_argument("--split", default="train")
+    p.add_argument("--config", help="JSON of constructor arguments (overrides)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--steps-per-epoch", type=int)
+    p.add_argument("--precision", help="Keras dtype policy; default mixed_bfloat16")
+    p.add_argument(
+        "--strategy", default="default", choices=("default", "mirrored", "multi_worker")
+    )
+    p.add_argument("--logical-cpus", type=int, help="split the CPU into N devices")
+    p.add_argument(
+        "--data-dir", help="folder of <dataset>.npz; default $TFGEN_DATA_DIR"
+    )
+    p.add_argument("--seed", type=int)
+    p.add_argument("-o", "--output-dir", default="runs/latest")
+    p.add_argument("--verbose", default="auto")
+    p.set_defaults(func=cmd_train)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (KeyError, ValueError, TypeError, FileNotFoundError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        print(f"tfgen: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.exit(main())

@@ -1,0 +1,319 @@
+"""Datasets as `tf.data` pipelines: local files first, then tensorflow-datasets.
+
+Built-in names read `<data_dir>/<name>.npz` (uint8 arrays `x_<split>` and, for
+labelled sets, `y_<split>`), with `data_dir` from the argument or
+`$TFGEN_DATA_DIR` (default `~/tfgen_data`). When no such file exists they fall
+back to tensorflow-datasets, but only to a copy that is already prepared
+unless `download=True`, so nothing ever waits on the network by default.
+
+Any other `name` is the user's own data: a folder of PNG/JPEG images, an
+`.npy`/`.npz` file, or a numpy array of shape (n, H, W[, C]).
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+__all__ = [
+    "DATASETS",
+    "DatasetNotFoundError",
+    "default_data_dir",
+    "load",
+    "load_arrays",
+]
+
+# name -> (tfds name, splits, labelled, image shape)
+DATASETS = {
+    "mnist": ("mnist", ("train", "test"), True, (28, 28, 1)),
+    "fashion_mnist": ("fashion_mnist", ("train", "test"), True, (28, 28, 1)),
+    "cifar10": ("cifar10", ("train", "test"), True, (32, 32, 3)),
+    "binarized_mnist": (
+        "binarized_mnist",
+        ("train", "valid", "test"),
+        False,
+        (28, 28, 1),
+    ),
+}
+_TFDS_SPLITS = {"valid": "validation"}
+_VALUE_RANGES = ("unit", "symmetric", "levels")
+_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset is neither in the data dir nor prepared by tensorflow-datasets."""
+
+
+def default_data_dir(path=None):
+    """The directory tfgen reads datasets from."""
+    return os.path.expanduser(
+        path or os.environ.get("TFGEN_DATA_DIR") or os.path.join("~", "tfgen_data")
+    )
+
+
+def _parse_splits(name, split):
+    splits = DATASETS[name][1]
+    parts = [p.strip() for p in str(split).split("+")]
+    for part in parts:
+        if part not in splits:
+            raise ValueError(
+                f"Unknown split {part!r} for {name!r}. Expected one of {list(splits)} "
+                f"(join with '+', e.g. 'train+valid'). Received: split={split!r}"
+            )
+    return parts
+
+
+def _not_found(name, directory):
+    tfds_name = DATASETS[name][0]
+    return DatasetNotFoundError(
+        f"Dataset {name!r} was not found. Looked for {os.path.join(directory, name + '.npz')} "
+        f"and for a prepared tensorflow-datasets copy of {tfds_name!r}. Get it either way:\n"
+        f"  1. put {name}.npz (uint8 arrays x_train, y_train, x_test, y_test, or x_train/x_valid/"
+        "x_test for binarized_mnist) in that folder, or point $TFGEN_DATA_DIR / data_dir= at a "
+        "folder holding it;\n"
+        f"  2. or download it with tensorflow-datasets: "
+        f"tfgen.data.load({name!r}, download=True) (needs network access)."
+    )
+
+
+def _load_tfds(name, splits, labelled, download, tfds_data_dir):
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:  # pragma: no cover - tfds is a dependency
+        return None
+    builder = tfds.builder(DATASETS[name][0], data_dir=tfds_data_dir)
+    if not builder.is_prepared():
+        if not download:
+            return None
+        builder.download_and_prepare()
+    xs, ys = [], []
+    for split in splits:
+        ds = builder.as_dataset(split=_TFDS_SPLITS.get(split, split), batch_size=-1)
+        arrays = tfds.as_numpy(ds)
+        xs.append(np.asarray(arrays["image"], dtype="uint8"))
+        if labelled:
+            ys.append(np.asarray(arrays["label"], dtype="int64"))
+    return np.concatenate(xs), (np.concatenate(ys) if labelled else None)
+
+
+def _read_npz(path, splits, labelled):
+    # allow_pickle=False: a data file never runs code.
+    with np.load(path, allow_pickle=False) as arrays:
+        missing = [f"x_{s}" for s in splits if f"x_{s}" not in arrays.files]
+        if labelled:
+            missing += [f"y_{s}" for s in splits if f"y_{s}" not in arrays.files]
+        if missing:
+            raise ValueError(
+                f"{path} lacks the arrays {missing}. Expected keys x_<split> (and "
+                f"y_<split> for labelled sets). Received keys: {sorted(arrays.files)}"
+            )
+        xs = [arrays[f"x_{s}"] for s in splits]
+        ys = [arrays[f"y_{s}"] for s in splits] if labelled else None
+    x = np.concatenate(xs)
+    y = np.concatenate(ys).astype("int64").reshape(-1) if labelled else None
+    return x, y
+
+
+def _with_channels(x):
+    return x[..., None] if x.ndim == 3 else x
+
+
+def load_arrays(name, split="train", data_dir=None, download=False, tfds_data_dir=None):
+    """Returns `(images, labels)` as numpy arrays: uint8 (n, H, W, C), int64 (n,).
+
+    `labels` is None for unlabelled data. `name` is a built-in dataset, a
+    folder of images, an `.npy`/`.npz` file, or an array.
+    """
+    if isinstance(name, np.ndarray):
+        return _check_user_array(name, "array"), None
+    if name in DATASETS:
+        _, _, labelled, _ = DATASETS[name]
+        splits = _parse_splits(name, split)
+        directory = default_data_dir(data_dir)
+        path = os.path.join(directory, f"{name}.npz")
+        if os.path.isfile(path):
+            x, y = _read_npz(path, splits, labelled)
+        else:
+            found = _load_tfds(name, splits, labelled, download, tfds_data_dir)
+            if found is None:
+                raise _not_found(name, directory)
+            x, y = found
+        return _with_channels(x.astype("uint8", copy=False)), y
+    path = os.path.expanduser(str(name))
+    if os.path.isdir(path):
+        return _read_folder(path), None
+    if os.path.isfile(path) and path.endswith(".npy"):
+        return _check_user_array(np.load(path, allow_pickle=False), path), None
+    if os.path.isfile(path) and path.endswith(".npz"):
+        with np.load(path, allow_pickle=False) as arrays:
+            key = f"x_{split}" if f"x_{split}" in arrays.files else arrays.files[0]
+            x = arrays[key]
+            y = arrays.get(f"y_{split}")
+        return _check_user_array(x, path), (None if y is None else y.astype("int64"))
+    raise DatasetNotFoundError(
+        f"Unknown dataset {name!r}. Expected one of {sorted(DATASETS)}, a folder of "
+        "PNG/JPEG images, an .npy/.npz file, or a numpy array. "
+        f"Received: name={name!r}"
+    )
+
+
+def _check_user_array(x, source):
+    x = np.asarray(x)
+    if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] not in (1, 3)):
+        raise ValueError(
+            f"Images from {source} must have shape (n, H, W) or (n, H, W, 1|3). "
+            f"Received: shape={x.shape}"
+        )
+    if x.dtype != np.uint8:
+        if (
+            np.issubdtype(x.dtype, np.floating)
+            and x.size
+            and x.min() >= 0
+            and x.max() <= 1
+        ):
+            x = np.rint(x * 255).astype("uint8")
+        else:
+            raise ValueError(
+                f"Images from {source} must be uint8 in [0, 255] or floats in [0, 1]. "
+                f"Received: dtype={x.dtype}"
+            )
+    return _with_channels(x)
+
+
+def _read_folder(path):
+    from PIL import Image
+
+    files = sorted(
+        os.path.join(root, f)
+        for root, _, names in os.walk(path)
+        for f in names
+        if f.lower().endswith(_IMAGE_EXTENSIONS)
+    )
+    if not files:
+        raise DatasetNotFoundError(
+            f"No PNG/JPEG images in folder {path!r}. Expected files ending in "
+            f"{_IMAGE_EXTENSIONS}."
+        )
+    images = []
+    for f in files:
+        with Image.open(f) as im:
+            mode = "L" if im.mode in ("1", "L", "I;16", "I") else "RGB"
+            images.append(np.asarray(im.convert(mode)))
+    shapes = {im.shape for im in images}
+    if len(shapes) != 1:
+        raise ValueError(
+            f"Images in {path!r} must all have one size; resize them first. "
+            f"Received sizes: {sorted(shapes)[:5]}"
+        )
+    return _with_channels(np.stack(images))
+
+
+def load(
+    name,
+    split="train",
+    *,
+    data_dir=None,
+    value_range="unit",
+    num_levels=256,
+    binarize=None,
+    labels=False,
+    batch_size=None,
+    shuffle=False,
+    seed=None,
+    drop_remainder=False,
+    repeat=False,
+    prefetch=True,
+    download=False,
+    tfds_data_dir=None,
+):
+    """Returns a `tf.data.Dataset` of images (or `(images, labels)`).
+
+    Args:
+        name: `"mnist"`, `"fashion_mnist"`, `"cifar10"`, `"binarized_mnist"`,
+            a folder of PNG/JPEG images, an `.npy`/`.npz` file or an array.
+        split: `"train"`, `"test"` (and `"valid"` for binarized MNIST);
+            join with `+`, e.g. `"train+valid"`.
+        data_dir: folder of `<name>.npz` files; default `$TFGEN_DATA_DIR`.
+        value_range: `"unit"` float32 in [0, 1], `"symmetric"` in [-1, 1],
+            or `"levels"` int32 in [0, num_levels).
+        num_levels: levels per channel when quantizing (2..256).
+        binarize: None, `"dynamic"` (each pixel ~ Bernoulli(intensity), drawn
+            afresh every epoch) or `"threshold"` (intensity > 0.5).
+        labels: yield `(image, label)` pairs.
+        batch_size, shuffle, seed, drop_remainder, repeat, prefetch: the
+            usual `tf.data` options; `seed` makes shuffling and dynamic
+            binarization deterministic.
+        download: let tensorflow-datasets download a missing dataset.
+        tfds_data_dir: tensorflow-datasets' data dir.
+
+    Example:
+
+    ```python
+    ds = tfgen.data.load("cifar10", batch_size=64, shuffle=True, seed=0)
+    ds = tfgen.data.load("mnist", binarize="dynamic", batch_size=100)
+    ds = tfgen.data.load("~/my_faces", batch_size=32)  # a folder of PNGs
+    ```
+    """
+    if value_range not in _VALUE_RANGES:
+        raise ValueError(
+            f"`value_range` must be one of {_VALUE_RANGES}. Received: value_range={value_range!r}"
+        )
+    if binarize not in (None, "dynamic", "threshold"):
+        raise ValueError(
+            "`binarize` must be None, 'dynamic' or 'threshold'. "
+            f"Received: binarize={binarize!r}"
+        )
+    if not 2 <= int(num_levels) <= 256:
+        raise ValueError(
+            f"`num_levels` must be in [2, 256]. Received: num_levels={num_levels}"
+        )
+    x, y = load_arrays(
+        name, split, data_dir=data_dir, download=download, tfds_data_dir=tfds_data_dir
+    )
+    if labels and y is None:
+        raise ValueError(f"Dataset {name!r} has no labels. Received: labels=True")
+    binary_source = name == "binarized_mnist"
+    if binary_source:
+        # Stored as 0/1: scale to 0/255 so every option below sees bytes.
+        x = x * np.uint8(255)
+    levels = 2 if (binarize or binary_source) else int(num_levels)
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y) if labels else x)
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+
+    def convert(image, step_seed):
+        image = tf.cast(image, tf.float32) / 255.0
+        if binarize == "dynamic":
+            noise = tf.random.stateless_uniform(tf.shape(image), seed=step_seed)
+            image = tf.cast(noise < image, tf.float32)
+        elif binarize == "threshold":
+            image = tf.cast(image > 0.5, tf.float32)
+        elif levels < 256:
+            image = tf.floor(image * (255.0 / 256.0) * levels) / (levels - 1)
+        if value_range == "symmetric":
+            image = image * 2.0 - 1.0
+        elif value_range == "levels":
+            image = tf.cast(tf.round(image * (levels - 1)), tf.int32)
+        return image
+
+    seeds = tf.data.Dataset.random(seed=seed).batch(2)
+    ds = tf.data.Dataset.zip((ds, seeds))
+    if labels:
+        ds = ds.map(
+            lambda xy, s: (convert(xy[0], s), xy[1]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    else:
+        ds = ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
+    if seed is not None:
+        options = tf.data.Options()
+        options.deterministic = True
+        ds = ds.with_options(options)
+    if batch_size:
+        ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+    if prefetch:
+        ds = ds.prefetch(tf.data.AUTOTUNE)
+    return ds

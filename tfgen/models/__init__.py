@@ -1,0 +1,29 @@
+"""tfgen's model families."""
+
+from tfgen.models.base import GenerativeModel
+from tfgen.models.dcgan import DCGAN, ConditionalDCGAN
+from tfgen.models.gan import GAN, AdversarialModel
+from tfgen.models.wgan_gp import WGANGP
+
+__all__ = [
+    "DCGAN",
+    "GAN",
+    "WGANGP",
+    "AdversarialModel",
+    "ConditionalDCGAN",
+    "GenerativeModel",
+    "get",
+]
+
+
+def get(name):
+    """Returns the model class registered under `name` (e.g. "DCGAN")."""
+    import keras
+
+    cls = keras.saving.get_registered_object(f"tfgen>{name}")
+    if cls is None:
+        known = sorted(n for n in __all__ if n[0].isupper())
+        raise ValueError(
+            f"Unknown model class {name!r}. Expected one of {known}. Received: {name!r}"
+        )
+    return cls

@@ -1,0 +1,39 @@
+"""The contract every tfgen model follows."""
+
+import keras
+
+from tfgen.validation import check_image_shape
+
+__all__ = ["GenerativeModel"]
+
+
+@keras.saving.register_keras_serializable(package="tfgen")
+class GenerativeModel(keras.Model):
+    """Base class of tfgen's models: an image shape, `sample`, and a config.
+
+    Subclasses build their networks in `__init__`, so a model is usable (and
+    its optimizers can be built under a distribution strategy) as soon as it
+    is constructed. Images enter `fit` as floats in [0, 1] and leave `sample`
+    the same way, whatever range a network uses inside.
+
+    Args:
+        image_shape: (height, width, channels) of the images.
+        **kwargs: passed to `keras.Model` (`name`, `dtype`, ...).
+    """
+
+    def __init__(self, image_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.image_shape = check_image_shape(image_shape)
+
+    def sample(self, n, seed=None, **conditioning):
+        """Returns `n` images as a float32 array (n, H, W, C) in [0, 1]."""
+        raise NotImplementedError
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(image_shape=list(self.image_shape))
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

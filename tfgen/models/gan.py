@@ -1,0 +1,474 @@
+"""Adversarial training shared by every GAN, and the MLP GAN of Goodfellow et al."""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+
+from tfgen.models.base import GenerativeModel
+from tfgen.validation import check_labels, check_positive_int
+
+__all__ = ["AdversarialModel", "GAN", "replica_slice_normal", "replica_slice_uniform"]
+
+_GENERATOR_LOSSES = ("minimax", "non_saturating", "wasserstein")
+
+
+def _replica_info():
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None:  # cross-replica context: a single logical replica
+        return 0, 1
+    return ctx.replica_id_in_sync_group, ctx.num_replicas_in_sync
+
+
+def _replica_slice(draw, local_shape, seed):
+    """Draws the global batch with one seed on every replica, keeps this
+    replica's rows. A step on R replicas then sees exactly the noise a
+    one-replica step sees on the same global batch."""
+    replica_id, num_replicas = _replica_info()
+    local_n = local_shape[0]
+    global_shape = [local_n * num_replicas, *local_shape[1:]]
+    values = draw(global_shape, seed)
+    start = replica_id * local_n
+    return values[start : start + local_n]
+
+
+def replica_slice_normal(local_shape, seed):
+    """Standard normal noise of `local_shape`, consistent across replicas."""
+    return _replica_slice(
+        lambda s, sd: keras.random.normal(s, seed=sd, dtype="float32"),
+        local_shape,
+        seed,
+    )
+
+
+def replica_slice_uniform(local_shape, seed):
+    """U(0, 1) noise of `local_shape`, consistent across replicas."""
+    return _replica_slice(
+        lambda s, sd: keras.random.uniform(s, seed=sd, dtype="float32"),
+        local_shape,
+        seed,
+    )
+
+
+@keras.saving.register_keras_serializable(package="tfgen")
+class AdversarialModel(GenerativeModel):
+    """A generator and a discriminator trained against each other.
+
+    Subclasses supply `build_generator()` and `build_discriminator()`, which
+    return functional Keras models: the generator maps a latent vector (and a
+    one-hot label, when conditional) to images in [-1, 1]; the discriminator
+    maps images in [-1, 1] (and a one-hot label) to one logit per image.
+
+    Each `train_step` consumes one batch of real images in [0, 1] and makes
+    `d_steps` discriminator updates, each on its own slice `x[i::d_steps]` of
+    the batch (Algorithm 1 of Goodfellow et al.: k minibatches of m examples,
+    so feed batches of k·m), then one generator update on m fresh latents.
+    Losses are summed per example and divided by the global batch, so that
+    the gradients the optimizers sum across replicas are global means.
+
+    Args:
+        image_shape: (height, width, channels) of the images.
+        latent_dim: size of the latent vector z ~ N(0, I).
+        num_classes: number of classes for a class-conditional model; `None`
+            for an unconditional one. Conditional models train on
+            `(images, labels)` batches and sample with `labels=`.
+        d_steps: discriminator updates per generator update (k).
+        generator_loss: `"non_saturating"` (descend -log D(G(z))),
+            `"minimax"` (descend log(1 - D(G(z)))) or `"wasserstein"`.
+        seed: seed of the model's `keras.random.SeedGenerator`.
+        **kwargs: passed to `keras.Model`.
+
+    References:
+        Goodfellow et al., Generative Adversarial Networks, arXiv 1406.2661.
+    """
+
+    default_optimizer = {"learning_rate": 2e-4, "beta_1": 0.5, "beta_2": 0.999}
+
+    def __init__(
+        self,
+        image_shape,
+        latent_dim=100,
+        num_classes=None,
+        d_steps=1,
+        generator_loss="non_saturating",
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(image_shape, **kwargs)
+        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
+        self.num_classes = (
+            None
+            if num_classes is None
+            else check_positive_int(num_classes, "num_classes")
+        )
+        self.d_steps = check_positive_int(d_steps, "d_steps")
+        if generator_loss not in _GENERATOR_LOSSES:
+            raise ValueError(
+                f"`generator_loss` must be one of {_GENERATOR_LOSSES}. "
+                f"Received: generator_loss={generator_loss!r}"
+            )
+        self.generator_loss = generator_loss
+        self.seed = seed
+        self.generator = self.build_generator()
+        self.discriminator = self.build_discriminator()
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        # Both networks are functional and already built.
+        self.built = True
+
+    # ----------------------------------------------------------------- networks
+    def build_generator(self):
+        raise NotImplementedError
+
+    def build_discriminator(self):
+        raise NotImplementedError
+
+    def _generator_inputs(self):
+        z = keras.Input((self.latent_dim,), name="z")
+        if self.num_classes is None:
+            return z, z
+        y = keras.Input((self.num_classes,), name="label_one_hot")
+        return [z, y], layers.Concatenate()([z, y])
+
+    def _discriminator_inputs(self):
+        x = keras.Input(self.image_shape, name="image")
+        if self.num_classes is None:
+            return x, x
+        y = keras.Input((self.num_classes,), name="label_one_hot")
+        h, w = self.image_shape[:2]
+        maps = layers.Reshape((1, 1, self.num_classes))(y)
+        maps = layers.UpSampling2D((h, w))(maps)
+        return [x, y], layers.Concatenate()([x, maps])
+
+    def _with_labels(self, tensor, labels):
+        if self.num_classes is None:
+            return tensor
+        one_hot = ops.one_hot(
+            ops.cast(labels, "int32"), self.num_classes, dtype="float32"
+        )
+        return [tensor, one_hot]
+
+    def call(self, inputs, training=False):
+        """Generator output in [-1, 1]; `inputs` is z, or [z, one_hot_labels]."""
+        return self.generator(inputs, training=training)
+
+    # ---------------------------------------------------------------- training
+    def compile(self, d_optimizer=None, g_optimizer=None, **kwargs):
+        """Sets the two optimizers and builds them on their variables.
+
+        Call under the strategy's scope: the optimizers' slots are created
+        here, as MirroredStrategy needs, not lazily inside `train_step`.
+        """
+        self.d_optimizer = d_optimizer or keras.optimizers.Adam(
+            name="d_optimizer", **self.default_optimizer
+        )
+        self.g_optimizer = g_optimizer or keras.optimizers.Adam(
+            name="g_optimizer", **self.default_optimizer
+        )
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+        kwargs.setdefault("optimizer", self.g_optimizer)
+        super().compile(**kwargs)
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker]
+
+    def discriminator_loss(self, real_logits, fake_logits):
+        """Per-example -log D(x) - log(1 - D(G(z))), from logits."""
+        return ops.softplus(-real_logits) + ops.softplus(fake_logits)
+
+    def generator_loss_fn(self, fake_logits):
+        if self.generator_loss == "minimax":
+            # log(1 - sigmoid(l)) = -softplus(l)
+            return -ops.softplus(fake_logits)
+        if self.generator_loss == "wasserstein":
+            return -fake_logits
+        return ops.softplus(-fake_logits)
+
+    def penalty(self, real, fake, labels):
+        """Extra per-example discriminator loss; none for the plain GAN."""
+        return None
+
+    def _unpack(self, data):
+        if isinstance(data, tuple | list):
+            if len(data) == 2 and self.num_classes is not None:
+                images, labels = data
+            elif len(data) in (1, 2):  # labels are ignored by unconditional models
+                images, labels = data[0], None
+            else:
+                raise ValueError(
+                    "Expected batches of `images` or `(images, labels)`. "
+                    f"Received a tuple of {len(data)} elements."
+                )
+        else:
+            images, labels = data, None
+        if self.num_classes is not None and labels is None:
+            raise ValueError(
+                f"{type(self).__name__} is class-conditional (num_classes="
+                f"{self.num_classes}) and trains on `(images, labels)` batches. "
+                "Received images without labels."
+            )
+        if tuple(images.shape[1:]) != self.image_shape:
+            raise ValueError(
+                f"Expected image batches of shape (batch, {', '.join(map(str, self.image_shape))}). "
+                f"Received: shape={tuple(images.shape)}"
+            )
+        if not images.dtype.is_floating:
+            raise TypeError(
+                "Expected float images in [0, 1] (divide uint8 by 255, or use "
+                f"tfgen.data.load). Received: dtype={images.dtype.name}"
+            )
+        images = tf.cast(images, "float32")
+        tf.debugging.assert_greater_equal(
+            images, 0.0, message="Expected images in [0, 1]; received values below 0."
+        )
+        tf.debugging.assert_less_equal(
+            images, 1.0, message="Expected images in [0, 1]; received values above 1."
+        )
+        if labels is not None:
+            labels = tf.reshape(tf.cast(labels, "int32"), [-1])
+        return images * 2.0 - 1.0, labels
+
+    def _latents(self, n):
+        return replica_slice_normal([n, self.latent_dim], self.seed_generator)
+
+    def _discriminator_step(self, real, labels, global_n):
+        n = ops.shape(real)[0]
+        z = self._latents(n)
+        fake = self.generator(self._with_labels(z, labels), training=True)
+        with tf.GradientTape() as tape:
+            real_logits = ops.cast(
+                self.discriminator(self._with_labels(real, labels), training=True),
+                "float32",
+            )
+            fake_logits = ops.cast(
+                self.discriminator(self._with_labels(fake, labels), training=True),
+                "float32",
+            )
+            per_example = self.discriminator_loss(real_logits[:, 0], fake_logits[:, 0])
+            extra = self.penalty(real, fake, labels)
+            if extra is not None:
+                per_example = per_example + extra
+            loss = ops.sum(per_example) / global_n
+        variables = self.discriminator.trainable_variables
+        grads = tape.gradient(loss, variables)
+        self.d_optimizer.apply(grads, variables)
+        return per_example, extra, real_logits, fake_logits
+
+    def _generator_step(self, n, labels, global_n):
+        z = self._latents(n)
+        with tf.GradientTape() as tape:
+            fake = self.generator(self._with_labels(z, labels), training=True)
+            fake_logits = ops.cast(
+                self.discriminator(self._with_labels(fake, labels), training=True),
+                "float32",
+            )
+            per_example = self.generator_loss_fn(fake_logits[:, 0])
+            loss = ops.sum(per_example) / global_n
+        variables = self.generator.trainable_variables
+        grads = tape.gradient(loss, variables)
+        self.g_optimizer.apply(grads, variables)
+        return per_example
+
+    def train_step(self, data):
+        real, labels = self._unpack(data)
+        _, num_replicas = _replica_info()
+        k = self.d_steps
+        for i in range(k):
+            real_i = real[i::k]
+            labels_i = None if labels is None else labels[i::k]
+            n = ops.shape(real_i)[0]
+            global_n = ops.cast(n * num_replicas, "float32")
+            d_per_example, extra, real_logits, fake_logits = self._discriminator_step(
+                real_i, labels_i, global_n
+            )
+            self.d_loss_tracker.update_state(
+                ops.mean(d_per_example), sample_weight=ops.cast(n, "float32")
+            )
+            self._track_discriminator(extra, real_logits, fake_logits, n)
+        labels_g = None if labels is None else labels[0::k]
+        n = ops.shape(real[0::k])[0]
+        global_n = ops.cast(n * num_replicas, "float32")
+        g_per_example = self._generator_step(n, labels_g, global_n)
+        self.g_loss_tracker.update_state(
+            ops.mean(g_per_example), sample_weight=ops.cast(n, "float32")
+        )
+        return {m.name: m.result() for m in self.metrics}
+
+    def _track_discriminator(self, penalty, real_logits, fake_logits, n):
+        """Hook for subclasses with more trackers."""
+
+    # ---------------------------------------------------------------- sampling
+    def latents(self, n, seed=None):
+        """`n` latent vectors z ~ N(0, I), reproducible for an int `seed`."""
+        n = check_positive_int(n, "n")
+        return np.asarray(
+            keras.random.normal((n, self.latent_dim), seed=seed), "float32"
+        )
+
+    def generate(self, z, labels=None, batch_size=256, progress=False):
+        """Maps latents z (n, latent_dim) to images (n, H, W, C) in [0, 1]."""
+        z = np.asarray(z, dtype="float32")
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"`z` must have shape (n, {self.latent_dim}). Received: z.shape={z.shape}"
+            )
+        labels = check_labels(labels, z.shape[0], self.num_classes)
+        batches = range(0, z.shape[0], batch_size)
+        if progress:
+            from tqdm.auto import tqdm
+
+            batches = tqdm(
+                batches, total=math.ceil(z.shape[0] / batch_size), unit="batch"
+            )
+        out = []
+        for start in batches:
+            zb = ops.convert_to_tensor(z[start : start + batch_size])
+            lb = None if labels is None else labels[start : start + batch_size]
+            images = self.generator(self._with_labels(zb, lb), training=False)
+            out.append(np.asarray(ops.cast(images, "float32")))
+        images = (
+            np.concatenate(out, axis=0) if out else np.zeros((0, *self.image_shape))
+        )
+        return np.clip((images + 1.0) / 2.0, 0.0, 1.0).astype("float32")
+
+    def sample(self, n, seed=None, labels=None, batch_size=256, progress=False):
+        """Draws `n` images in [0, 1]; `labels` (ints) for conditional models,
+        by default cycling through the classes."""
+        return self.generate(
+            self.latents(n, seed),
+            labels=labels,
+            batch_size=batch_size,
+            progress=progress,
+        )
+
+    def interpolate(
+        self, steps=8, z0=None, z1=None, method="slerp", seed=None, labels=None
+    ):
+        """Images along a path between two latents (random ones by default).
+
+        `method` is `"linear"` or `"slerp"` (spherical, which keeps the norm
+        typical of a Gaussian latent; White 2016, arXiv 1609.04468).
+        """
+        steps = check_positive_int(steps, "steps")
+        if method not in ("linear", "slerp"):
+            raise ValueError(
+                f"`method` must be 'linear' or 'slerp'. Received: method={method!r}"
+            )
+        if z0 is None or z1 is None:
+            pair = self.latents(2, seed)
+            z0 = pair[0] if z0 is None else z0
+            z1 = pair[1] if z1 is None else z1
+        z0 = np.asarray(z0, "float32").reshape(-1)
+        z1 = np.asarray(z1, "float32").reshape(-1)
+        t = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None]
+        if method == "linear":
+            z = (1 - t) * z0 + t * z1
+        else:
+            cos = np.dot(z0, z1) / (np.linalg.norm(z0) * np.linalg.norm(z1) + 1e-12)
+            omega = np.arccos(np.clip(cos, -1.0, 1.0))
+            if omega < 1e-6:
+                z = (1 - t) * z0 + t * z1
+            else:
+                z = (np.sin((1 - t) * omega) * z0 + np.sin(t * omega) * z1) / np.sin(
+                    omega
+                )
+        if labels is not None and np.ndim(labels) == 0:
+            labels = np.full((steps,), labels)
+        return self.generate(z.astype("float32"), labels=labels)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            latent_dim=self.latent_dim,
+            num_classes=self.num_classes,
+            d_steps=self.d_steps,
+            generator_loss=self.generator_loss,
+            seed=self.seed,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="tfgen")
+class GAN(AdversarialModel):
+    """The original GAN: MLP generator and discriminator, minimax objective.
+
+    The discriminator maximizes log D(x) + log(1 - D(G(z))); with
+    `generator_loss="minimax"` the generator descends log(1 - D(G(z))) as in
+    the paper's Algorithm 1, and with `"non_saturating"` it ascends
+    log D(G(z)), the variant the paper recommends in practice.
+
+    Args:
+        image_shape: (height, width, channels) of the images.
+        latent_dim: size of z.
+        hidden_units: widths of the generator's hidden layers; the
+            discriminator uses them in reverse.
+        dropout: dropout rate in the discriminator.
+        num_classes, d_steps, generator_loss, seed: see `AdversarialModel`.
+        **kwargs: passed to `keras.Model`.
+
+    Example:
+
+    ```python
+    model = tfgen.GAN(image_shape=(28, 28, 1), d_steps=1)
+    model.compile()
+    model.fit(tfgen.data.load("mnist", batch_size=64, shuffle=True), epochs=1)
+    images = model.sample(16, seed=0)  # (16, 28, 28, 1) in [0, 1]
+    ```
+
+    References:
+        Goodfellow et al., Generative Adversarial Networks, arXiv 1406.2661.
+    """
+
+    def __init__(
+        self,
+        image_shape,
+        latent_dim=100,
+        hidden_units=(256, 512, 1024),
+        dropout=0.3,
+        num_classes=None,
+        d_steps=1,
+        generator_loss="minimax",
+        seed=None,
+        **kwargs,
+    ):
+        self.hidden_units = tuple(int(u) for u in hidden_units)
+        self.dropout = float(dropout)
+        super().__init__(
+            image_shape,
+            latent_dim=latent_dim,
+            num_classes=num_classes,
+            d_steps=d_steps,
+            generator_loss=generator_loss,
+            seed=seed,
+            **kwargs,
+        )
+
+    def build_generator(self):
+        inputs, h = self._generator_inputs()
+        for units in self.hidden_units:
+            h = layers.Dense(units)(h)
+            h = layers.LeakyReLU(0.2)(h)
+        h = layers.Dense(int(np.prod(self.image_shape)))(h)
+        h = layers.Activation("tanh", dtype="float32")(h)
+        images = layers.Reshape(self.image_shape)(h)
+        return keras.Model(inputs, images, name="generator")
+
+    def build_discriminator(self):
+        inputs, h = self._discriminator_inputs()
+        h = layers.Flatten()(h)
+        for units in reversed(self.hidden_units):
+            h = layers.Dense(units)(h)
+            h = layers.LeakyReLU(0.2)(h)
+            h = layers.Dropout(self.dropout)(h)
+        logits = layers.Dense(1, dtype="float32")(h)
+        return keras.Model(inputs, logits, name="discriminator")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(hidden_units=list(self.hidden_units), dropout=self.dropout)
+        return config

@@ -1,0 +1,198 @@
+"""Recipes: the training runs that produce zoo entries, as data plus one runner.
+
+A recipe is the `training` block of a zoo entry (or flags of `tfgen train`):
+model class and config, dataset options, batch size, epochs, optimizers,
+precision and seed. `run` trains it into a run folder (resumable), and
+`export` turns a finished run into a zoo entry: clean weights with their
+sha256, a sample grid, the training curves and the wall time.
+"""
+
+import dataclasses
+import json
+import os
+import platform
+import shutil
+
+__all__ = ["RecipeSpec", "export", "from_zoo", "run"]
+
+
+@dataclasses.dataclass
+class RecipeSpec:
+    """One training run, as plain data.
+
+    Args:
+        model: registered model class name.
+        config: its constructor arguments.
+        dataset: keyword arguments of `tfgen.data.load` (`name`, `split`,
+            `labels`, `binarize`, ...).
+        batch_size: global batch size.
+        epochs: passes over the dataset.
+        optimizers: `{"d_optimizer": {...}, "g_optimizer": {...}}`, each the
+            keyword arguments of `keras.optimizers.Adam`; empty for the
+            model's defaults.
+        precision: Keras dtype policy.
+        seed: seeds the data order and the initialization.
+        sample_kwargs: extra arguments of `model.sample` for the grids.
+        name: the zoo entry this recipe produces, if any.
+    """
+
+    model: str
+    config: dict
+    dataset: dict
+    batch_size: int = 64
+    epochs: int = 1
+    optimizers: dict = dataclasses.field(default_factory=dict)
+    precision: str = "mixed_bfloat16"
+    seed: int = 0
+    sample_kwargs: dict = dataclasses.field(default_factory=dict)
+    name: str | None = None
+
+    def replace(self, config_overrides=None, **changes):
+        changes = {k: v for k, v in changes.items() if v is not None}
+        spec = dataclasses.replace(self, **changes)
+        if config_overrides:
+            spec.config = {**spec.config, **config_overrides}
+        return spec
+
+
+def from_zoo(name):
+    """The recipe recorded in zoo entry `name`."""
+    from tfgen import zoo
+
+    entry = zoo.get(name)
+    recipe = dict(entry.training.get("recipe", {}))
+    return RecipeSpec(
+        model=entry.model,
+        config=dict(entry.config),
+        dataset=dict(entry.dataset),
+        name=entry.name,
+        **recipe,
+    )
+
+
+def _compile_kwargs(spec):
+    import keras
+
+    return {
+        key: keras.optimizers.Adam(name=key, **value)
+        for key, value in spec.optimizers.items()
+    }
+
+
+def _hardware():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import tensorflow as tf
+
+    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    return f"{os.cpu_count()} x {cpu}" + (f", GPUs: {gpus}" if gpus else ", no GPU")
+
+
+def run(
+    spec,
+    output_dir,
+    strategy="default",
+    data_dir=None,
+    steps_per_epoch=None,
+    logical_cpus=None,
+    verbose="auto",
+):
+    """Trains `spec` into `output_dir`; rerunning resumes. Returns the model."""
+    from tfgen import training
+
+    if logical_cpus:
+        training.set_logical_cpus(logical_cpus)
+    from tfgen import data, models, zoo
+
+    os.makedirs(output_dir, exist_ok=True)
+    with open(os.path.join(output_dir, "run.json"), "w") as f:
+        json.dump(
+            {
+                "recipe": dataclasses.asdict(spec),
+                "strategy": strategy,
+                "hardware": _hardware(),
+            },
+            f,
+            indent=2,
+        )
+    load_kwargs = {k: v for k, v in spec.dataset.items()}
+    dataset = data.load(
+        data_dir=data_dir,
+        batch_size=spec.batch_size,
+        shuffle=True,
+        seed=spec.seed,
+        drop_remainder=True,
+        **load_kwargs,
+    )
+    cls = models.get(spec.model)
+    model, _ = training.train(
+        lambda: cls(**spec.config),
+        dataset,
+        spec.epochs,
+        output_dir=output_dir,
+        strategy=strategy,
+        precision=spec.precision,
+        compile_kwargs=lambda: _compile_kwargs(spec),
+        steps_per_epoch=steps_per_epoch,
+        batch_size=spec.batch_size,
+        sample_kwargs=spec.sample_kwargs,
+        seed=spec.seed,
+        verbose=verbose,
+    )
+    zoo.save(
+        model,
+        os.path.join(output_dir, "final"),
+        metadata={"recipe": dataclasses.asdict(spec)},
+    )
+    return model
+
+
+def export(run_dir, name, zoo_dir=None):
+    """Copies a finished run into `<zoo_dir>/<name>/` and records it in the
+    entry: weights and sha256, samples, curves, epochs and wall time."""
+    from tfgen import zoo
+    from tfgen.images import save_grid
+
+    zoo_dir = zoo_dir or zoo.artifacts_dir()
+    entry_path = os.path.join(zoo_dir, name, "entry.json")
+    entry = zoo.ZooEntry.from_json(entry_path)
+    model = zoo.load(os.path.join(run_dir, "final"))
+    target = os.path.dirname(entry_path)
+    weights = os.path.join(target, zoo.WEIGHTS_FILE)
+    model.save_weights(weights)
+    entry.weights = zoo.WEIGHTS_FILE
+    entry.sha256 = zoo.sha256(weights)
+    sample_kwargs = entry.training.get("recipe", {}).get("sample_kwargs", {})
+    save_grid(
+        model.sample(64, seed=0, **sample_kwargs),
+        os.path.join(target, "samples.png"),
+        scale=2,
+    )
+    entry.samples = "samples.png"
+    history = os.path.join(run_dir, "history.csv")
+    if os.path.isfile(history):
+        shutil.copy(history, os.path.join(target, "history.csv"))
+    with open(os.path.join(run_dir, "run.json")) as f:
+        run_info = json.load(f)
+    wall = {}
+    wall_path = os.path.join(run_dir, "wall_clock.json")
+    if os.path.isfile(wall_path):
+        with open(wall_path) as f:
+            wall = json.load(f)
+    entry.training.update(
+        hardware=run_info["hardware"],
+        epochs_trained=wall.get("epochs"),
+        wall_hours=round(wall.get("seconds", 0.0) / 3600.0, 2),
+        curves="history.csv",
+    )
+    with open(entry_path, "w") as f:
+        json.dump(entry.to_json(), f, indent=2)
+        f.write("\n")
+    return entry
