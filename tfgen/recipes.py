@@ -109,6 +109,8 @@ def run(
 
     if logical_cpus:
         training.set_logical_cpus(logical_cpus)
+    # MultiWorkerMirroredStrategy must exist before TF runs any op.
+    strategy = training.get_strategy(strategy)
     from tfgen import data, models, zoo
 
     os.makedirs(output_dir, exist_ok=True)

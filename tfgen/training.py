@@ -54,7 +54,10 @@ def set_logical_cpus(n):
 def get_strategy(name="default", devices=None):
     """A `tf.distribute.Strategy` by name: `"default"`, `"mirrored"` (all
     local GPUs, else every logical CPU) or `"multi_worker"` (from
-    `$TF_CONFIG`). A Strategy instance is returned as it is."""
+    `$TF_CONFIG`). A Strategy instance is returned as it is.
+
+    Create a multi-worker strategy first thing in the program: TF refuses to
+    configure collective ops once it has run any op."""
     if isinstance(name, tf.distribute.Strategy):
         return name
     if name == "default":
@@ -233,7 +236,7 @@ def train(
     with precision_policy(precision), strategy.scope():
         kwargs = compile_kwargs() if callable(compile_kwargs) else compile_kwargs
         model = _build(model, kwargs)
-    cbs = list(callbacks or [])
+    cbs = []
     if output_dir:
         out = _worker_dir(output_dir, strategy)
         os.makedirs(out, exist_ok=True)
@@ -246,7 +249,7 @@ def train(
             WallClock(out, batch_size or 0),
             keras.callbacks.CSVLogger(os.path.join(out, "history.csv"), append=True),
             keras.callbacks.TensorBoard(os.path.join(out, "logs")),
-        ] + cbs
+        ]
         if sample_every:
             cbs.append(
                 SampleGrid(
@@ -257,6 +260,8 @@ def train(
                     sample_kwargs=sample_kwargs,
                 )
             )
+    # The user's callbacks see each epoch after it is checkpointed and logged.
+    cbs += list(callbacks or [])
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         history = _fit_multi_worker(
             model, dataset, epochs, steps_per_epoch, cbs, strategy, verbose

@@ -454,8 +454,8 @@ class GAN(AdversarialModel):
             h = layers.Dense(units)(h)
             h = layers.LeakyReLU(0.2)(h)
         h = layers.Dense(int(np.prod(self.image_shape)))(h)
-        h = layers.Activation("tanh", dtype="float32")(h)
-        images = layers.Reshape(self.image_shape)(h)
+        h = layers.Reshape(self.image_shape)(h)
+        images = layers.Activation("tanh", dtype="float32")(h)
         return keras.Model(inputs, images, name="generator")
 
     def build_discriminator(self):

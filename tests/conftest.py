@@ -1,0 +1,60 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from tfgen import training  # noqa: E402
+
+# Two logical CPUs for MirroredStrategy tests; must happen before TF starts.
+LOGICAL_CPUS = training.set_logical_cpus(2)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", help="run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: pass --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def write_fake_datasets(directory, n=32, seed=0):
+    """Tiny stand-ins with the real files' keys, shapes and dtypes."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(directory, exist_ok=True)
+    for name, shape in (
+        ("mnist", (28, 28)),
+        ("fashion_mnist", (28, 28)),
+        ("cifar10", (32, 32, 3)),
+    ):
+        np.savez(
+            os.path.join(directory, f"{name}.npz"),
+            x_train=rng.integers(0, 256, (n, *shape), dtype=np.uint8),
+            y_train=rng.integers(0, 10, (n,), dtype=np.uint8),
+            x_test=rng.integers(0, 256, (n // 2, *shape), dtype=np.uint8),
+            y_test=rng.integers(0, 10, (n // 2,), dtype=np.uint8),
+        )
+    np.savez(
+        os.path.join(directory, "binarized_mnist.npz"),
+        x_train=rng.integers(0, 2, (n, 28, 28), dtype=np.uint8),
+        x_valid=rng.integers(0, 2, (n // 2, 28, 28), dtype=np.uint8),
+        x_test=rng.integers(0, 2, (n // 2, 28, 28), dtype=np.uint8),
+    )
+    return directory
+
+
+@pytest.fixture(scope="session")
+def fake_data_dir(tmp_path_factory):
+    return write_fake_datasets(str(tmp_path_factory.mktemp("data")))
+
+
+@pytest.fixture
+def images28():
+    return np.random.default_rng(0).random((16, 28, 28, 1)).astype("float32")

@@ -1,0 +1,217 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfgen
+from tfgen import training
+from tfgen.models.wgan_gp import gradient_penalty
+
+TINY = {
+    "GAN": dict(hidden_units=(16, 32), dropout=0.0),
+    "DCGAN": dict(base_filters=4),
+    "WGANGP": dict(base_filters=4, n_critic=2),
+    "ConditionalDCGAN": dict(base_filters=4, num_classes=10),
+}
+
+
+def make(name, image_shape=(28, 28, 1), **kwargs):
+    cls = tfgen.models.get(name)
+    return cls(
+        image_shape=image_shape, latent_dim=8, seed=0, **{**TINY[name], **kwargs}
+    )
+
+
+def batches(name, images, batch_size=8):
+    if name == "ConditionalDCGAN":
+        labels = np.arange(len(images)) % 10
+        return tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
+    return tf.data.Dataset.from_tensor_slices(images).batch(batch_size)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+@pytest.mark.parametrize("strategy", ["default", "mirrored"])
+def test_fit_step_and_sample(name, strategy, images28):
+    model, history = training.train(
+        lambda: make(name), batches(name, images28), 1, strategy=strategy, verbose=0
+    )
+    logs = history.history
+    assert np.isfinite(logs["d_loss"][-1]) and np.isfinite(logs["g_loss"][-1])
+    samples = model.sample(5, seed=1)
+    assert samples.shape == (5, 28, 28, 1) and samples.dtype == np.float32
+    assert samples.min() >= 0.0 and samples.max() <= 1.0
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_mixed_bfloat16_step(name, images28):
+    model, history = training.train(
+        lambda: make(name),
+        batches(name, images28),
+        1,
+        precision="mixed_bfloat16",
+        verbose=0,
+    )
+    first = next(layer for layer in model.generator.layers if hasattr(layer, "kernel"))
+    assert first.compute_dtype == "bfloat16" and first.kernel.dtype == "float32"
+    assert model.generator.output.dtype == "float32"
+    assert np.isfinite(history.history["g_loss"][-1])
+
+
+def test_cifar_shapes():
+    model = make("DCGAN", image_shape=(32, 32, 3))
+    assert model.generator.output_shape == (None, 32, 32, 3)
+    assert model.discriminator.output_shape == (None, 1)
+    assert model.sample(2, seed=0).shape == (2, 32, 32, 3)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_k_discriminator_steps_per_generator_step(k, images28):
+    model = make("GAN", d_steps=k)
+    model.compile()
+    data = np.concatenate([images28, images28])[:24]
+    model.fit(data, batch_size=12, epochs=1, verbose=0)  # 2 train steps
+    assert int(model.g_optimizer.iterations) == 2
+    assert int(model.d_optimizer.iterations) == 2 * k
+
+
+def test_wgan_gp_counts_n_critic(images28):
+    model = make("WGANGP", n_critic=4)
+    model.compile()
+    model.fit(images28, batch_size=16, epochs=1, verbose=0)
+    assert (
+        int(model.d_optimizer.iterations) == 4 * int(model.g_optimizer.iterations) == 4
+    )
+
+
+def test_gradient_penalty_matches_hand_computation():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(3, 2, 2, 1)).astype("float32")
+    fake = rng.normal(size=(3, 2, 2, 1)).astype("float32")
+    alpha = np.array([0.0, 0.25, 1.0], "float32")
+
+    # D(x) = 0.5 * sum(x^2) has gradient x, so the penalty is (||x_hat|| - 1)^2.
+    def critic(x):
+        return (
+            0.5 * tf.reduce_sum(tf.square(x), axis=[1, 2, 3], keepdims=False)[:, None]
+        )
+
+    got = gradient_penalty(critic, real, fake, alpha).numpy()
+    x_hat = alpha[:, None, None, None] * real + (1 - alpha[:, None, None, None]) * fake
+    expected = (np.sqrt((x_hat**2).sum(axis=(1, 2, 3))) - 1.0) ** 2
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_minimax_and_non_saturating_losses():
+    model = make("GAN")
+    logits = np.array([-2.0, 0.0, 3.0], "float32")
+    d = 1 / (1 + np.exp(-logits))
+    model.generator_loss = "minimax"
+    np.testing.assert_allclose(
+        model.generator_loss_fn(logits), np.log(1 - d), rtol=1e-5
+    )
+    model.generator_loss = "non_saturating"
+    np.testing.assert_allclose(model.generator_loss_fn(logits), -np.log(d), rtol=1e-5)
+    real, fake = np.array([1.0, -1.0], "float32"), np.array([0.5, 2.0], "float32")
+    dr, df = 1 / (1 + np.exp(-real)), 1 / (1 + np.exp(-fake))
+    np.testing.assert_allclose(
+        model.discriminator_loss(real, fake), -np.log(dr) - np.log(1 - df), rtol=1e-5
+    )
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_config_round_trip(name):
+    model = make(name)
+    config = model.get_config()
+    clone = type(model).from_config(config)
+    assert clone.get_config() == config
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(model)
+    )
+    assert type(restored) is type(model) and restored.get_config() == config
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_save_load_identical_samples(name, tmp_path, images28):
+    model, _ = training.train(
+        lambda: make(name), batches(name, images28), 1, precision="float32", verbose=0
+    )
+    tfgen.zoo.save(model, str(tmp_path / "saved"))
+    loaded = tfgen.zoo.load(str(tmp_path / "saved"))
+    np.testing.assert_array_equal(model.sample(6, seed=3), loaded.sample(6, seed=3))
+    assert not np.array_equal(model.sample(6, seed=3), model.sample(6, seed=4))
+
+
+def test_conditional_sampling_uses_labels():
+    model = make("ConditionalDCGAN")
+    a = model.sample(4, seed=0, labels=3)
+    b = model.sample(4, seed=0, labels=[3, 3, 3, 3])
+    c = model.sample(4, seed=0, labels=5)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_interpolation_endpoints():
+    model = make("DCGAN")
+    z = model.latents(2, seed=0)
+    for method in ("linear", "slerp"):
+        path = model.interpolate(steps=5, z0=z[0], z1=z[1], method=method)
+        assert path.shape == (5, 28, 28, 1)
+        np.testing.assert_allclose(path[0], model.generate(z[:1])[0], atol=1e-5)
+        np.testing.assert_allclose(path[-1], model.generate(z[1:])[0], atol=1e-5)
+
+
+class TestBadInput:
+    def test_wrong_image_shape(self, images28):
+        model = make("DCGAN", image_shape=(32, 32, 3))
+        model.compile()
+        with pytest.raises(ValueError, match=r"shape \(batch, 32, 32, 3\).*Received"):
+            model.fit(images28, batch_size=8, epochs=1, verbose=0)
+
+    def test_uint8_images(self):
+        model = make("DCGAN")
+        model.compile()
+        x = np.zeros((8, 28, 28, 1), "uint8")
+        with pytest.raises(TypeError, match="float images in \\[0, 1\\].*uint8"):
+            model.fit(x, batch_size=8, epochs=1, verbose=0)
+
+    def test_values_out_of_range(self, images28):
+        model = make("DCGAN")
+        model.compile()
+        with pytest.raises(
+            tf.errors.InvalidArgumentError, match="Expected images in \\[0, 1\\]"
+        ):
+            model.fit(images28 * 255.0, batch_size=8, epochs=1, verbose=0)
+
+    def test_conditional_needs_labels(self, images28):
+        model = make("ConditionalDCGAN")
+        model.compile()
+        with pytest.raises(ValueError, match="class-conditional"):
+            model.fit(images28, batch_size=8, epochs=1, verbose=0)
+
+    def test_labels_out_of_range(self):
+        with pytest.raises(ValueError, match=r"\[0, 10\).*Received"):
+            make("ConditionalDCGAN").sample(2, labels=[0, 10])
+
+    def test_labels_on_unconditional(self):
+        with pytest.raises(ValueError, match="unconditional"):
+            make("DCGAN").sample(2, labels=1)
+
+    def test_bad_latent_shape(self):
+        with pytest.raises(ValueError, match=r"\(n, 8\).*Received"):
+            make("DCGAN").generate(np.zeros((2, 7)))
+
+    def test_bad_sample_count(self):
+        with pytest.raises(ValueError, match="positive integer"):
+            make("DCGAN").sample(0)
+
+    def test_bad_image_shape(self):
+        with pytest.raises(ValueError, match="image_shape"):
+            tfgen.DCGAN(image_shape=(28, 28))
+
+    def test_bad_generator_loss(self):
+        with pytest.raises(ValueError, match="generator_loss"):
+            make("GAN", generator_loss="hinge")
+
+    def test_wgan_refuses_batch_norm(self):
+        with pytest.raises(ValueError, match="batch norm"):
+            make("WGANGP", discriminator_norm="batch")

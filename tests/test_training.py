@@ -1,0 +1,179 @@
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfgen
+from tfgen import training
+
+WORKER = os.path.join(os.path.dirname(__file__), "train_worker.py")
+TINY = {
+    "GAN": dict(hidden_units=(16, 32), dropout=0.0),
+    "DCGAN": dict(base_filters=4),
+    "WGANGP": dict(base_filters=4, n_critic=2),
+    "ConditionalDCGAN": dict(base_filters=4, num_classes=10),
+}
+
+
+def _sgd():
+    # SGD keeps the update linear in the gradient, so float reordering across
+    # replicas stays at float tolerance (Adam's first step is ~sign(grad)).
+    return {
+        "d_optimizer": keras.optimizers.SGD(0.1, name="d_optimizer"),
+        "g_optimizer": keras.optimizers.SGD(0.1, name="g_optimizer"),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_two_replica_step_equals_one_replica_step(name):
+    cls = tfgen.models.get(name)
+    rng = np.random.default_rng(0)
+    images = rng.random((8, 28, 28, 1)).astype("float32")
+    data = (images, np.arange(8) % 10) if name == "ConditionalDCGAN" else images
+
+    def build():
+        return cls(image_shape=(28, 28, 1), latent_dim=8, seed=0, **TINY[name])
+
+    single, _ = training.train(
+        build,
+        tf.data.Dataset.from_tensor_slices(data).batch(8),
+        1,
+        precision="float32",
+        compile_kwargs=_sgd,
+        seed=1,
+        verbose=0,
+    )
+    mirrored = training.get_strategy("mirrored")
+    assert mirrored.num_replicas_in_sync == 2
+    double, _ = training.train(
+        build,
+        tf.data.Dataset.from_tensor_slices(data).batch(8),
+        1,
+        strategy=mirrored,
+        precision="float32",
+        compile_kwargs=_sgd,
+        seed=1,
+        verbose=0,
+    )
+    assert int(double.g_optimizer.iterations.numpy()) == 1
+    for a, b in zip(single.get_weights(), double.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    # The step did move the weights.
+    fresh = (keras.utils.set_random_seed(1), build())[1]
+    moved = [
+        not np.allclose(a, b) for a, b in zip(fresh.get_weights(), single.get_weights())
+    ]
+    assert any(moved)
+
+
+def _history_epochs(run_dir):
+    with open(os.path.join(run_dir, "history.csv")) as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
+
+
+def test_killed_run_resumes_from_checkpoint(tmp_path):
+    run_dir = str(tmp_path / "run")
+    killed = subprocess.run(
+        [sys.executable, WORKER, run_dir, "--epochs", "3", "--kill-after-epoch", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    with open(os.path.join(run_dir, "backup", "training_metadata.json")) as f:
+        assert json.load(f)["epoch"] == 2
+    dump = str(tmp_path / "weights.npz")
+    resumed = subprocess.run(
+        [sys.executable, WORKER, run_dir, "--epochs", "3", "--dump", dump],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    # Epochs 0 and 1 ran before the kill; only epoch 2 ran after it.
+    assert _history_epochs(run_dir) == [0, 1, 2]
+    with np.load(dump) as saved:
+        # The optimizers' step counters came back from the checkpoint.
+        assert int(saved["g_iterations"]) == 3 * 2
+        assert int(saved["d_iterations"]) == 3 * 2
+    assert sorted(os.listdir(os.path.join(run_dir, "samples"))) == [
+        "epoch_0001.png",
+        "epoch_0002.png",
+        "epoch_0003.png",
+    ]
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_multi_worker_training_on_localhost(tmp_path):
+    ports = _free_ports(2)
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    procs = []
+    for index in range(2):
+        env = dict(os.environ)
+        env["TF_CONFIG"] = json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        )
+        env["CUDA_VISIBLE_DEVICES"] = ""
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    WORKER,
+                    str(tmp_path / "run"),
+                    "--epochs",
+                    "2",
+                    "--strategy",
+                    "multi_worker",
+                    "--dump",
+                    str(tmp_path / f"worker{index}.npz"),
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for p, (_, err) in zip(procs, outputs):
+        assert p.returncode == 0, err[-3000:]
+    with np.load(tmp_path / "worker0.npz") as a, np.load(tmp_path / "worker1.npz") as b:
+        assert int(a["g_iterations"]) == int(b["g_iterations"]) == 2 * 2
+        for key in a.files:
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-6, atol=1e-7)
+    # Only the chief writes into the run folder; the other worker has its own.
+    assert os.path.isfile(tmp_path / "run" / "history.csv")
+    assert os.path.isdir(tmp_path / "run" / "worker_worker_1")
+
+
+def test_precision_policy_is_restored():
+    before = keras.config.dtype_policy().name
+    with training.precision_policy("mixed_bfloat16"):
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == before
+
+
+def test_unknown_strategy():
+    with pytest.raises(ValueError, match="strategy"):
+        training.get_strategy("tpu_pod")
+
+
+def test_multi_worker_needs_tf_config(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        training.get_strategy("multi_worker")
