@@ -107,8 +107,14 @@ def _read_npz(path, splits, labelled):
                 f"{path} lacks the arrays {missing}. Expected keys x_<split> (and "
                 f"y_<split> for labelled sets). Received keys: {sorted(arrays.files)}"
             )
-        xs = [arrays[f"x_{s}"] for s in splits]
-        ys = [arrays[f"y_{s}"] for s in splits] if labelled else None
+        try:
+            xs = [arrays[f"x_{s}"] for s in splits]
+            ys = [arrays[f"y_{s}"] for s in splits] if labelled else None
+        except ValueError as e:  # object arrays need pickle
+            raise ValueError(
+                f"tfgen refuses to unpickle object arrays from {path}. Expected plain "
+                f"uint8 arrays. Received: {e}"
+            ) from None
     x = np.concatenate(xs)
     y = np.concatenate(ys).astype("int64").reshape(-1) if labelled else None
     return x, y
@@ -272,7 +278,7 @@ def load(
     )
     if labels and y is None:
         raise ValueError(f"Dataset {name!r} has no labels. Received: labels=True")
-    binary_source = name == "binarized_mnist"
+    binary_source = isinstance(name, str) and name == "binarized_mnist"
     if binary_source:
         # Stored as 0/1: scale to 0/255 so every option below sees bytes.
         x = x * np.uint8(255)

@@ -118,7 +118,7 @@ def run(
         json.dump(
             {
                 "recipe": dataclasses.asdict(spec),
-                "strategy": strategy,
+                "strategy": type(strategy).__name__,
                 "hardware": _hardware(),
             },
             f,

@@ -272,6 +272,7 @@ def train(
             epochs=epochs,
             steps_per_epoch=steps_per_epoch,
             callbacks=cbs,
+            shuffle=False,  # datasets shuffle themselves (tfgen.data.load(shuffle=True))
             verbose=verbose,
         )
     return model, history

@@ -1,0 +1,85 @@
+"""Writes the README's zoo table from the entries in zoo/*/entry.json.
+
+Every number in the table is read from an entry, and every entry's numbers
+come from `tfgen zoo export` (training) or the metric scripts here. Run
+from the repository root:
+
+    python3 benchmarks/zoo_table.py            # rewrite the README section
+    python3 benchmarks/zoo_table.py --print    # print only
+"""
+
+import argparse
+import glob
+import json
+import os
+import re
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+START, END = "<!-- zoo_table:start -->", "<!-- zoo_table:end -->"
+
+
+def _last_losses(entry_dir, entry):
+    path = os.path.join(entry_dir, entry["training"].get("curves") or "history.csv")
+    if not os.path.isfile(path):
+        return "-"
+    with open(path) as f:
+        rows = [line.strip().split(",") for line in f if line.strip()]
+    header, last = rows[0], rows[-1]
+    values = dict(zip(header, last))
+    keys = [k for k in ("d_loss", "g_loss") if k in values]
+    return ", ".join(f"{k} {float(values[k]):.3f}" for k in keys)
+
+
+def table():
+    lines = [
+        "| name | model | data | epochs | train time | final losses | measured metrics | samples |",
+        "|---|---|---|---:|---|---|---|---|",
+    ]
+    for path in sorted(glob.glob(os.path.join(ROOT, "zoo", "*", "entry.json"))):
+        entry_dir = os.path.dirname(path)
+        with open(path) as f:
+            entry = json.load(f)
+        training = entry["training"]
+        data = entry["dataset"]
+        split = data.get("split", "train")
+        if not entry.get("weights"):
+            lines.append(
+                f"| `{entry['name']}` | {entry['model']} | {data['name']} ({split}) | - | "
+                "not trained yet | - | - | - |"
+            )
+            continue
+        hours = training.get("wall_hours")
+        time = f"{hours:.2f} h on {training.get('hardware', '?')}" if hours is not None else "-"
+        metrics = "; ".join(
+            f"{m['name']} {m['value']} ({m['protocol']})" for m in entry.get("metrics", [])
+        ) or "none yet (see the metrics issue)"
+        samples = f"[grid](zoo/{entry['name']}/{entry['samples']})" if entry.get("samples") else "-"
+        lines.append(
+            f"| `{entry['name']}` | {entry['model']} | {data['name']} ({split}) | "
+            f"{training.get('epochs_trained', '-')} | {time} | {_last_losses(entry_dir, entry)} | "
+            f"{metrics} | {samples} |"
+        )
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--print", action="store_true", help="print, do not write README.md")
+    args = parser.parse_args()
+    text = table()
+    print(text)
+    if args.print:
+        return
+    readme = os.path.join(ROOT, "README.md")
+    with open(readme) as f:
+        content = f.read()
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+    if not pattern.search(content):
+        raise SystemExit(f"README.md has no {START} ... {END} section to replace.")
+    content = pattern.sub(lambda _: f"{START}\n{text}\n{END}", content)
+    with open(readme, "w") as f:
+        f.write(content)
+
+
+if __name__ == "__main__":
+    main()
