@@ -49,11 +49,23 @@ def table():
             )
             continue
         hours = training.get("wall_hours")
-        time = f"{hours:.2f} h on {training.get('hardware', '?')}" if hours is not None else "-"
-        metrics = "; ".join(
-            f"{m['name']} {m['value']} ({m['protocol']})" for m in entry.get("metrics", [])
-        ) or "none yet (see the metrics issue)"
-        samples = f"[grid](zoo/{entry['name']}/{entry['samples']})" if entry.get("samples") else "-"
+        time = (
+            f"{hours:.2f} h on {training.get('hardware', '?')}"
+            if hours is not None
+            else "-"
+        )
+        metrics = (
+            "; ".join(
+                f"{m['name']} {m['value']} ({m['protocol']})"
+                for m in entry.get("metrics", [])
+            )
+            or "none yet (see the metrics issue)"
+        )
+        samples = (
+            f"[grid](zoo/{entry['name']}/{entry['samples']})"
+            if entry.get("samples")
+            else "-"
+        )
         lines.append(
             f"| `{entry['name']}` | {entry['model']} | {data['name']} ({split}) | "
             f"{training.get('epochs_trained', '-')} | {time} | {_last_losses(entry_dir, entry)} | "
@@ -64,7 +76,9 @@ def table():
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--print", action="store_true", help="print, do not write README.md")
+    parser.add_argument(
+        "--print", action="store_true", help="print, do not write README.md"
+    )
     args = parser.parse_args()
     text = table()
     print(text)

@@ -13,22 +13,64 @@ from tfgen import cli, zoo
 
 def test_zoo_list_entry_point():
     out = subprocess.run(
-        [sys.executable, "-m", "tfgen.cli", "zoo", "list"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "tfgen.cli", "zoo", "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    for name in ("gan_mnist", "dcgan_mnist", "dcgan_fashion_mnist", "dcgan_cifar", "wgan_gp_cifar", "cdcgan_mnist"):
+    for name in (
+        "gan_mnist",
+        "dcgan_mnist",
+        "dcgan_fashion_mnist",
+        "dcgan_cifar",
+        "wgan_gp_cifar",
+        "cdcgan_mnist",
+    ):
         assert name in out.stdout
 
 
 def test_sample_and_interpolate_write_pngs(tmp_path, capsys):
-    model = tfgen.ConditionalDCGAN(image_shape=(28, 28, 1), latent_dim=8, base_filters=4, num_classes=10)
+    model = tfgen.ConditionalDCGAN(
+        image_shape=(28, 28, 1), latent_dim=8, base_filters=4, num_classes=10
+    )
     zoo.save(model, str(tmp_path / "saved"))
     grid = tmp_path / "grid.png"
-    assert cli.main(["sample", str(tmp_path / "saved"), "-n", "9", "-o", str(grid), "--labels", "7", "--scale", "1"]) == 0
+    assert (
+        cli.main(
+            [
+                "sample",
+                str(tmp_path / "saved"),
+                "-n",
+                "9",
+                "-o",
+                str(grid),
+                "--labels",
+                "7",
+                "--scale",
+                "1",
+            ]
+        )
+        == 0
+    )
     with Image.open(grid) as im:
         assert im.size == (3 * 30 + 2, 3 * 30 + 2)
     row = tmp_path / "row.png"
-    assert cli.main(["interpolate", str(tmp_path / "saved"), "--steps", "5", "--rows", "2", "-o", str(row)]) == 0
+    assert (
+        cli.main(
+            [
+                "interpolate",
+                str(tmp_path / "saved"),
+                "--steps",
+                "5",
+                "--rows",
+                "2",
+                "-o",
+                str(row),
+            ]
+        )
+        == 0
+    )
     assert row.is_file()
 
 
@@ -56,7 +98,10 @@ def test_train_recipe_smoke_and_export(tmp_path, fake_data_dir):
     data = json.loads(entry_json.read_text())
     data["config"]["base_filters"] = 4
     entry_json.write_text(json.dumps(data))
-    assert cli.main(["zoo", "export", run_dir, "dcgan_mnist", "--zoo-dir", str(zoo_dir)]) == 0
+    assert (
+        cli.main(["zoo", "export", run_dir, "dcgan_mnist", "--zoo-dir", str(zoo_dir)])
+        == 0
+    )
     exported = zoo.ZooEntry.from_json(str(entry_json))
     assert exported.sha256 == zoo.sha256(exported.weights_path)
     assert exported.training["epochs_trained"] == 1

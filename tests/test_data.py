@@ -19,30 +19,61 @@ def test_local_npz_unit_range(fake_data_dir):
 
 def test_value_ranges_and_levels(fake_data_dir):
     x, _ = data.load_arrays("mnist", "test", data_dir=fake_data_dir)
-    sym = first(data.load("mnist", "test", data_dir=fake_data_dir, value_range="symmetric", batch_size=16))
+    sym = first(
+        data.load(
+            "mnist",
+            "test",
+            data_dir=fake_data_dir,
+            value_range="symmetric",
+            batch_size=16,
+        )
+    )
     np.testing.assert_allclose(sym.numpy(), x / 127.5 - 1.0, atol=1e-6)
     lv = first(
-        data.load("mnist", "test", data_dir=fake_data_dir, value_range="levels", num_levels=4, batch_size=16)
+        data.load(
+            "mnist",
+            "test",
+            data_dir=fake_data_dir,
+            value_range="levels",
+            num_levels=4,
+            batch_size=16,
+        )
     ).numpy()
     assert lv.dtype == np.int32
     np.testing.assert_array_equal(lv, x // 64)
-    unit4 = first(data.load("mnist", "test", data_dir=fake_data_dir, num_levels=4, batch_size=16)).numpy()
+    unit4 = first(
+        data.load("mnist", "test", data_dir=fake_data_dir, num_levels=4, batch_size=16)
+    ).numpy()
     np.testing.assert_allclose(unit4, (x // 64) / 3.0, atol=1e-6)
 
 
 def test_labels_and_splits(fake_data_dir):
-    images, labels = first(data.load("mnist", "train+test", data_dir=fake_data_dir, labels=True, batch_size=64))
+    images, labels = first(
+        data.load(
+            "mnist", "train+test", data_dir=fake_data_dir, labels=True, batch_size=64
+        )
+    )
     assert images.shape == (48, 28, 28, 1) and labels.shape == (48,)
     x, _ = data.load_arrays("binarized_mnist", "train+valid", data_dir=fake_data_dir)
     assert x.shape == (48, 28, 28, 1) and set(np.unique(x)) <= {0, 1}
-    b = first(data.load("binarized_mnist", "test", data_dir=fake_data_dir, batch_size=16)).numpy()
+    b = first(
+        data.load("binarized_mnist", "test", data_dir=fake_data_dir, batch_size=16)
+    ).numpy()
     xt, _ = data.load_arrays("binarized_mnist", "test", data_dir=fake_data_dir)
     np.testing.assert_array_equal(b, xt.astype("float32"))
 
 
 def test_dynamic_binarization_is_seeded(fake_data_dir):
     def draw(seed):
-        return first(data.load("mnist", data_dir=fake_data_dir, binarize="dynamic", seed=seed, batch_size=32)).numpy()
+        return first(
+            data.load(
+                "mnist",
+                data_dir=fake_data_dir,
+                binarize="dynamic",
+                seed=seed,
+                batch_size=32,
+            )
+        ).numpy()
 
     a, b, c = draw(1), draw(1), draw(2)
     assert set(np.unique(a)) <= {0.0, 1.0}
@@ -55,7 +86,11 @@ def test_dynamic_binarization_is_seeded(fake_data_dir):
 
 def test_shuffle_is_seeded(fake_data_dir):
     def order(seed):
-        return first(data.load("mnist", data_dir=fake_data_dir, shuffle=True, seed=seed, batch_size=32)).numpy()
+        return first(
+            data.load(
+                "mnist", data_dir=fake_data_dir, shuffle=True, seed=seed, batch_size=32
+            )
+        ).numpy()
 
     np.testing.assert_array_equal(order(3), order(3))
     assert not np.array_equal(order(3), order(4))
@@ -86,9 +121,15 @@ def test_user_folder_and_arrays(tmp_path):
 class TestBadInput:
     def test_missing_dataset_says_how_to_get_it(self, tmp_path):
         with pytest.raises(data.DatasetNotFoundError) as info:
-            data.load("cifar10", data_dir=str(tmp_path), tfds_data_dir=str(tmp_path / "tfds"))
+            data.load(
+                "cifar10", data_dir=str(tmp_path), tfds_data_dir=str(tmp_path / "tfds")
+            )
         message = str(info.value)
-        assert "cifar10.npz" in message and "TFGEN_DATA_DIR" in message and "download=True" in message
+        assert (
+            "cifar10.npz" in message
+            and "TFGEN_DATA_DIR" in message
+            and "download=True" in message
+        )
 
     def test_unknown_name(self):
         with pytest.raises(data.DatasetNotFoundError, match="Unknown dataset"):

@@ -8,7 +8,14 @@ import pytest
 import tfgen
 from tfgen import zoo
 
-SHIPPED = ["cdcgan_mnist", "dcgan_cifar", "dcgan_fashion_mnist", "dcgan_mnist", "gan_mnist", "wgan_gp_cifar"]
+SHIPPED = [
+    "cdcgan_mnist",
+    "dcgan_cifar",
+    "dcgan_fashion_mnist",
+    "dcgan_mnist",
+    "gan_mnist",
+    "wgan_gp_cifar",
+]
 
 
 @pytest.fixture
@@ -58,7 +65,10 @@ def test_load_checks_sha256(tiny_entry):
     loaded = zoo.load(entry.name)
     np.testing.assert_array_equal(loaded.sample(3, seed=0), model.sample(3, seed=0))
     entry.sha256 = "0" * 64
-    with pytest.raises(zoo.ChecksumError, match="sha256 mismatch.*Expected: 0000.*Received: [0-9a-f]{64}"):
+    with pytest.raises(
+        zoo.ChecksumError,
+        match="sha256 mismatch.*Expected: 0000.*Received: [0-9a-f]{64}",
+    ):
         zoo.load(entry.name)
 
 
@@ -90,9 +100,15 @@ def test_names_cannot_escape_the_zoo(name):
 
 
 def test_weights_requested_where_none_exist():
-    zoo.register(zoo.ZooEntry(name="untrained_test", model="GAN", config={"image_shape": [4, 4, 1]}))
+    zoo.register(
+        zoo.ZooEntry(
+            name="untrained_test", model="GAN", config={"image_shape": [4, 4, 1]}
+        )
+    )
     try:
-        with pytest.raises(ValueError, match="has no trained weights yet.*weights=False"):
+        with pytest.raises(
+            ValueError, match="has no trained weights yet.*weights=False"
+        ):
             zoo.load("untrained_test")
         assert zoo.load("untrained_test", weights=False).image_shape == (4, 4, 1)
     finally:
