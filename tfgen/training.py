@@ -65,6 +65,10 @@ def get_strategy(name="default", devices=None):
     if name == "mirrored":
         if devices is None and not tf.config.list_logical_devices("GPU"):
             devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+        # With collective all-reduce, the gradient reductions and the
+        # synchronized batch norm's reductions can be issued in different
+        # orders on different replicas and mismatch; reducing to one device
+        # leaves collectives to batch norm alone.
         return tf.distribute.MirroredStrategy(
             devices, cross_device_ops=tf.distribute.ReductionToOneDevice()
         )

@@ -1,6 +1,7 @@
 """DCGAN and its class-conditional variant."""
 
 import keras
+import tensorflow as tf
 from keras import layers
 
 from tfgen.models.gan import AdversarialModel
@@ -20,10 +21,12 @@ def num_upsamplings(size):
 
 def _normalization(kind, name=None):
     if kind == "batch":
-        # Synchronized statistics make a step on R replicas equal a step on
-        # one replica with the same global batch.
+        # Under a multi-replica strategy, synchronized statistics make a step
+        # on R replicas equal a step on one replica with the same global
+        # batch; on one replica they would only add a no-op all-reduce.
+        synchronized = tf.distribute.get_strategy().num_replicas_in_sync > 1
         return layers.BatchNormalization(
-            momentum=0.9, epsilon=1e-5, synchronized=True, name=name
+            momentum=0.9, epsilon=1e-5, synchronized=synchronized, name=name
         )
     if kind == "layer":
         return layers.LayerNormalization(axis=[1, 2, 3], epsilon=1e-5, name=name)
