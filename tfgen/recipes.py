@@ -34,6 +34,13 @@ class RecipeSpec:
         seed: seeds the data order and the initialization.
         sample_kwargs: extra arguments of `model.sample` for the grids.
         name: the zoo entry this recipe produces, if any.
+
+    Example:
+
+    ```python
+    spec = tfgen.recipes.from_zoo("dcgan_mnist").replace(epochs=1)
+    model = tfgen.recipes.run(spec, output_dir="runs/dcgan_mnist")
+    ```
     """
 
     model: str

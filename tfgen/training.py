@@ -103,6 +103,20 @@ class SampleGrid(keras.callbacks.Callback):
     `<directory>/epoch_XXXX.png` and, with `log_dir`, to TensorBoard.
 
     The seed is fixed, so the grids show one set of latents evolving.
+
+    Args:
+        directory: folder of the PNG files.
+        n: images per grid.
+        seed: seed of `model.sample`.
+        every: epochs between grids.
+        log_dir: TensorBoard folder, or None.
+        sample_kwargs: extra arguments of `model.sample` (e.g. `labels`).
+
+    Example:
+
+    ```python
+    model.fit(data, epochs=20, callbacks=[SampleGrid("runs/x/samples", every=5)])
+    ```
     """
 
     def __init__(
@@ -134,7 +148,18 @@ class SampleGrid(keras.callbacks.Callback):
 
 class WallClock(keras.callbacks.Callback):
     """Adds the cumulative training seconds and images/s to the epoch logs,
-    carried across resumed runs through `<directory>/wall_clock.json`."""
+    carried across resumed runs through `<directory>/wall_clock.json`.
+
+    Args:
+        directory: folder of `wall_clock.json`.
+        batch_size: global batch size, for images/s.
+
+    Example:
+
+    ```python
+    model.fit(data, epochs=5, callbacks=[WallClock("runs/x", batch_size=64)])
+    ```
+    """
 
     def __init__(self, directory, batch_size):
         super().__init__()

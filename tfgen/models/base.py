@@ -19,6 +19,16 @@ class GenerativeModel(keras.Model):
     Args:
         image_shape: (height, width, channels) of the images.
         **kwargs: passed to `keras.Model` (`name`, `dtype`, ...).
+
+    Example:
+
+    ```python
+    @keras.saving.register_keras_serializable(package="mine")
+    class Noise(tfgen.models.GenerativeModel):
+        def sample(self, n, seed=None):
+            shape = (n, *self.image_shape)
+            return np.asarray(keras.random.uniform(shape, seed=seed))
+    ```
     """
 
     def __init__(self, image_shape, **kwargs):

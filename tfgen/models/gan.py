@@ -80,6 +80,24 @@ class AdversarialModel(GenerativeModel):
         seed: seed of the model's `keras.random.SeedGenerator`.
         **kwargs: passed to `keras.Model`.
 
+    Example:
+
+    ```python
+    class TinyGAN(tfgen.models.AdversarialModel):
+        def build_generator(self):
+            inputs, h = self._generator_inputs()
+            h = keras.layers.Dense(int(np.prod(self.image_shape)), activation="tanh")(h)
+            return keras.Model(inputs, keras.layers.Reshape(self.image_shape)(h))
+
+        def build_discriminator(self):
+            inputs, h = self._discriminator_inputs()
+            logits = keras.layers.Dense(1)(keras.layers.Flatten()(h))
+            return keras.Model(inputs, logits)
+
+    model = TinyGAN(image_shape=(28, 28, 1), d_steps=2)
+    model.compile(d_optimizer=keras.optimizers.Adam(2e-4), g_optimizer=keras.optimizers.Adam(2e-4))
+    ```
+
     References:
         Goodfellow et al., Generative Adversarial Networks, arXiv 1406.2661.
     """

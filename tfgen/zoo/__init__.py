@@ -62,6 +62,16 @@ class ZooEntry:
         training: the reproducing command, hardware, wall time, epochs.
         samples: a sample grid (PNG) relative to the entry's folder.
         directory: the folder holding the entry's files.
+
+    Example:
+
+    ```python
+    tfgen.zoo.register(tfgen.zoo.ZooEntry(
+        name="my_dcgan", model="DCGAN", config={"image_shape": [64, 64, 3]},
+        weights="model.weights.h5", sha256="9f2c...", directory="/models/my_dcgan",
+    ))
+    model = tfgen.zoo.load("my_dcgan")
+    ```
     """
 
     name: str
