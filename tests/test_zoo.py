@@ -88,6 +88,11 @@ def test_saved_folder_with_tampered_weights(tmp_path):
         zoo.load(str(tmp_path / "m"))
 
 
+def test_folder_without_a_saved_model(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No saved model in folder"):
+        zoo.load(str(tmp_path))
+
+
 def test_unknown_name_suggests_close_ones():
     with pytest.raises(KeyError, match="Did you mean 'dcgan_cifar'"):
         zoo.load("dcgan_cifr")

@@ -249,6 +249,11 @@ def load(name, weights=True, **overrides):
     """
     if isinstance(name, os.PathLike) or (isinstance(name, str) and _is_saved_dir(name)):
         return _load_dir(os.fspath(name), weights, overrides)
+    if isinstance(name, str) and os.sep in name and os.path.isdir(name):
+        raise FileNotFoundError(
+            f"No saved model in folder {name!r}: expected the {CONFIG_FILE} and "
+            f"{WEIGHTS_FILE} that tfgen.zoo.save writes."
+        )
     entry = get(name)
     model = _build(entry.model, entry.config, overrides)
     if weights:
