@@ -1,0 +1,303 @@
+"""Streams images from arrays, `tf.data` pipelines or models into Inception features."""
+
+import os
+
+import numpy as np
+
+from tfgen.validation import check_positive_int
+
+__all__ = [
+    "FeatureExtractor",
+    "default_extractor",
+    "describe_source",
+    "features_of",
+    "iterate_images",
+    "to_uint8_levels",
+]
+
+
+def _check_shape(shape, name):
+    if len(shape) not in (3, 4) or (len(shape) == 4 and shape[-1] not in (1, 3)):
+        raise ValueError(
+            f"`{name}` must be images of shape (n, H, W), (n, H, W, 1) or (n, H, W, 3). "
+            f"Received: {name}.shape={tuple(shape)}"
+        )
+
+
+def to_uint8_levels(images, name="images"):
+    """A batch as float32 holding the uint8 levels 0..255, shape (n, H, W, C).
+
+    uint8 arrays are taken as they are. Float arrays must lie in [0, 1] (as
+    tfgen's models sample and `tfgen.data.load` yields) and are rounded to
+    the nearest of 256 levels, as when they are saved to PNG; this is what
+    the published protocols measure. Anything else is refused.
+    """
+    images = np.asarray(images)
+    _check_shape(images.shape, name)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.dtype == np.uint8:
+        return images.astype("float32")
+    if np.issubdtype(images.dtype, np.floating):
+        if images.size:
+            lo, hi = float(np.min(images)), float(np.max(images))
+            if np.isnan(lo) or np.isnan(hi) or lo < 0.0 or hi > 1.0:
+                raise ValueError(
+                    f"Float `{name}` must lie in [0, 1] (uint8 images may be passed as "
+                    f"they are). Received values in [{lo}, {hi}]"
+                )
+        return np.rint(images.astype("float32") * 255.0)
+    raise TypeError(
+        f"`{name}` must be uint8 in [0, 255] or floats in [0, 1]. "
+        f"Received: {name}.dtype={images.dtype}"
+    )
+
+
+def _first_component(element):
+    """Images out of a dataset element: `x`, `(x, y)` or `{"image": x, ...}`."""
+    if isinstance(element, dict):
+        if "image" not in element:
+            raise ValueError(
+                "A dataset of dicts must hold its images under 'image'. "
+                f"Received keys: {sorted(element)}"
+            )
+        return element["image"]
+    if isinstance(element, tuple | list):
+        return element[0]
+    return element
+
+
+def _is_model(source):
+    return callable(getattr(source, "sample", None))
+
+
+def _is_dataset(source):
+    try:
+        import tensorflow as tf
+    except ImportError:  # pragma: no cover - tensorflow is a dependency
+        return False
+    return isinstance(source, tf.data.Dataset)
+
+
+def describe_source(source):
+    """What kind of image source this is: "array", "dataset" or "model"."""
+    if _is_model(source):
+        return "model"
+    if _is_dataset(source):
+        return "dataset"
+    if isinstance(source, np.ndarray) or hasattr(source, "__array__"):
+        return "array"
+    raise TypeError(
+        "An image source must be a uint8 array (n, H, W[, C]), a float array in "
+        "[0, 1], a tf.data.Dataset of such images (or of (image, label) pairs), or a "
+        "model with `sample(n, seed=...)`. "
+        f"Received: {type(source).__name__}"
+    )
+
+
+def iterate_images(source, batch_size=64, num_samples=None, seed=0):
+    """Yields batches of uint8 levels as float32 (b, H, W, C); see `to_uint8_levels`.
+
+    Args:
+        source: an array, a `tf.data.Dataset` (batched or not; elements
+            `x`, `(x, y, ...)` or `{"image": x}`), or a model with
+            `sample(n, seed=...)` returning floats in [0, 1].
+        batch_size: images per batch.
+        num_samples: images to draw from a model (required for models); for
+            arrays and datasets, at most this many are read.
+        seed: a model's batches use seeds `seed, seed + 1, ...` (None draws
+            unseeded).
+
+    Returns:
+        `(total, generator)`, where `total` is the number of images when
+        known (else None).
+    """
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if num_samples is not None:
+        num_samples = check_positive_int(num_samples, "num_samples")
+    kind = describe_source(source)
+    if kind == "model":
+        if num_samples is None:
+            raise ValueError(
+                "Drawing images from a model needs `num_samples` (e.g. 50000 for the "
+                "TTUR/StyleGAN protocol, 10000 for StudioGAN's). Received: num_samples=None"
+            )
+
+        def from_model():
+            for i, start in enumerate(range(0, num_samples, batch_size)):
+                n = min(batch_size, num_samples - start)
+                batch_seed = None if seed is None else int(seed) + i
+                yield to_uint8_levels(
+                    source.sample(n, seed=batch_seed), "model.sample(...)"
+                )
+
+        return num_samples, from_model()
+    if kind == "array":
+        images = np.asarray(source)
+        if num_samples is not None:
+            images = images[:num_samples]
+        _check_shape(images.shape, "images")  # fail before any work
+        to_uint8_levels(images[:1], "images")
+
+        def from_array():
+            for start in range(0, len(images), batch_size):
+                yield to_uint8_levels(images[start : start + batch_size], "images")
+
+        return len(images), from_array()
+    return _iterate_dataset(source, batch_size, num_samples)
+
+
+def _iterate_dataset(dataset, batch_size, num_samples):
+    import tensorflow as tf
+
+    spec = _first_component(dataset.element_spec)
+    rank = getattr(spec, "shape", None) and spec.shape.rank
+    if rank not in (2, 3, 4):
+        raise ValueError(
+            "A dataset must yield images (H, W[, C]) or batches (b, H, W[, C]), "
+            "alone, as the first item of a tuple, or under 'image' in a dict. "
+            f"Received element_spec: {dataset.element_spec}"
+        )
+    # (b, H, W) grayscale batches and (H, W, C) images share a rank; a last
+    # dimension of 1 or 3 reads as channels.
+    batched = rank == 4 or (rank == 3 and spec.shape[-1] not in (1, 3))
+    dataset = dataset.map(lambda *e: _first_component(e[0] if len(e) == 1 else e))
+    total = None
+    if batched:
+        dataset = dataset.unbatch()
+    elif int(dataset.cardinality()) >= 0:
+        total = int(dataset.cardinality())
+    if num_samples is not None:
+        dataset = dataset.take(num_samples)
+        total = num_samples if total is None else min(total, num_samples)
+    dataset = dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def from_dataset():
+        for batch in dataset.as_numpy_iterator():
+            yield to_uint8_levels(batch, "dataset images")
+
+    return total, from_dataset()
+
+
+def features_of(source, extractor, num_samples=None, seed=0, desc=None):
+    """`source` as pool3 features: a 2-D array is taken as features already,
+    anything else goes through `extractor.features`."""
+    if isinstance(source, np.ndarray) and source.ndim == 2:
+        if not np.issubdtype(source.dtype, np.floating):
+            raise TypeError(
+                "A 2-D array is read as features and must be float. "
+                f"Received: dtype={source.dtype}"
+            )
+        return source
+    return extractor().features(source, num_samples=num_samples, seed=seed, desc=desc)
+
+
+class FeatureExtractor:
+    """Inception pool3 features (and logits) of any image source, batch by batch.
+
+    Images are converted to uint8 levels (`to_uint8_levels`), padded to a
+    fixed batch so the compiled function is traced once per image size,
+    and run through `FIDInceptionV3` in float32, with a tqdm progress bar.
+
+    Args:
+        network: a `FIDInceptionV3`; default `load_fid_inception(weights)`.
+        weights: see `load_fid_inception` (used when `network` is None).
+        batch_size: images per forward pass.
+        progress: show a tqdm progress bar.
+
+    Example:
+
+    ```python
+    extractor = tfgen.metrics.FeatureExtractor(weights="pt_inception-2015-12-05-6726825d.pth")
+    real = extractor.features(tfgen.data.load_arrays("cifar10", "test")[0])
+    fake = extractor.features(model, num_samples=10000, seed=0)
+    tfgen.metrics.fid(real, fake)  # 2-D arrays are taken as features
+    ```
+    """
+
+    def __init__(self, network=None, weights=None, batch_size=64, progress=True):
+        if network is None:
+            from tfgen.metrics.inception import load_fid_inception
+
+            network = load_fid_inception(weights)
+        self.network = network
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.progress = bool(progress)
+        self._forward = None
+
+    def _compiled(self):
+        if self._forward is None:
+            import tensorflow as tf
+
+            self._forward = tf.function(
+                lambda x: self.network(x), reduce_retracing=True
+            )
+        return self._forward
+
+    def features(self, source, num_samples=None, seed=0, logits=False, desc=None):
+        """pool3 features (n, 2048) float32 of `source`; with `logits=True`,
+        `(features, logits)` where logits (n, 1008) omit the output bias (see
+        `FIDInceptionV3.logits`). `num_samples`/`seed`: see `iterate_images`."""
+        if logits and self.network.output_layer is None:
+            self.network.logits(np.zeros((1, 2048), "float32"))  # raises, explains
+        total, batches = iterate_images(source, self.batch_size, num_samples, seed)
+        forward = self._compiled()
+        out = []
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, desc=desc or "Inception features", unit="img")
+        try:
+            for batch in batches:
+                n = len(batch)
+                if n == 0:
+                    continue
+                if n < self.batch_size:
+                    pad = np.zeros((self.batch_size - n, *batch.shape[1:]), "float32")
+                    batch = np.concatenate([batch, pad])
+                out.append(np.asarray(forward(batch))[:n])
+                if bar is not None:
+                    bar.update(n)
+        finally:
+            if bar is not None:
+                bar.close()
+        if not out:
+            raise ValueError("The image source yielded no images.")
+        features = np.concatenate(out).astype("float32", copy=False)
+        if not logits:
+            return features
+        scores = np.concatenate(
+            [
+                np.asarray(self.network.logits(features[i : i + 4096]))
+                for i in range(0, len(features), 4096)
+            ]
+        )
+        return features, scores
+
+
+_EXTRACTORS = {}
+
+
+def default_extractor(extractor=None, weights=None, batch_size=64, progress=True):
+    """A zero-argument function giving `extractor`, or else a shared
+    `FeatureExtractor` over `load_fid_inception(weights)`, built on first
+    use (so precomputed features never load the network) and reused by
+    later calls with the same arguments (so its function is traced once)."""
+
+    def get():
+        if extractor is not None:
+            return extractor
+        key = (
+            None if weights is None else os.path.abspath(os.fspath(weights)),
+            os.environ.get("TFGEN_FID_WEIGHTS"),
+            int(batch_size),
+            bool(progress),
+        )
+        if key not in _EXTRACTORS:
+            _EXTRACTORS[key] = FeatureExtractor(
+                weights=weights, batch_size=batch_size, progress=progress
+            )
+        return _EXTRACTORS[key]
+
+    return get
