@@ -18,6 +18,29 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 START, END = "<!-- zoo_table:start -->", "<!-- zoo_table:end -->"
 
 
+# Records whose protocol is a dict (benchmarks/fid.py) show these names here;
+# the rest (KID, precision, recall) are in benchmarks/RESULTS.md.
+HEADLINE_METRICS = ("fid", "inception_score", "classifier_fd", "classifier_score")
+
+
+def _metric_text(metric):
+    """`fid 37.70 (cifar10:train, 50000 vs 50000, inception pool3)`."""
+    protocol = metric["protocol"]
+    value = metric["value"]
+    if not isinstance(protocol, dict):
+        return f"{metric['name']} {value} ({protocol})"
+    parts = []
+    if protocol.get("reference"):
+        parts.append(protocol["reference"])
+    n = f"n_gen {protocol.get('n_gen')}"
+    if protocol.get("n_ref") is not None:
+        n += f", n_ref {protocol['n_ref']}"
+    parts.append(n)
+    features = str(protocol.get("features", ""))
+    parts.append("classifier" if "Classifier" in features else features.split(" (")[0])
+    return f"{metric['name']} {value:.2f} ({'; '.join(parts)})"
+
+
 def _last_losses(entry_dir, entry):
     path = os.path.join(entry_dir, entry["training"].get("curves") or "history.csv")
     if not os.path.isfile(path):
@@ -56,8 +79,9 @@ def table():
         )
         metrics = (
             "; ".join(
-                f"{m['name']} {m['value']} ({m['protocol']})"
+                _metric_text(m)
                 for m in entry.get("metrics", [])
+                if m["name"] in HEADLINE_METRICS or not isinstance(m["protocol"], dict)
             )
             or "none yet (see the metrics issue)"
         )

@@ -58,3 +58,25 @@ def fake_data_dir(tmp_path_factory):
 @pytest.fixture
 def images28():
     return np.random.default_rng(0).random((16, 28, 28, 1)).astype("float32")
+
+
+@pytest.fixture(scope="session")
+def random_fid_weights(tmp_path_factory):
+    """A converted `.weights.h5` of FIDInceptionV3 with random weights and the
+    logits layer: the real network's shapes and code path, no real weights."""
+    import keras
+
+    from tfgen import metrics
+
+    keras.utils.set_random_seed(0)
+    path = str(tmp_path_factory.mktemp("fid") / "random_fid.weights.h5")
+    metrics.FIDInceptionV3(include_logits=True).save_weights(path)
+    return path
+
+
+@pytest.fixture
+def fid_env(random_fid_weights, tmp_path, monkeypatch):
+    """$TFGEN_FID_WEIGHTS at the random network, a fresh cache dir."""
+    monkeypatch.setenv("TFGEN_FID_WEIGHTS", random_fid_weights)
+    monkeypatch.setenv("TFGEN_CACHE_DIR", str(tmp_path / "cache"))
+    return random_fid_weights

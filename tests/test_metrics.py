@@ -343,6 +343,30 @@ def test_sources_stream_to_the_same_features():
     np.testing.assert_allclose(extractor.features(images, num_samples=3), expected[:3])
 
 
+class _StaticShapeNetwork(_StubNetwork):
+    """Refuses unknown sizes, as FIDInceptionV3's resize does."""
+
+    def __call__(self, x):
+        if None in tuple(x.shape):
+            raise ValueError(f"needs static shapes, got {tuple(x.shape)}")
+        return super().__call__(x)
+
+
+def test_one_extractor_serves_several_image_sizes():
+    extractor = metrics.FeatureExtractor(
+        network=_StaticShapeNetwork(), batch_size=4, progress=False
+    )
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        for shape in ((8, 8, 3), (6, 6, 1), (5, 7, 3)):
+            images = rng.integers(0, 256, (5, *shape), dtype=np.uint8)
+            features = extractor.features(images)
+            np.testing.assert_allclose(
+                features[:, 0], images[..., 0].mean(axis=(1, 2)), rtol=1e-6
+            )
+    assert len(extractor._forward) == 3  # one trace per size
+
+
 def test_grayscale_sources():
     images = np.random.default_rng(0).integers(0, 256, (5, 8, 8), dtype=np.uint8)
     features = _stub_extractor().features(images)

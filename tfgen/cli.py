@@ -1,4 +1,4 @@
-"""The `tfgen` command line: zoo, sample, interpolate, train."""
+"""The `tfgen` command line: zoo, sample, interpolate, train, eval, classifier."""
 
 import argparse
 import json
@@ -142,6 +142,99 @@ def cmd_export(args):
     return 0
 
 
+def _default_reference(name):
+    """`<dataset>:train` of a zoo entry or of a saved run's recipe."""
+    zoo = _zoo()
+    dataset = None
+    if os.path.isdir(name):
+        meta_path = os.path.join(name, zoo.METADATA_FILE)
+        if os.path.isfile(meta_path):
+            with open(meta_path) as f:
+                meta = json.load(f)
+            dataset = meta.get("recipe", {}).get("dataset", {}).get("name")
+    else:
+        dataset = zoo.get(name).dataset.get("name")
+    if not dataset:
+        raise ValueError(
+            f"{name!r} does not record the dataset it was trained on. Expected "
+            "--reference DATASET:SPLIT (e.g. --reference cifar10:train)."
+        )
+    return f"{dataset}:train"
+
+
+def cmd_eval(args):
+    from tfgen import metrics
+
+    reference = args.reference or _default_reference(args.name)
+    model = _load_model(args.name)
+    results = metrics.evaluate(
+        model,
+        metrics=args.metric,
+        num_samples=args.num_samples,
+        reference=reference,
+        num_reference=args.num_reference,
+        features=args.features,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        weights=args.weights,
+        classifier=args.classifier,
+        batch_size=args.batch_size,
+        fid_method=args.fid_method,
+    )
+    for result in results:
+        print(result)
+    if args.json:
+        report = {
+            "model": args.name,
+            "metrics": [result.to_json() for result in results],
+        }
+        directory = os.path.dirname(os.path.abspath(args.json))
+        os.makedirs(directory, exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_classifier_train(args):
+    from tfgen import metrics
+
+    model, info = metrics.train_classifier(
+        args.dataset,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        precision=args.precision,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        steps_per_epoch=args.steps_per_epoch,
+        config=json.loads(args.config) if args.config else None,
+        verbose=args.verbose,
+    )
+    target = metrics.CLASSIFIER_RECIPES.get(args.dataset, {}).get("target_accuracy")
+    print(
+        f"{args.dataset} classifier: test accuracy {info['test_accuracy']:.4f}"
+        + (f" (target {target})" if target else "")
+        + f", trained in {info['train_seconds']:.0f} s"
+    )
+    if target and info["test_accuracy"] < target:
+        print(
+            f"warning: below the target accuracy {target}; train longer "
+            "(--epochs) before shipping it",
+            file=sys.stderr,
+        )
+    if args.output_dir:
+        metrics.export_classifier(model, info, directory=args.output_dir)
+        print(f"saved to {args.output_dir}")
+    if args.export:
+        directory = metrics.export_classifier(
+            model, info, args.dataset, zoo_dir=args.zoo_dir
+        )
+        print(f"exported to {directory}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="tfgen",
@@ -211,6 +304,83 @@ def build_parser():
     p.add_argument("-o", "--output-dir", default="runs/latest")
     p.add_argument("--verbose", default="auto")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "eval",
+        help="FID, KID, IS, precision/recall of a zoo model or saved folder",
+        description="Samples a model and measures it against a real split; "
+        "every number is printed with its protocol.",
+    )
+    p.add_argument("name", help="zoo name or a folder written by tfgen.zoo.save")
+    p.add_argument(
+        "--metric",
+        default="fid",
+        help="comma-separated: fid,kid,is,pr (default fid)",
+    )
+    p.add_argument(
+        "--num-samples", type=int, default=10000, help="generated images (n_gen)"
+    )
+    p.add_argument(
+        "--reference",
+        help="DATASET:SPLIT of the real images; default the model's dataset:train",
+    )
+    p.add_argument(
+        "--num-reference",
+        type=int,
+        help="first N reference images (n_ref); default the whole split",
+    )
+    p.add_argument(
+        "--features",
+        choices=("inception", "classifier"),
+        default="inception",
+        help="FID Inception pool3, or the domain classifier (28x28 grayscale)",
+    )
+    p.add_argument(
+        "--classifier",
+        help="with --features classifier: shipped name or folder; default the dataset",
+    )
+    p.add_argument(
+        "--weights", help="FID Inception weights; default $TFGEN_FID_WEIGHTS"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument(
+        "--data-dir", help="folder of <dataset>.npz; default $TFGEN_DATA_DIR"
+    )
+    p.add_argument(
+        "--fid-method",
+        choices=("sqrtm", "eigh"),
+        default="sqrtm",
+        help="matrix square root of FID: scipy sqrtm (the reference) or eigh (faster)",
+    )
+    p.add_argument("--json", help="also write the results with protocols to this file")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("classifier", help="domain classifiers of the 28x28 metrics")
+    classifier_sub = p.add_subparsers(dest="classifier_command", required=True)
+    p = classifier_sub.add_parser(
+        "train", help="train on the train split, measure test accuracy"
+    )
+    p.add_argument("dataset", help="mnist or fashion_mnist")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--precision", help="Keras dtype policy; default mixed_bfloat16")
+    p.add_argument("--steps-per-epoch", type=int)
+    p.add_argument("--config", help="JSON of DomainClassifier arguments")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--data-dir", help="folder of <dataset>.npz; default $TFGEN_DATA_DIR"
+    )
+    p.add_argument("-o", "--output-dir", help="save the classifier to this folder")
+    p.add_argument(
+        "--export",
+        action="store_true",
+        help="write it to <zoo>/classifiers/<dataset>/ for shipping",
+    )
+    p.add_argument("--zoo-dir", default=None, help="default: the repository's zoo/")
+    p.add_argument("--verbose", default="auto")
+    p.set_defaults(func=cmd_classifier_train)
     return parser
 
 

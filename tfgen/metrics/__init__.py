@@ -25,8 +25,30 @@ tfgen.metrics.kid(model, real, num_samples=10000)          # KID(mean, std)
 tfgen.metrics.precision_recall(real, model, num_samples=10000)
 tfgen.metrics.inception_score(model, num_samples=50000)    # needs the .pth's logits
 ```
+
+Reference statistics of real splits are computed once and cached (or
+shipped in the zoo): `reference_statistics("cifar10", "train")`. For 28x28
+grayscale data, `DomainClassifier` (shipped per dataset, sha256-checked)
+gives `classifier_frechet_distance` and `classifier_score`. `evaluate`
+measures a model under all of them in one pass, each number with its
+protocol (`tfgen eval` on the command line).
 """
 
+from tfgen.metrics.classifier import (
+    CLASSIFIER_RECIPES,
+    ClassifierFeatureExtractor,
+    ClassifierFrechetDistance,
+    ClassifierScore,
+    DomainClassifier,
+    classifier_extractor,
+    classifier_frechet_distance,
+    classifier_score,
+    evaluate_classifier,
+    export_classifier,
+    load_classifier,
+    train_classifier,
+)
+from tfgen.metrics.evaluate import METRICS, MetricResult, evaluate
 from tfgen.metrics.features import FeatureExtractor, iterate_images, to_uint8_levels
 from tfgen.metrics.fid import Statistics, compute_statistics, fid, frechet_distance
 from tfgen.metrics.inception import (
@@ -46,30 +68,59 @@ from tfgen.metrics.precision_recall import (
     precision_recall,
     precision_recall_from_features,
 )
+from tfgen.metrics.reference import (
+    ReferenceFeatures,
+    inception_protocol,
+    parse_reference,
+    reference_features,
+    reference_statistics,
+    ship_reference_statistics,
+)
 from tfgen.metrics.torch_archive import UnsafeArchiveError, read_torch_archive
 
 __all__ = [
+    "CLASSIFIER_RECIPES",
     "FID_WEIGHTS_URL",
     "KID",
+    "METRICS",
+    "ClassifierFeatureExtractor",
+    "ClassifierFrechetDistance",
+    "ClassifierScore",
+    "DomainClassifier",
     "FIDInceptionV3",
     "FeatureExtractor",
     "InceptionScore",
+    "MetricResult",
     "PrecisionRecall",
+    "ReferenceFeatures",
     "Statistics",
     "UnsafeArchiveError",
     "bilinear_resize_matrix",
+    "classifier_extractor",
+    "classifier_frechet_distance",
+    "classifier_score",
     "compute_statistics",
+    "evaluate",
+    "evaluate_classifier",
+    "export_classifier",
     "fid",
     "frechet_distance",
+    "inception_protocol",
     "inception_score",
     "inception_score_from_logits",
     "iterate_images",
     "kid",
     "kid_from_features",
+    "load_classifier",
     "load_fid_inception",
     "mmd2_unbiased",
+    "parse_reference",
     "precision_recall",
     "precision_recall_from_features",
     "read_torch_archive",
+    "reference_features",
+    "reference_statistics",
+    "ship_reference_statistics",
     "to_uint8_levels",
+    "train_classifier",
 ]

@@ -223,16 +223,19 @@ class FeatureExtractor:
         self.network = network
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.progress = bool(progress)
-        self._forward = None
+        self._forward = {}
 
-    def _compiled(self):
-        if self._forward is None:
+    def _compiled(self, image_shape):
+        # One traced function per image size, each with static shapes: the
+        # FID network builds its resize from them, and `reduce_retracing`
+        # would relax a second size to (None, None, None). Batches are padded
+        # to `batch_size`, so each size is traced once.
+        key = tuple(int(d) for d in image_shape)
+        if key not in self._forward:
             import tensorflow as tf
 
-            self._forward = tf.function(
-                lambda x: self.network(x), reduce_retracing=True
-            )
-        return self._forward
+            self._forward[key] = tf.function(lambda x: self.network(x))
+        return self._forward[key]
 
     def features(self, source, num_samples=None, seed=0, logits=False, desc=None):
         """pool3 features (n, 2048) float32 of `source`; with `logits=True`,
@@ -241,7 +244,6 @@ class FeatureExtractor:
         if logits and self.network.output_layer is None:
             self.network.logits(np.zeros((1, 2048), "float32"))  # raises, explains
         total, batches = iterate_images(source, self.batch_size, num_samples, seed)
-        forward = self._compiled()
         out = []
         bar = None
         if self.progress:
@@ -256,6 +258,7 @@ class FeatureExtractor:
                 if n < self.batch_size:
                     pad = np.zeros((self.batch_size - n, *batch.shape[1:]), "float32")
                     batch = np.concatenate([batch, pad])
+                forward = self._compiled(batch.shape[1:])
                 out.append(np.asarray(forward(batch))[:n])
                 if bar is not None:
                     bar.update(n)

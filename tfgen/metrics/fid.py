@@ -1,6 +1,7 @@
 """Fréchet Inception Distance."""
 
 import dataclasses
+import json
 import os
 
 import numpy as np
@@ -15,17 +16,21 @@ class Statistics:
     """Mean and covariance of Inception features, in float64.
 
     Saved as `.npz` with keys `mu` and `sigma` (the layout of TTUR's and
-    pytorch-fid's statistics files, so theirs load too) and `num_samples`.
+    pytorch-fid's statistics files, so theirs load too), `num_samples`, and
+    `metadata` (a JSON string, so the file loads with `allow_pickle=False`).
 
     Args:
         mu: (d,) feature mean.
         sigma: (d, d) feature covariance (unbiased, ddof=1).
         num_samples: number of images they summarize (0 when unknown).
+        metadata: a JSON-serializable dict describing how they were made
+            (dataset, split, feature network, resize, input dtype, ...).
     """
 
     mu: np.ndarray
     sigma: np.ndarray
     num_samples: int = 0
+    metadata: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         self.mu = np.asarray(self.mu, dtype="float64")
@@ -37,9 +42,16 @@ class Statistics:
                 f"Received: mu.shape={self.mu.shape}, sigma.shape={self.sigma.shape}"
             )
 
-    def save(self, path):
+    def save(self, path, compressed=False):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        np.savez(path, mu=self.mu, sigma=self.sigma, num_samples=self.num_samples)
+        write = np.savez_compressed if compressed else np.savez
+        write(
+            path,
+            mu=self.mu,
+            sigma=self.sigma,
+            num_samples=self.num_samples,
+            metadata=np.array(json.dumps(self.metadata, sort_keys=True)),
+        )
         return path
 
     @classmethod
@@ -51,7 +63,15 @@ class Statistics:
                     f"Received keys: {sorted(data.files)}"
                 )
             n = int(data["num_samples"]) if "num_samples" in data.files else 0
-            return cls(data["mu"], data["sigma"], n)
+            metadata = {}
+            if "metadata" in data.files:
+                metadata = json.loads(str(data["metadata"]))
+                if not isinstance(metadata, dict):
+                    raise ValueError(
+                        f"{path} holds metadata that is not a JSON object. "
+                        f"Received: {type(metadata).__name__}"
+                    )
+            return cls(data["mu"], data["sigma"], n, metadata)
 
 
 def _statistics_from_features(features):

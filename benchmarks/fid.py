@@ -1,0 +1,492 @@
+"""Sample quality of every zoo generator, each number with its protocol.
+
+What it measures, for every zoo entry with weights whose model has
+`sample(n, seed=...)` (GANs now; VAEs and autoregressive models alike once
+they ship), through `tfgen.metrics.evaluate`:
+
+- on FID Inception pool3 features (TF's inception-2015-12-05 graph, the
+  network of TTUR, pytorch-fid and StyleGAN; bilinear resize to 299x299
+  with half-pixel centers; images rounded to uint8 levels):
+  FID against the statistics of the entry's dataset, split `train`, all
+  of it (50k for CIFAR-10, 60k for MNIST and Fashion-MNIST); KID x 1 (100
+  subsets of 1000); improved precision/recall (k = 3, against the first
+  n_gen reference images); the Inception Score (10 splits) for RGB
+  datasets when the weights hold the logits layer (pytorch-fid's .pth);
+- for 28x28 grayscale datasets with a shipped domain classifier
+  (`zoo/classifiers/<dataset>/`): the Fréchet distance of its penultimate
+  features and the classifier score (TF-GAN's MNIST metrics).
+
+n_gen defaults to 50000 for CIFAR-10 (TTUR / StyleGAN protocol: 50k
+generated against all 50k training images) and 10000 for the 28x28 sets.
+Samples use seeds `--seed`, `--seed`+1, ... per batch; conditional models
+cycle their labels over the run. The reference side is computed once and
+cached under $TFGEN_CACHE_DIR (`tfgen.metrics.reference_statistics`).
+
+It writes (a) every entry's `metrics` records (`{"name", "value", "std"?,
+"protocol"}`, protocol naming the reference split, n_gen, n_ref, feature
+network and weights sha256, resize, input dtype, seed, hardware and wall
+time) into `zoo/<entry>/entry.json`, replacing older records of the same
+names, and (b) the table of all entries' records into benchmarks/RESULTS.md
+between `<!-- fid:start -->` and `<!-- fid:end -->`.
+
+`--sanity` instead measures the real data against itself: FID(CIFAR-10
+train, all 50k; test, all 10k), about 3.1 in the literature, and, when the
+weights hold the logits layer, the Inception Score of CIFAR-10 train (11.24
+per torch-fidelity), written between `<!-- fid_sanity:start/end -->`.
+
+Run from the repository root:
+
+    export TFGEN_DATA_DIR=~/tfgen_data TFGEN_FID_WEIGHTS=fid_inception_2015_12_05.pt
+    python3 benchmarks/fid.py                           # all entries, writes
+    python3 benchmarks/fid.py --entries dcgan_mnist,cdcgan_mnist
+    python3 benchmarks/fid.py --sanity
+    python3 benchmarks/fid.py --num-samples 20 --num-reference 20 --no-write  # smoke
+"""
+
+import argparse
+import datetime
+import fnmatch
+import json
+import os
+import platform
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MARK_START, MARK_END = "<!-- fid:start -->", "<!-- fid:end -->"
+SANITY_START, SANITY_END = "<!-- fid_sanity:start -->", "<!-- fid_sanity:end -->"
+SCRIPT = "benchmarks/fid.py"
+#: n_gen per dataset when --num-samples is not given.
+DEFAULT_NUM_SAMPLES = {"cifar10": 50000}
+DEFAULT_NUM_SAMPLES_28 = 10000
+LITERATURE = {
+    "sanity_fid": "≈ 3.1 (ANCHORS.md: FID(train 50k, test 10k))",
+    "sanity_is": "11.24 (torch-fidelity)",
+}
+
+
+def _tfgen():
+    try:
+        import tfgen
+    except ImportError:  # a checkout without `pip install -e .`
+        sys.path.insert(0, REPO_ROOT)
+        import tfgen
+    return tfgen
+
+
+def write_section(path, section, start_mark=MARK_START, end_mark=MARK_END):
+    """Replaces the marked section of `path` (or appends it), keeping the rest."""
+    block = f"{start_mark}\n{section.rstrip()}\n{end_mark}"
+    if os.path.isfile(path):
+        with open(path) as f:
+            text = f.read()
+    else:
+        text = "# Benchmark results\n"
+    start, end = text.find(start_mark), text.find(end_mark)
+    if start != -1 and end > start:
+        text = text[:start] + block + text[end + len(end_mark) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+# ------------------------------------------------------------- entries
+def entry_paths(zoo_dir):
+    names = sorted(os.listdir(zoo_dir)) if os.path.isdir(zoo_dir) else []
+    return {
+        name: os.path.join(zoo_dir, name, "entry.json")
+        for name in names
+        if os.path.isfile(os.path.join(zoo_dir, name, "entry.json"))
+    }
+
+
+def select_entries(zoo_dir, patterns):
+    """Entries with weights whose names match the comma-separated globs."""
+    tfgen = _tfgen()
+    paths = entry_paths(zoo_dir)
+    selected = []
+    for name, path in paths.items():
+        if patterns and not any(fnmatch.fnmatch(name, p) for p in patterns):
+            continue
+        entry = tfgen.zoo.ZooEntry.from_json(path)
+        if entry.weights:
+            selected.append(entry)
+    if patterns:
+        known = {e.name for e in selected}
+        missing = [p for p in patterns if not any(fnmatch.fnmatch(n, p) for n in known)]
+        if missing:
+            with_weights = sorted(
+                n for n, p in paths.items() if tfgen.zoo.ZooEntry.from_json(p).weights
+            )
+            raise SystemExit(
+                f"--entries {missing} match no zoo entry with weights. Expected names "
+                f"among {with_weights}."
+            )
+    return selected
+
+
+def load_model(entry):
+    tfgen = _tfgen()
+    tfgen.zoo.register(entry, overwrite=True)
+    model = tfgen.zoo.load(entry.name)
+    if not callable(getattr(model, "sample", None)):
+        raise SystemExit(f"{entry.name}: {type(model).__name__} has no sample(n, seed)")
+    return model
+
+
+def _is_28_grayscale(entry):
+    return list(entry.config.get("image_shape", [])) == [28, 28, 1]
+
+
+def has_classifier(dataset, zoo_dir):
+    from tfgen.metrics.classifier import classifier_dir
+
+    try:
+        path = classifier_dir(dataset, zoo_dir)
+    except ValueError:
+        return False
+    return os.path.isfile(os.path.join(path, "metadata.json"))
+
+
+def weights_have_logits(weights):
+    tfgen = _tfgen()
+    return tfgen.metrics.load_fid_inception(weights).output_layer is not None
+
+
+def measure(entry, args, logits, zoo_dir):
+    """`MetricResult`s of one entry, and notes on what was skipped."""
+    tfgen = _tfgen()
+    dataset = entry.dataset.get("name")
+    reference = f"{dataset}:{args.reference_split}"
+    num_samples = args.num_samples or DEFAULT_NUM_SAMPLES.get(
+        dataset, DEFAULT_NUM_SAMPLES_28
+    )
+    model = load_model(entry)
+    metrics = ["fid", "kid", "pr"]
+    notes = []
+    rgb = entry.config.get("image_shape", [0, 0, 0])[-1] == 3
+    if rgb and logits:
+        metrics.append("is")
+    elif rgb:
+        notes.append(
+            "Inception Score not measured: the FID weights hold no logits layer "
+            "(pytorch-fid's pt_inception-2015-12-05-6726825d.pth has one)"
+        )
+    common = dict(
+        num_samples=num_samples,
+        reference=reference,
+        num_reference=args.num_reference,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        weights=args.weights,
+        progress=not args.quiet,
+        fid_method=args.fid_method,
+    )
+    print(f"== {entry.name}: {', '.join(metrics)} on Inception, n_gen={num_samples}")
+    results = tfgen.metrics.evaluate(
+        model, metrics, features="inception", batch_size=args.batch_size, **common
+    )
+    if _is_28_grayscale(entry) and args.classifier != "off":
+        if has_classifier(dataset, zoo_dir):
+            print(f"== {entry.name}: fid, is on the {dataset} classifier")
+            classifier = tfgen.metrics.load_classifier(dataset, zoo_dir=zoo_dir)
+            results += tfgen.metrics.evaluate(
+                model,
+                ["fid", "is"],
+                features="classifier",
+                classifier=classifier,
+                **common,
+            )
+        elif args.classifier == "on":
+            raise SystemExit(
+                f"No shipped {dataset} classifier: run `tfgen classifier train "
+                f"{dataset} --export` first, or pass --classifier off."
+            )
+        else:
+            notes.append(
+                f"classifier metrics not measured: no zoo/classifiers/{dataset}/ "
+                f"(`tfgen classifier train {dataset} --export`)"
+            )
+    for result in results:
+        result.protocol["script"] = SCRIPT
+    return results, notes
+
+
+def update_entry(path, results):
+    """Replaces the entry's records of these metric names by the new ones."""
+    with open(path) as f:
+        data = json.load(f)
+    names = {r.name for r in results}
+    kept = [m for m in data.get("metrics", []) if m.get("name") not in names]
+    data["metrics"] = kept + [r.to_json() for r in results]
+    with open(path, "w") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+
+
+# ------------------------------------------------------------- tables
+def _fmt(value, std=None):
+    text = f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
+    if std is not None:
+        text += f" ± {std:.4f}"
+    return text
+
+
+def _short_features(protocol):
+    features = protocol.get("features", "?")
+    sha = protocol.get("weights_sha256", "")
+    return features if sha[:12] in features else f"{features}, sha256 {sha[:12]}"
+
+
+def records_table(records):
+    """Markdown rows of (entry name, record) pairs."""
+    lines = [
+        "| entry | metric | value | reference | n_gen | n_ref | features | seed | wall (s) |",
+        "|---|---|---:|---|---:|---:|---|---:|---:|",
+    ]
+    for name, record in records:
+        p = record.get("protocol", {})
+        if not isinstance(p, dict):
+            continue
+        lines.append(
+            f"| `{name}` | {record['name']} | {_fmt(record['value'], record.get('std'))} | "
+            f"{p.get('reference') or '-'} | {p.get('n_gen', '-')} | "
+            f"{p.get('n_ref') if p.get('n_ref') is not None else '-'} | "
+            f"{_short_features(p)} | {p.get('seed', '-')} | {p.get('wall_seconds', '-')} |"
+        )
+    return lines
+
+
+def protocol_header(records, notes, command):
+    protocols = [
+        r["protocol"] for _, r in records if isinstance(r.get("protocol"), dict)
+    ]
+    resize = sorted({p.get("resize") for p in protocols if p.get("resize")})
+    dtypes = sorted({p.get("input_dtype") for p in protocols if p.get("input_dtype")})
+    hardware = sorted({p.get("hardware") for p in protocols if p.get("hardware")})
+    lines = [
+        "### Sample quality of the zoo (`benchmarks/fid.py`)",
+        "",
+        f"Command: `{command}`. Every row is a record of the entry's "
+        "`entry.json`, measured by this script; its full protocol is there.",
+        "",
+        "- Reference: the entry's dataset, split and size as given; FID uses the "
+        "statistics of all n_ref images, KID 100 subsets of min(1000, n) from "
+        "both sides (kernel (x.y/d + 1)^3), precision/recall k = 3 against the "
+        "first n_gen reference images, IS 10 splits (classifier score: 1).",
+        f"- Resize: {'; '.join(resize) or '-'} (Inception); none for the "
+        "28x28 classifier.",
+        f"- Input dtype: {'; '.join(dtypes) or '-'}.",
+        f"- Hardware: {'; '.join(hardware) or '-'}.",
+        "- Wall time: the whole evaluation of one feature network (sampling, "
+        "features, reference from cache or computed, metrics).",
+    ]
+    for note in notes:
+        lines.append(f"- Note: {note}.")
+    return lines
+
+
+def results_section(zoo_dir, notes, command):
+    records = []
+    for name, path in entry_paths(zoo_dir).items():
+        with open(path) as f:
+            data = json.load(f)
+        for record in data.get("metrics", []):
+            protocol = record.get("protocol")
+            if isinstance(protocol, dict) and protocol.get("script") == SCRIPT:
+                records.append((name, record))
+    lines = protocol_header(records, notes, command) + [""]
+    lines += records_table(records) if records else ["(no measurements yet)"]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------- sanity
+def sanity(args):
+    import numpy as np
+
+    tfgen = _tfgen()
+    m = tfgen.metrics
+    start = time.perf_counter()
+    kwargs = dict(
+        data_dir=args.data_dir,
+        weights=args.weights,
+        batch_size=args.batch_size or 64,
+        progress=not args.quiet,
+    )
+    logits = weights_have_logits(args.weights)
+    train_n = args.num_reference
+    test_n = args.num_samples
+    if logits:
+        train_features, train_meta = m.reference_features(
+            "cifar10", "train", train_n, **kwargs
+        )
+        train = m.compute_statistics(train_features)
+        train.metadata = train_meta
+    else:
+        train = m.reference_statistics("cifar10", "train", train_n, **kwargs)
+    test = m.reference_statistics("cifar10", "test", test_n, **kwargs)
+    value = m.frechet_distance(
+        train.mu, train.sigma, test.mu, test.sigma, method=args.fid_method
+    )
+    meta = train.metadata
+    rows = [
+        (
+            "FID(cifar10:train, cifar10:test)",
+            _fmt(value),
+            LITERATURE["sanity_fid"],
+            f"{train.num_samples} vs {test.num_samples}",
+        )
+    ]
+    if logits:
+        network = m.load_fid_inception(args.weights)
+        scores = np.concatenate(
+            [
+                np.asarray(network.logits(train_features[i : i + 4096]))
+                for i in range(0, len(train_features), 4096)
+            ]
+        )
+        score = m.inception_score_from_logits(scores, splits=10)
+        rows.append(
+            (
+                "IS(cifar10:train), 10 splits",
+                _fmt(score.mean, score.std),
+                LITERATURE["sanity_is"],
+                f"{len(train_features)}",
+            )
+        )
+    wall = time.perf_counter() - start
+    lines = [
+        "### Sanity: real CIFAR-10 against itself (`benchmarks/fid.py --sanity`)",
+        "",
+        f"Features: {meta['feature_network']} ({meta['feature_dim']}-d), weights "
+        f"`{meta.get('weights')}` sha256 {meta['weights_sha256'][:16]}; resize: "
+        f"{meta['resize']}; input: {meta['input_dtype']}; FID matrix square root: "
+        f"{args.fid_method}. Statistics from "
+        "`tfgen.metrics.reference_statistics` (cached). Hardware: "
+        f"{tfgen.recipes._hardware()}; wall time {wall:.0f} s (cached parts cost "
+        f"nothing); {datetime.date.today().isoformat()}, tfgen "
+        f"{tfgen.__version__}, Python {platform.python_version()}.",
+        "",
+        "| measurement | value | literature | n |",
+        "|---|---:|---|---|",
+    ]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    if not logits:
+        lines += [
+            "",
+            "IS of CIFAR-10 train not measured: the weights hold no logits layer "
+            "(pytorch-fid's pt_inception-2015-12-05-6726825d.pth has one).",
+        ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- main
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="FID, KID, IS and precision/recall of every zoo generator, "
+        "with their protocol, into entry.json and benchmarks/RESULTS.md."
+    )
+    parser.add_argument(
+        "--entries", help="comma-separated names or globs; default all with weights"
+    )
+    parser.add_argument(
+        "--num-samples",
+        type=int,
+        help="n_gen; default 50000 for CIFAR-10, 10000 for 28x28 sets "
+        "(with --sanity: the first N test images, default all)",
+    )
+    parser.add_argument(
+        "--num-reference",
+        type=int,
+        help="first N reference images (n_ref); default the whole split",
+    )
+    parser.add_argument("--reference-split", default="train")
+    parser.add_argument(
+        "--classifier",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="classifier metrics for 28x28 sets: when shipped (auto), required, or not",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, help="Inception batch (default 64)")
+    parser.add_argument(
+        "--weights",
+        default=os.environ.get("TFGEN_FID_WEIGHTS"),
+        help="FID Inception weights (default $TFGEN_FID_WEIGHTS)",
+    )
+    parser.add_argument("--data-dir", default=None, help="default $TFGEN_DATA_DIR")
+    parser.add_argument(
+        "--zoo-dir", default=None, help="entries to measure and update; default zoo/"
+    )
+    parser.add_argument(
+        "--output", default=os.path.join(REPO_ROOT, "benchmarks", "RESULTS.md")
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="print only; touch no file"
+    )
+    parser.add_argument(
+        "--sanity", action="store_true", help="FID(CIFAR-10 train, test) and IS(train)"
+    )
+    parser.add_argument(
+        "--fid-method",
+        choices=("sqrtm", "eigh"),
+        default="sqrtm",
+        help="FID's matrix square root: scipy sqrtm (pytorch-fid, TTUR) or eigh",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    for name in ("num_samples", "num_reference", "batch_size"):
+        value = getattr(args, name)
+        if value is not None and value < 2:
+            parser.error(
+                f"--{name.replace('_', '-')} must be >= 2 (covariances need 2 "
+                f"samples). Received: {value}"
+            )
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    tfgen = _tfgen()
+    command = "python3 benchmarks/fid.py " + " ".join(
+        a for a in (argv if argv is not None else sys.argv[1:])
+    )
+    if args.sanity:
+        section = sanity(args)
+        print(section)
+        if not args.no_write:
+            write_section(args.output, section, SANITY_START, SANITY_END)
+            print(f"wrote {args.output}")
+        return 0
+    zoo_dir = args.zoo_dir or tfgen.zoo.artifacts_dir()
+    patterns = [p.strip() for p in (args.entries or "").split(",") if p.strip()]
+    entries = select_entries(zoo_dir, patterns)
+    if not entries:
+        raise SystemExit(f"No zoo entry with weights in {zoo_dir}.")
+    logits = weights_have_logits(args.weights)
+    notes, records = [], []
+    for entry in entries:
+        results, entry_notes = measure(entry, args, logits, zoo_dir)
+        for result in results:
+            print(result)
+        notes += [n for n in entry_notes if n not in notes]
+        records += [(entry.name, r.to_json()) for r in results]
+        if not args.no_write:
+            update_entry(os.path.join(zoo_dir, entry.name, "entry.json"), results)
+    if args.no_write:
+        print("\n".join(protocol_header(records, notes, command) + [""]))
+        print("\n".join(records_table(records)))
+        return 0
+    section = results_section(zoo_dir, notes, command.strip())
+    write_section(args.output, section)
+    print(f"wrote {args.output} and the entries' metrics in {zoo_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

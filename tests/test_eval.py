@@ -1,0 +1,299 @@
+import importlib.util
+import json
+import os
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+import tfgen
+from tfgen import cli, metrics, zoo
+
+pytestmark = pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")
+PROTOCOL_KEYS = {
+    "reference",
+    "n_gen",
+    "n_ref",
+    "features",
+    "resize",
+    "input_dtype",
+    "weights_sha256",
+    "seed",
+    "hardware",
+    "wall_seconds",
+}
+
+
+def _tiny_classifier():
+    keras.utils.set_random_seed(0)
+    return metrics.DomainClassifier(filters=(4,), feature_dim=8)
+
+
+def _tiny_gan(shape=(28, 28, 1), **kwargs):
+    return tfgen.DCGAN(
+        image_shape=shape, latent_dim=8, base_filters=4, seed=0, **kwargs
+    )
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFGEN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("TFGEN_ZOO_DIR", str(tmp_path / "zoo"))
+
+
+def test_evaluate_on_classifier_features(cache, fake_data_dir):
+    results = metrics.evaluate(
+        _tiny_gan(),
+        "fid,kid,is,pr",
+        num_samples=12,
+        reference="mnist:train",
+        features="classifier",
+        classifier=_tiny_classifier(),
+        data_dir=fake_data_dir,
+        progress=False,
+    )
+    names = [r.name for r in results]
+    assert names == [
+        "classifier_fd",
+        "classifier_kid",
+        "classifier_score",
+        "classifier_precision",
+        "classifier_recall",
+    ]
+    by_name = {r.name: r for r in results}
+    for result in results:
+        assert PROTOCOL_KEYS <= set(result.protocol)
+        assert np.isfinite(result.value)
+        assert "DomainClassifier" in result.protocol["features"]
+        assert result.protocol["n_gen"] == 12
+        assert result.protocol["resize"] == "none (28x28x1 input)"
+    fd = by_name["classifier_fd"].protocol
+    assert fd["reference"] == "mnist:train" and fd["n_ref"] == 32
+    assert by_name["classifier_kid"].protocol["kid_subset_size"] == 12
+    assert by_name["classifier_precision"].protocol["n_ref"] == 12
+    score = by_name["classifier_score"]
+    assert score.protocol["reference"] is None and score.protocol["splits"] == 1
+    assert "softmax" in score.protocol["features"]
+    assert 1.0 <= score.value <= 10.0
+    record = by_name["classifier_kid"].to_json()
+    assert list(record) == ["name", "value", "std", "protocol"]
+    text = str(by_name["classifier_fd"])
+    assert text.startswith("classifier_fd = ") and "reference mnist:train" in text
+    assert "n_gen=12; n_ref=32" in text and "resize none" in text
+
+
+def test_same_seed_same_numbers_and_balanced_labels(cache, fake_data_dir):
+    class Conditional:
+        num_classes = 10
+        image_shape = (28, 28, 1)
+
+        def __init__(self):
+            self.labels = []
+
+        def sample(self, n, seed=None, labels=None):
+            self.labels.extend(labels)
+            return np.random.default_rng(seed).random((n, 28, 28, 1)).astype("float32")
+
+    kwargs = dict(
+        num_samples=25,
+        reference="mnist:test",
+        features="classifier",
+        classifier=_tiny_classifier(),
+        data_dir=fake_data_dir,
+        progress=False,
+        batch_size=8,
+    )
+    model = Conditional()
+    first = metrics.evaluate(model, ["fid"], seed=3, **kwargs)[0]
+    assert model.labels == [i % 10 for i in range(25)]
+    assert "labels i mod 10" in first.protocol["sampling"]
+    again = metrics.evaluate(Conditional(), ["fid"], seed=3, **kwargs)[0]
+    other = metrics.evaluate(Conditional(), ["fid"], seed=4, **kwargs)[0]
+    assert again.value == first.value and other.value != first.value
+
+
+def test_evaluate_on_inception_features(fid_env, fake_data_dir):
+    # 28x28 batches of 8 with progress bars in every Inception test here, so
+    # the network is traced once for all of them.
+    results = metrics.evaluate(
+        _tiny_gan(),
+        ["fid", "is"],
+        num_samples=10,
+        reference="mnist:test",
+        num_reference=6,
+        data_dir=fake_data_dir,
+        batch_size=8,
+        is_splits=2,
+        fid_method="eigh",  # scipy's sqrtm of a 2048-d rank-9 product takes minutes
+    )
+    fid, score = results
+    assert fid.name == "fid" and score.name == "inception_score"
+    assert fid.protocol["n_ref"] == 6 and fid.protocol["reference"] == "mnist:test"
+    assert fid.protocol["features"] == "inception-2015-12-05 pool3 (2048-d)"
+    assert fid.protocol["weights_sha256"] == zoo.sha256(fid_env)
+    assert fid.protocol["resize"].startswith("bilinear to 299x299")
+    assert fid.protocol["fid_method"] == "eigh"
+    assert score.protocol["features"].startswith("inception-2015-12-05 logits")
+    assert score.protocol["splits"] == 2 and score.std is not None
+    assert np.isfinite(fid.value) and score.value >= 1.0
+
+
+def test_inception_score_needs_logits(tmp_path, monkeypatch, fake_data_dir):
+    keras.utils.set_random_seed(0)
+    bare = str(tmp_path / "bare.weights.h5")
+    metrics.FIDInceptionV3().save_weights(bare)
+    monkeypatch.setenv("TFGEN_CACHE_DIR", str(tmp_path / "cache"))
+
+    class Never:
+        def sample(self, n, seed=None):
+            raise AssertionError("sampled before checking the weights")
+
+    with pytest.raises(ValueError, match="needs the FID network's 1008-way output"):
+        metrics.evaluate(Never(), "fid,is", num_samples=4, weights=bare)
+
+
+def test_bad_requests(cache):
+    model = _tiny_gan()
+    with pytest.raises(ValueError, match=r"Unknown metric\(s\) \['lpips'\]"):
+        metrics.evaluate(model, "fid,lpips")
+    with pytest.raises(ValueError, match="Received: features='vgg'"):
+        metrics.evaluate(model, "fid", features="vgg")
+    with pytest.raises(ValueError, match=r"takes \(28, 28, 1\) images"):
+        metrics.evaluate(
+            _tiny_gan((32, 32, 3)),
+            "fid",
+            features="classifier",
+            classifier=_tiny_classifier(),
+        )
+    with pytest.raises(ValueError, match="only with features='classifier'"):
+        metrics.evaluate(model, "fid", classifier=_tiny_classifier())
+    with pytest.raises(FileNotFoundError, match="No shipped classifier 'cifar10'"):
+        metrics.evaluate(model, "fid", features="classifier", reference="cifar10")
+
+
+def test_cli_eval_saved_folder(fid_env, fake_data_dir, tmp_path, capsys):
+    saved = str(tmp_path / "saved")
+    zoo.save(
+        _tiny_gan(),
+        saved,
+        metadata={"recipe": {"dataset": {"name": "mnist", "split": "train"}}},
+    )
+    out_json = str(tmp_path / "out" / "eval.json")
+    args = [
+        "eval", saved, "--metric", "fid,kid,pr", "--num-samples", "8",
+        "--num-reference", "8", "--data-dir", fake_data_dir, "--batch-size", "8",
+        "--json", out_json, "--fid-method", "eigh",
+    ]  # fmt: skip
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "fid = " in out and "reference mnist:train" in out  # the default
+    assert "n_gen=8; n_ref=8" in out and "resize bilinear to 299x299" in out
+    report = json.load(open(out_json))
+    assert report["model"] == saved
+    assert [m["name"] for m in report["metrics"]] == [
+        "fid",
+        "kid",
+        "precision",
+        "recall",
+    ]
+    for record in report["metrics"]:
+        assert PROTOCOL_KEYS <= set(record["protocol"])
+
+
+def test_cli_eval_with_the_classifier(cache, fake_data_dir, tmp_path, capsys):
+    saved = str(tmp_path / "saved")
+    zoo.save(_tiny_gan(), saved)
+    classifier = metrics.export_classifier(
+        _tiny_classifier(), {"dataset": "mnist"}, directory=str(tmp_path / "clf")
+    )
+    args = [
+        "eval", saved, "--metric", "fid,is", "--num-samples", "10",
+        "--reference", "mnist:test", "--features", "classifier",
+        "--classifier", classifier, "--data-dir", fake_data_dir,
+    ]  # fmt: skip
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "classifier_fd = " in out and "classifier_score = " in out
+    assert "DomainClassifier (mnist)" in out
+
+
+def test_cli_eval_errors(cache, tmp_path, capsys):
+    saved = str(tmp_path / "saved")
+    zoo.save(_tiny_gan(), saved)
+    assert cli.main(["eval", saved]) == 2
+    assert "Expected --reference DATASET:SPLIT" in capsys.readouterr().err
+    assert cli.main(["eval", "dcgan_cifr"]) == 2
+    assert "Did you mean 'dcgan_cifar'" in capsys.readouterr().err
+    assert cli.main(["eval", saved, "--reference", "mnist", "--metric", "fidd"]) == 2
+    assert "Unknown metric(s) ['fidd']" in capsys.readouterr().err
+
+
+def _benchmark_module():
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks", "fid.py")
+    spec = importlib.util.spec_from_file_location("fid_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_script_smoke(fid_env, fake_data_dir, tmp_path, capsys):
+    # A copy of the zoo with one tiny trained entry and a tiny classifier.
+    zoo_dir = tmp_path / "zoo"
+    zoo_dir.mkdir()
+    entry_dir = zoo_dir / "tiny_mnist"
+    entry_dir.mkdir()
+    model = _tiny_gan()
+    model.save_weights(str(entry_dir / "model.weights.h5"))
+    entry = zoo.ZooEntry(
+        name="tiny_mnist",
+        model="DCGAN",
+        config=dict(image_shape=[28, 28, 1], latent_dim=8, base_filters=4, seed=0),
+        dataset={"name": "mnist", "split": "train"},
+        weights="model.weights.h5",
+        sha256=zoo.sha256(str(entry_dir / "model.weights.h5")),
+        metrics=[{"name": "fid", "value": 1.0, "protocol": "old"}],
+        training={"command": "tfgen train tiny_mnist"},
+    )
+    (entry_dir / "entry.json").write_text(json.dumps(entry.to_json()))
+    shutil.copytree(
+        metrics.export_classifier(
+            _tiny_classifier(), {"dataset": "mnist"}, zoo_dir=str(tmp_path / "c")
+        ),
+        zoo_dir / "classifiers" / "mnist",
+    )
+    results = tmp_path / "RESULTS.md"
+    results.write_text(
+        "# Benchmark results\n\n<!-- other:start -->\nkept\n<!-- other:end -->\n"
+    )
+    bench = _benchmark_module()
+    try:
+        argv = [
+            "--num-samples", "8", "--num-reference", "8", "--batch-size", "8",
+            "--data-dir", fake_data_dir, "--zoo-dir", str(zoo_dir),
+            "--output", str(results), "--fid-method", "eigh",
+        ]  # fmt: skip
+        assert bench.main(argv) == 0
+    finally:
+        zoo._REGISTRY.pop("tiny_mnist", None)
+    text = results.read_text()
+    assert (
+        "kept" in text and "<!-- fid:start -->" in text and "<!-- fid:end -->" in text
+    )
+    assert (
+        "| `tiny_mnist` | fid |" in text and "| `tiny_mnist` | classifier_fd |" in text
+    )
+    written = json.loads((entry_dir / "entry.json").read_text())
+    names = [m["name"] for m in written["metrics"]]
+    assert names == [
+        "fid",
+        "kid",
+        "precision",
+        "recall",
+        "classifier_fd",
+        "classifier_score",
+    ]  # the old fid record was replaced
+    for record in written["metrics"]:
+        assert PROTOCOL_KEYS <= set(record["protocol"])
+        assert record["protocol"]["script"] == "benchmarks/fid.py"
+    assert written["metrics"][0]["protocol"]["n_gen"] == 8

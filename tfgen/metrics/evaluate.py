@@ -1,0 +1,409 @@
+"""Every sample-quality metric of a model in one pass, each with its protocol.
+
+`evaluate` samples a model once, extracts features once (and logits when a
+score is asked for), takes the reference side from `reference_statistics` /
+`reference_features` (cached), and returns one `MetricResult` per number,
+whose `protocol` names the reference split, n_gen, n_ref, the feature
+network and its weights' sha256, the resize, the input dtype, the seed,
+the hardware and the wall time. `tfgen eval` and `benchmarks/fid.py` are
+thin wrappers around it.
+
+```python
+model = tfgen.zoo.load("dcgan_cifar")
+for result in tfgen.metrics.evaluate(model, ["fid", "kid"], num_samples=50000,
+                                     reference="cifar10:train"):
+    print(result)
+```
+"""
+
+import dataclasses
+import time
+
+import numpy as np
+
+from tfgen.validation import check_positive_int
+
+__all__ = ["METRICS", "MetricResult", "evaluate"]
+
+#: Metric names `evaluate` accepts: Fréchet distance, kernel distance,
+#: (Inception / classifier) score, precision and recall.
+METRICS = ("fid", "kid", "is", "pr")
+_FEATURES = ("inception", "classifier")
+# Result names per feature network.
+_NAMES = {
+    "inception": {
+        "fid": "fid",
+        "kid": "kid",
+        "is": "inception_score",
+        "precision": "precision",
+        "recall": "recall",
+    },
+    "classifier": {
+        "fid": "classifier_fd",
+        "kid": "classifier_kid",
+        "is": "classifier_score",
+        "precision": "classifier_precision",
+        "recall": "classifier_recall",
+    },
+}
+
+
+@dataclasses.dataclass
+class MetricResult:
+    """One measured number and the protocol it was measured under.
+
+    Args:
+        name: e.g. `"fid"`, `"kid"`, `"inception_score"`, `"precision"`,
+            `"classifier_fd"`, `"classifier_score"`.
+        value: the number (KID and scores: the mean over subsets/splits).
+        protocol: dict naming the reference split, `n_gen`, `n_ref`, the
+            feature network and weights sha256, resize, input dtype, seed,
+            hardware and wall time.
+        std: the standard deviation over subsets or splits, when defined.
+    """
+
+    name: str
+    value: float
+    protocol: dict
+    std: float | None = None
+
+    def to_json(self):
+        """`{"name", "value", "protocol"}` (and `"std"`), as zoo entries store."""
+        record = {"name": self.name, "value": self.value}
+        if self.std is not None:
+            record["std"] = self.std
+        record["protocol"] = dict(self.protocol)
+        return record
+
+    def summary(self):
+        """The protocol in one line: reference, n_gen, n_ref, features, resize, dtype."""
+        p = self.protocol
+        parts = []
+        if p.get("reference"):
+            parts.append(f"reference {p['reference']}")
+        parts.append(f"n_gen={p.get('n_gen')}")
+        if p.get("n_ref") is not None:
+            parts.append(f"n_ref={p['n_ref']}")
+        parts.append(f"features {p.get('features')}")
+        parts.append(f"resize {p.get('resize')}")
+        parts.append(f"input {p.get('input_dtype')}")
+        return "; ".join(parts)
+
+    def __str__(self):
+        value = f"{self.value:.4f}"
+        if self.std is not None:
+            value += f" ± {self.std:.4f}"
+        return f"{self.name} = {value}  [{self.summary()}]"
+
+
+class _BalancedLabels:
+    """A conditional model's `sample(n, seed)` with labels `i mod num_classes`
+    counted over the whole run, so every class gets its share."""
+
+    def __init__(self, model):
+        self.model = model
+        self.offset = 0
+
+    def sample(self, n, seed=None):
+        labels = (self.offset + np.arange(n)) % self.model.num_classes
+        self.offset += n
+        return self.model.sample(n, seed=seed, labels=labels.astype("int32"))
+
+
+def _parse_metrics(metrics):
+    if isinstance(metrics, str):
+        metrics = [m.strip() for m in metrics.split(",") if m.strip()]
+    metrics = [str(m).lower() for m in metrics]
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        raise ValueError(
+            f"Unknown metric(s) {unknown}. Expected a non-empty selection of "
+            f"{list(METRICS)} (comma-separated on the command line). Received: {metrics}"
+        )
+    return list(dict.fromkeys(metrics))
+
+
+def _hardware():
+    from tfgen.recipes import _hardware
+
+    return _hardware()
+
+
+def _inception_setup(weights, need_logits, batch_size, progress, cache_dir):
+    from tfgen.metrics.features import default_extractor
+    from tfgen.metrics.reference import inception_protocol
+
+    protocol, path = inception_protocol(weights, cache_dir=cache_dir)
+    extractor = default_extractor(None, path, batch_size, progress)()
+    if need_logits and extractor.network.output_layer is None:
+        raise ValueError(
+            f"The Inception Score needs the FID network's 1008-way output layer, and "
+            f"the weights {path} hold none. Expected pytorch-fid's "
+            "pt_inception-2015-12-05-6726825d.pth (pass weights= or set "
+            "$TFGEN_FID_WEIGHTS), or drop 'is' from the metrics, or use the domain "
+            "classifier (features='classifier') on 28x28 data."
+        )
+    return extractor, protocol
+
+
+def _classifier_setup(classifier, dataset, model, batch_size, progress):
+    from tfgen.metrics.classifier import (
+        ClassifierFeatureExtractor,
+        DomainClassifier,
+        load_classifier,
+    )
+
+    if isinstance(classifier, ClassifierFeatureExtractor):
+        extractor = classifier
+    else:
+        if classifier is None:
+            classifier = dataset
+        if not isinstance(classifier, DomainClassifier):
+            classifier = load_classifier(classifier)
+        extractor = ClassifierFeatureExtractor(classifier, batch_size, progress)
+    shape = tuple(extractor.classifier.image_shape)
+    model_shape = getattr(model, "image_shape", None)
+    if model_shape is not None and tuple(model_shape) != shape:
+        raise ValueError(
+            f"The domain classifier takes {shape} images; this model samples "
+            f"{tuple(model_shape)}. Expected features='inception' for other sizes. "
+            f"Received: features='classifier'"
+        )
+    return extractor, dict(extractor.protocol)
+
+
+def evaluate(
+    model,
+    metrics=("fid",),
+    num_samples=10000,
+    reference="cifar10:train",
+    num_reference=None,
+    features="inception",
+    seed=0,
+    data_dir=None,
+    weights=None,
+    classifier=None,
+    batch_size=None,
+    progress=True,
+    kid_subsets=100,
+    kid_subset_size=1000,
+    is_splits=None,
+    pr_k=3,
+    cache_dir=None,
+    fid_method="sqrtm",
+):
+    """Measures a model's samples against a real split; one pass, many metrics.
+
+    The model's `sample(n, seed=...)` is called batch by batch with seeds
+    `seed, seed + 1, ...` (conditional models get labels `i mod
+    num_classes` over the whole run); the images are rounded to uint8
+    levels and go through the feature network once.
+
+    - `"fid"`: Fréchet distance to the reference's cached statistics (all
+      `num_reference` images).
+    - `"kid"`: KID over `kid_subsets` subsets of `kid_subset_size` from the
+      generated and the reference features.
+    - `"is"`: Inception Score (needs weights with the logits layer), or with
+      the classifier the classifier score; no reference.
+    - `"pr"`: improved precision and recall with k = `pr_k`, against the
+      first n_gen reference features (equal set sizes, as in the paper).
+
+    Args:
+        model: anything with `sample(n, seed=...)` returning floats in [0, 1].
+        metrics: names from `METRICS`, or a comma-separated string.
+        num_samples: images to generate (n_gen).
+        reference: `"dataset:split"` (e.g. `"cifar10:train"`), a dataset name
+            (split train) or a `(name, split)` pair.
+        num_reference: use the first this many reference images (n_ref);
+            None for the whole split.
+        features: `"inception"` (FID Inception pool3, 2048-d) or
+            `"classifier"` (a domain classifier's penultimate layer; 28x28
+            grayscale data only).
+        seed: seed of the first batch.
+        data_dir: folder of `<dataset>.npz`; default `$TFGEN_DATA_DIR`.
+        weights: FID Inception weights (see `load_fid_inception`).
+        classifier: with `features="classifier"`: a `DomainClassifier`, a
+            shipped name or a folder; default the reference's dataset.
+        batch_size: images per forward pass (and per `sample` call): default
+            64 for Inception, 256 for the classifier.
+        progress: tqdm progress bars.
+        kid_subsets, kid_subset_size: see `kid`.
+        is_splits: splits of the score; default 10 for Inception (the
+            original protocol), 1 for the classifier (TF-GAN's).
+        pr_k: neighbourhood size of precision/recall.
+        cache_dir: cache of weights and reference files.
+        fid_method: `"sqrtm"` (scipy, as pytorch-fid and TTUR) or `"eigh"`
+            (faster, never complex); see `frechet_distance`.
+
+    Returns:
+        A list of `MetricResult`, in the order of `metrics` (`"pr"` gives
+        two, precision then recall).
+
+    Example:
+
+    ```python
+    results = tfgen.metrics.evaluate(tfgen.zoo.load("dcgan_mnist"), "fid,is",
+                                     num_samples=10000, reference="mnist:train",
+                                     features="classifier")
+    ```
+    """
+    from tfgen import __version__
+    from tfgen.metrics.fid import _statistics_from_features, frechet_distance
+    from tfgen.metrics.inception_score import inception_score_from_logits
+    from tfgen.metrics.kid import kid_from_features
+    from tfgen.metrics.precision_recall import precision_recall_from_features
+    from tfgen.metrics.reference import (
+        parse_reference,
+        reference_features,
+        reference_statistics,
+    )
+
+    start = time.perf_counter()
+    metrics = _parse_metrics(metrics)
+    num_samples = check_positive_int(num_samples, "num_samples")
+    if features not in _FEATURES:
+        raise ValueError(
+            f"`features` must be one of {list(_FEATURES)}. Received: features={features!r}"
+        )
+    if classifier is not None and features != "classifier":
+        raise ValueError(
+            "`classifier` is used only with features='classifier'. "
+            f"Received: features={features!r} and a classifier"
+        )
+    name, split = parse_reference(reference)
+    need_logits = "is" in metrics
+    if features == "inception":
+        batch_size = batch_size or 64
+        extractor, protocol = _inception_setup(
+            weights, need_logits, batch_size, progress, cache_dir
+        )
+        description = f"{protocol['feature_network']} ({protocol['feature_dim']}-d)"
+        logits_description = "inception-2015-12-05 logits (1008-way, no bias)"
+    else:
+        batch_size = batch_size or 256
+        extractor, protocol = _classifier_setup(
+            classifier, name, model, batch_size, progress
+        )
+        description = extractor.describe("features")
+        logits_description = extractor.describe("logits")
+    is_splits = is_splits or (10 if features == "inception" else 1)
+
+    source = model
+    sampling = f"model.sample({batch_size} per call, seeds {seed}, {seed}+1, ...)"
+    if getattr(model, "num_classes", None):
+        source = _BalancedLabels(model)
+        sampling += f"; labels i mod {model.num_classes} over the run"
+    generated_start = time.perf_counter()
+    out = extractor.features(
+        source,
+        num_samples=num_samples,
+        seed=seed,
+        logits=need_logits,
+        desc="generated",
+    )
+    generated, logits = out if need_logits else (out, None)
+    generated_seconds = time.perf_counter() - generated_start
+
+    reference_kwargs = dict(
+        data_dir=data_dir,
+        cache_dir=cache_dir,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    if features == "inception":
+        reference_kwargs["weights"] = weights
+    else:
+        reference_kwargs["extractor"] = extractor
+    ref_features = ref_stats = None
+    if "kid" in metrics or "pr" in metrics:
+        ref_features, ref_meta = reference_features(
+            name, split, num_reference, **reference_kwargs
+        )
+    if "fid" in metrics:
+        if ref_features is not None:
+            ref_stats = _statistics_from_features(ref_features)
+            ref_stats.metadata = ref_meta
+        else:
+            ref_stats = reference_statistics(
+                name, split, num_reference, **reference_kwargs
+            )
+
+    common = {
+        "resize": protocol["resize"],
+        "input_dtype": protocol["input_dtype"],
+        "weights_sha256": protocol["weights_sha256"],
+        "seed": seed,
+        "sampling": sampling,
+        "hardware": _hardware(),
+        "generated_seconds": round(generated_seconds, 1),
+        "tfgen_version": __version__,
+    }
+    if "classifier_test_accuracy" in protocol:
+        common["classifier_test_accuracy"] = protocol["classifier_test_accuracy"]
+    names = _NAMES[features]
+    results = []
+
+    def add(key, value, std=None, **extra):
+        record = {
+            "reference": None,
+            "n_gen": num_samples,
+            "n_ref": None,
+            "features": description,
+            **common,
+            **extra,
+        }
+        results.append(MetricResult(names[key], float(value), record, std))
+
+    ref_label = f"{name}:{split}"
+    for metric in metrics:
+        if metric == "fid":
+            stats = _statistics_from_features(generated)
+            value = frechet_distance(
+                stats.mu, stats.sigma, ref_stats.mu, ref_stats.sigma, method=fid_method
+            )
+            add(
+                "fid",
+                value,
+                reference=ref_label,
+                n_ref=ref_stats.num_samples,
+                fid_method=fid_method,
+            )
+        elif metric == "kid":
+            kid = kid_from_features(
+                generated, ref_features, kid_subsets, kid_subset_size, seed
+            )
+            size = min(kid_subset_size, len(generated), len(ref_features))
+            add(
+                "kid",
+                kid.mean,
+                kid.std,
+                reference=ref_label,
+                n_ref=len(ref_features),
+                kid_subsets=kid_subsets,
+                kid_subset_size=size,
+                kernel="(x.y / d + 1)^3",
+            )
+        elif metric == "is":
+            score = inception_score_from_logits(logits, is_splits)
+            add(
+                "is",
+                score.mean,
+                score.std,
+                features=logits_description,
+                splits=is_splits,
+            )
+        elif metric == "pr":
+            real = ref_features[: len(generated)]
+            pr = precision_recall_from_features(real, generated, k=pr_k)
+            for key in ("precision", "recall"):
+                add(
+                    key,
+                    getattr(pr, key),
+                    reference=ref_label,
+                    n_ref=len(real),
+                    k=pr_k,
+                )
+    wall = time.perf_counter() - start
+    for result in results:
+        result.protocol["wall_seconds"] = round(wall, 1)
+    return results

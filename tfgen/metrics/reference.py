@@ -1,0 +1,482 @@
+"""Feature statistics of real dataset splits: computed once, cached, or shipped.
+
+FID compares generated images with a fixed real split, so the real side is
+computed once per protocol and kept. `reference_statistics` returns the
+`Statistics` (float64 mu, sigma, n) of a split's features, looked up in order:
+
+1. a shipped file `<zoo>/reference_stats/<name>_<split>.npz` (the zoo
+   artifacts dir, `tfgen.zoo.artifacts_dir()`), used when its metadata
+   matches the request (dataset, split, n, feature network, weights
+   sha256, resize, input dtype);
+2. the cache `<cache>/reference_stats/<name>-<split>-<n>-<network>-<sha>.npz`
+   (`$TFGEN_CACHE_DIR`, default `~/.keras/tfgen`), keyed by dataset, split,
+   n and the feature network's weights sha256, checked the same way;
+3. otherwise the split is read by `tfgen.data.load_arrays` (local `.npz`
+   first), run through the feature network and written to the cache.
+
+Files are read with `allow_pickle=False`; their metadata is a JSON string.
+`reference_features` does the same for the features themselves (KID and
+precision/recall need them), and fills the statistics cache on the way.
+
+```python
+stats = tfgen.metrics.reference_statistics("cifar10", "train")   # 50k, once
+stats.metadata["feature_network"], stats.num_samples
+tfgen.metrics.fid(model, stats, num_samples=50000)
+```
+"""
+
+import collections
+import datetime
+import hashlib
+import json
+import os
+import re
+import time
+import warnings
+
+import numpy as np
+
+from tfgen.metrics.fid import Statistics, _statistics_from_features
+
+__all__ = [
+    "FEATURE_NETWORK",
+    "INPUT_DTYPE",
+    "PROTOCOL_KEYS",
+    "RESIZE",
+    "ReferenceFeatures",
+    "inception_protocol",
+    "parse_reference",
+    "reference_features",
+    "reference_statistics",
+    "ship_reference_statistics",
+    "shipped_statistics_path",
+]
+
+FORMAT_VERSION = 1
+FEATURE_NETWORK = "inception-2015-12-05 pool3"
+RESIZE = (
+    "bilinear to 299x299, half-pixel centers, edges clamped "
+    "(torch interpolate align_corners=False)"
+)
+INPUT_DTYPE = "uint8 (float images in [0, 1] rounded to 256 levels)"
+#: Metadata that must agree for stored statistics to answer a request.
+PROTOCOL_KEYS = (
+    "dataset",
+    "split",
+    "subset",
+    "feature_network",
+    "feature_dim",
+    "weights_sha256",
+    "resize",
+    "input_dtype",
+)
+_SHIPPED_DIR = "reference_stats"
+_SLUG = re.compile(r"[^a-z0-9_+.]+")
+
+ReferenceFeatures = collections.namedtuple(
+    "ReferenceFeatures", ["features", "metadata"]
+)
+ReferenceFeatures.__doc__ = """Features (n, d) float32 of a real split, with the
+metadata of their protocol."""
+
+_SHA256 = {}
+
+
+def _file_sha256(path):
+    """sha256 of a weights file, computed once per (path, size, mtime)."""
+    from tfgen.zoo import sha256
+
+    stat = os.stat(path)
+    key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA256:
+        _SHA256[key] = sha256(path)
+    return _SHA256[key]
+
+
+def inception_protocol(weights=None, cache_dir=None):
+    """The protocol of the FID Inception features, and the weights file.
+
+    Returns `(protocol, path)`: `protocol` names the feature network, its
+    dimension, the weights' file name and sha256, the resize and the input
+    dtype; `path` is the resolved weights file (see
+    `tfgen.metrics.inception.resolve_weights`).
+    """
+    from tfgen.metrics.inception import FEATURE_DIM, resolve_weights
+
+    path = resolve_weights(weights, cache_dir=cache_dir)
+    return {
+        "feature_network": FEATURE_NETWORK,
+        "feature_dim": FEATURE_DIM,
+        "weights": os.path.basename(path),
+        "weights_sha256": _file_sha256(path),
+        "resize": RESIZE,
+        "input_dtype": INPUT_DTYPE,
+    }, path
+
+
+def parse_reference(reference, default_split="train"):
+    """`"cifar10:test"`, `"cifar10"` or `("cifar10", "test")` as `(name, split)`."""
+    if isinstance(reference, tuple | list) and len(reference) == 2:
+        name, split = reference
+    elif isinstance(reference, str) and reference:
+        name, _, split = reference.rpartition(":")
+        if not name or os.path.exists(os.path.expanduser(reference)):
+            name, split = reference, default_split
+    else:
+        raise ValueError(
+            "A reference is 'dataset:split' (e.g. 'cifar10:train'), a dataset name, "
+            f"or a (name, split) pair. Received: reference={reference!r}"
+        )
+    return str(name), str(split or default_split)
+
+
+def _check_request(name, split, num_samples):
+    from tfgen import data
+    from tfgen.validation import check_positive_int
+
+    if not isinstance(name, str):
+        raise TypeError(
+            "Reference statistics are keyed by a dataset name or a path. "
+            f"Expected one of {sorted(data.DATASETS)}, a folder or an .npy/.npz file. "
+            f"Received: {type(name).__name__}"
+        )
+    if name in data.DATASETS:
+        data._parse_splits(name, split)
+    if num_samples is not None:
+        num_samples = check_positive_int(num_samples, "num_samples")
+    return num_samples
+
+
+def _dataset_key(name):
+    """A file-name-safe key: built-in names as they are, paths by their
+    base name and a hash of the full path."""
+    from tfgen import data
+
+    if name in data.DATASETS:
+        return name
+    path = os.path.abspath(os.path.expanduser(name))
+    base = _SLUG.sub("_", os.path.basename(path).lower()).strip("_") or "data"
+    return f"{base}_{hashlib.sha256(path.encode()).hexdigest()[:8]}"
+
+
+def _expected(name, split, num_samples, protocol):
+    missing = [k for k in ("feature_network", "weights_sha256") if k not in protocol]
+    if missing:
+        raise ValueError(
+            "A feature protocol must name at least 'feature_network' and "
+            f"'weights_sha256'. Received: protocol without {missing}"
+        )
+    expected = {
+        "dataset": name,
+        "split": split,
+        "subset": "all" if num_samples is None else f"first {num_samples}",
+    }
+    expected.update(protocol)
+    return expected
+
+
+def _mismatch(metadata, expected):
+    """The protocol keys on which stored metadata disagrees with a request."""
+    return [
+        key
+        for key in PROTOCOL_KEYS
+        if key in expected and metadata.get(key) != expected[key]
+    ] + (["format_version"] if metadata.get("format_version") != FORMAT_VERSION else [])
+
+
+def _network_slug(protocol):
+    return _SLUG.sub("-", protocol["feature_network"].lower()).strip("-")[:40]
+
+
+def _cache_path(kind, name, split, num_samples, protocol, cache_dir):
+    from tfgen.metrics.inception import default_cache_dir
+
+    subset = "all" if num_samples is None else str(num_samples)
+    file = (
+        f"{_dataset_key(name)}-{split}-{subset}-{_network_slug(protocol)}-"
+        f"{protocol['weights_sha256'][:16]}"
+    )
+    suffix = "-features.npz" if kind == "features" else ".npz"
+    return os.path.join(default_cache_dir(cache_dir), _SHIPPED_DIR, file + suffix)
+
+
+def shipped_statistics_path(name, split, zoo_dir=None):
+    """Where shipped statistics of `name`/`split` live in the zoo artifacts."""
+    from tfgen import zoo
+
+    return os.path.join(
+        zoo_dir or zoo.artifacts_dir(), _SHIPPED_DIR, f"{name}_{split}.npz"
+    )
+
+
+def _resolve(extractor, protocol, weights, batch_size, progress, cache_dir):
+    """(protocol, zero-argument extractor getter) of the request."""
+    from tfgen.metrics.features import default_extractor
+
+    if extractor is None:
+        if protocol is not None:
+            raise ValueError(
+                "`protocol` describes a custom `extractor`; the FID Inception "
+                "protocol is derived from its weights. Received: protocol without "
+                "extractor"
+            )
+        protocol, path = inception_protocol(weights, cache_dir=cache_dir)
+        return protocol, default_extractor(None, path, batch_size, progress)
+    protocol = protocol or getattr(extractor, "protocol", None)
+    if not isinstance(protocol, dict):
+        raise ValueError(
+            "A custom `extractor` needs `protocol=` (or a `.protocol` attribute): a "
+            "dict naming at least 'feature_network' and 'weights_sha256', which key "
+            f"the cache. Received: protocol={protocol!r}"
+        )
+    return dict(protocol), lambda: extractor
+
+
+def _load_images(name, split, num_samples, data_dir):
+    from tfgen import data
+
+    images = data.load_arrays(name, split, data_dir=data_dir)[0]
+    if name == "binarized_mnist":
+        images = images * np.uint8(255)  # stored as 0/1
+    if num_samples is not None:
+        if num_samples > len(images):
+            raise ValueError(
+                f"{name}:{split} holds {len(images)} images. Expected num_samples <= "
+                f"{len(images)} (or None for all). Received: num_samples={num_samples}"
+            )
+        images = images[:num_samples]
+    return images
+
+
+def _compute(name, split, num_samples, expected, get_extractor, data_dir):
+    images = _load_images(name, split, num_samples, data_dir)
+    start = time.perf_counter()
+    features = get_extractor().features(images, desc=f"{name}:{split} features")
+    from tfgen import __version__
+
+    metadata = dict(expected)
+    metadata.update(
+        num_samples=int(len(features)),
+        data_sha256=hashlib.sha256(np.ascontiguousarray(images).data).hexdigest(),
+        format_version=FORMAT_VERSION,
+        tfgen_version=__version__,
+        created=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        feature_seconds=round(time.perf_counter() - start, 1),
+    )
+    return features, metadata
+
+
+def _write_atomic(path, write):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    partial = f"{path}.partial-{os.getpid()}.npz"
+    try:
+        write(partial)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+def _statistics_of(features, metadata):
+    stats = _statistics_from_features(features)
+    stats.metadata = dict(metadata)
+    return stats
+
+
+def _read_features(path):
+    with np.load(path, allow_pickle=False) as stored:
+        if "features" not in stored.files or "metadata" not in stored.files:
+            raise ValueError(
+                f"{path} is not a reference features file. Expected arrays "
+                f"'features' and 'metadata'. Received keys: {sorted(stored.files)}"
+            )
+        return ReferenceFeatures(
+            stored["features"], json.loads(str(stored["metadata"]))
+        )
+
+
+def _stored(path, expected, read, source):
+    """What `read(path)` gives when it exists and matches the request; None
+    otherwise (a stale or foreign file is recomputed, never trusted)."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        found = read(path)
+    except (OSError, ValueError) as e:
+        warnings.warn(
+            f"Ignoring unreadable {source} {path}: {e}", RuntimeWarning, stacklevel=3
+        )
+        return None
+    metadata = found.metadata
+    keys = _mismatch(metadata, expected)
+    if keys:
+        details = ", ".join(
+            f"{k}: expected {expected.get(k, FORMAT_VERSION)!r}, "
+            f"received {metadata.get(k)!r}"
+            for k in keys
+        )
+        warnings.warn(
+            f"Not using {source} {path}: its protocol differs ({details}).",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+    return found
+
+
+def reference_statistics(
+    name,
+    split="train",
+    num_samples=None,
+    *,
+    data_dir=None,
+    weights=None,
+    extractor=None,
+    protocol=None,
+    cache_dir=None,
+    batch_size=64,
+    progress=True,
+    use_shipped=True,
+    refresh=False,
+):
+    """FID `Statistics` of a real dataset split, computed once and cached.
+
+    The images are the split as `tfgen.data.load_arrays` reads it (the
+    first `num_samples` of them, in stored order, when given); binarized
+    MNIST's 0/1 pixels are scaled to 0/255. The returned statistics carry
+    their protocol in `metadata`: dataset, split, subset, `num_samples`,
+    feature network, feature dimension, weights file and sha256, resize,
+    input dtype, the images' sha256 and the tfgen version.
+
+    Args:
+        name: a dataset `tfgen.data.load_arrays` knows (`"cifar10"`,
+            `"mnist"`, `"fashion_mnist"`, `"binarized_mnist"`), or a folder
+            or `.npy`/`.npz` file of images.
+        split: e.g. `"train"`, `"test"`, `"train+valid"`.
+        num_samples: use the first this many images; None for all.
+        data_dir: folder of `<name>.npz`; default `$TFGEN_DATA_DIR`.
+        weights: FID Inception weights (see `load_fid_inception`); their
+            sha256 keys the cache.
+        extractor: another feature extractor (with `features(images)`),
+            e.g. `classifier_extractor(...)`; give its `protocol` too (or
+            set `extractor.protocol`).
+        protocol: dict describing a custom extractor's features: at least
+            `feature_network` and `weights_sha256`.
+        cache_dir: default `$TFGEN_CACHE_DIR` or `~/.keras/tfgen`.
+        batch_size, progress: see `FeatureExtractor`.
+        use_shipped: look for `<zoo>/reference_stats/<name>_<split>.npz`
+            first (whole splits only: `num_samples=None`).
+        refresh: recompute even when a cached file matches.
+
+    Returns:
+        `Statistics` with `metadata`.
+
+    Example:
+
+    ```python
+    train = tfgen.metrics.reference_statistics("cifar10", "train")
+    test = tfgen.metrics.reference_statistics("cifar10", "test")
+    tfgen.metrics.fid(train, test)  # about 3.1 under the TTUR protocol
+    ```
+    """
+    num_samples = _check_request(name, split, num_samples)
+    protocol, get_extractor = _resolve(
+        extractor, protocol, weights, batch_size, progress, cache_dir
+    )
+    expected = _expected(name, split, num_samples, protocol)
+    # Shipped files cover whole splits.
+    if use_shipped and not refresh and num_samples is None:
+        found = _stored(
+            shipped_statistics_path(name, split),
+            expected,
+            Statistics.load,
+            "shipped statistics",
+        )
+        if found is not None:
+            return found
+    path = _cache_path("statistics", name, split, num_samples, protocol, cache_dir)
+    if not refresh:
+        found = _stored(path, expected, Statistics.load, "cached statistics")
+        if found is not None:
+            return found
+        features_path = _cache_path(
+            "features", name, split, num_samples, protocol, cache_dir
+        )
+        cached = _stored(features_path, expected, _read_features, "cached features")
+        if cached is not None:
+            stats = _statistics_of(*cached)
+            _write_atomic(path, stats.save)
+            return stats
+    features, metadata = _compute(
+        name, split, num_samples, expected, get_extractor, data_dir
+    )
+    stats = _statistics_of(features, metadata)
+    _write_atomic(path, stats.save)
+    return stats
+
+
+def reference_features(
+    name,
+    split="train",
+    num_samples=None,
+    *,
+    data_dir=None,
+    weights=None,
+    extractor=None,
+    protocol=None,
+    cache_dir=None,
+    batch_size=64,
+    progress=True,
+    refresh=False,
+):
+    """Features of a real split, cached beside `reference_statistics`'s files.
+
+    KID and precision/recall need the features, not only their mean and
+    covariance. Computing them also writes the statistics cache, so a later
+    `reference_statistics` call with the same arguments costs nothing. The
+    arguments are those of `reference_statistics` (shipped files hold only
+    statistics, so none are looked up here).
+
+    Returns:
+        `ReferenceFeatures(features, metadata)`: float32 (n, d) and the
+        protocol dict.
+    """
+    num_samples = _check_request(name, split, num_samples)
+    protocol, get_extractor = _resolve(
+        extractor, protocol, weights, batch_size, progress, cache_dir
+    )
+    expected = _expected(name, split, num_samples, protocol)
+    path = _cache_path("features", name, split, num_samples, protocol, cache_dir)
+    if not refresh:
+        found = _stored(path, expected, _read_features, "cached features")
+        if found is not None:
+            return found
+    features, metadata = _compute(
+        name, split, num_samples, expected, get_extractor, data_dir
+    )
+    metadata_json = np.array(json.dumps(metadata, sort_keys=True))
+    _write_atomic(
+        path,
+        lambda p: np.savez(p, features=features, metadata=metadata_json),
+    )
+    stats_path = _cache_path(
+        "statistics", name, split, num_samples, protocol, cache_dir
+    )
+    _write_atomic(stats_path, _statistics_of(features, metadata).save)
+    return ReferenceFeatures(features, metadata)
+
+
+def ship_reference_statistics(name, split="train", zoo_dir=None, **kwargs):
+    """Writes `reference_statistics(name, split, **kwargs)` (all images) to
+    `<zoo>/reference_stats/<name>_<split>.npz`, compressed, for shipping with
+    the package; returns the path. Shipped files are used only when their
+    metadata matches a request, weights sha256 included."""
+    if kwargs.get("num_samples") is not None:
+        raise ValueError(
+            "Shipped statistics cover the whole split. "
+            f"Received: num_samples={kwargs['num_samples']}"
+        )
+    stats = reference_statistics(name, split, use_shipped=False, **kwargs)
+    path = shipped_statistics_path(name, split, zoo_dir)
+    _write_atomic(path, lambda p: stats.save(p, compressed=True))
+    return path
