@@ -68,6 +68,10 @@ LITERATURE = {
 }
 
 
+def write_section(path, section, start_mark=MARK_START, end_mark=MARK_END):
+    _tfgen().reporting.write_section(path, section, start_mark, end_mark)
+
+
 def _tfgen():
     try:
         import tfgen
@@ -75,24 +79,6 @@ def _tfgen():
         sys.path.insert(0, REPO_ROOT)
         import tfgen
     return tfgen
-
-
-def write_section(path, section, start_mark=MARK_START, end_mark=MARK_END):
-    """Replaces the marked section of `path` (or appends it), keeping the rest."""
-    block = f"{start_mark}\n{section.rstrip()}\n{end_mark}"
-    if os.path.isfile(path):
-        with open(path) as f:
-            text = f.read()
-    else:
-        text = "# Benchmark results\n"
-    start, end = text.find(start_mark), text.find(end_mark)
-    if start != -1 and end > start:
-        text = text[:start] + block + text[end + len(end_mark) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
 
 
 # ------------------------------------------------------------- entries

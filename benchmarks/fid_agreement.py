@@ -53,6 +53,12 @@ MARK_START = "<!-- fid_agreement:start -->"
 MARK_END = "<!-- fid_agreement:end -->"
 TORCH_VERSION = "2.13.0"
 
+try:
+    from tfgen.reporting import cpu_model, write_section
+except ImportError:  # a checkout without `pip install -e .`
+    sys.path.insert(0, REPO_ROOT)
+    from tfgen.reporting import cpu_model, write_section
+
 TORCH_WORKER = textwrap.dedent(
     '''
     """Runs in the torch virtualenv: TorchScript features, or .pth exports."""
@@ -155,35 +161,6 @@ def relative_differences(keras_f, torch_f):
 
 
 # ----------------------------------------------------------------- report
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def write_section(path, section):
-    """Replaces the marked section of `path` (or appends it), keeping the rest."""
-    block = f"{MARK_START}\n{section.rstrip()}\n{MARK_END}"
-    if os.path.isfile(path):
-        with open(path) as f:
-            text = f.read()
-    else:
-        text = "# Benchmark results\n"
-    start, end = text.find(MARK_START), text.find(MARK_END)
-    if start != -1 and end > start:
-        text = text[:start] + block + text[end + len(MARK_END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Agreement (features, FID) and speed of tfgen's Keras FID "
@@ -400,7 +377,7 @@ def main(argv=None):
     print()
     print(section)
     if not args.no_write:
-        write_section(args.output, section)
+        write_section(args.output, section, MARK_START, MARK_END)
         print(f"wrote section to {args.output}")
     return 0 if ok_features and ok_fid else 1
 

@@ -53,6 +53,7 @@ try:
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     import tfgen
+from tfgen.reporting import cpu_model, write_section
 from tfgen.training import precision_policy
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -240,17 +241,6 @@ def timed_fit(model, dataset, steps):
 
 
 # ----------------------------------------------------------------- protocol
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def hardware_line():
     cores = os.cpu_count()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
@@ -278,24 +268,6 @@ def markdown_table(rows, reference):
     for impl, policy, ips in rows:
         lines.append(f"| {impl} | {policy} | {ips:.1f} | {ips / reference:.2f}x |")
     return "\n".join(lines)
-
-
-def write_section(path, section):
-    """Replaces the marked section of `path` (or appends it), keeping the rest."""
-    block = f"{MARK_START}\n{section.rstrip()}\n{MARK_END}"
-    if os.path.isfile(path):
-        with open(path) as f:
-            text = f.read()
-    else:
-        text = "# Benchmark results\n"
-    start, end = text.find(MARK_START), text.find(MARK_END)
-    if start != -1 and end > start:
-        text = text[:start] + block + text[end + len(MARK_END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        f.write(text)
 
 
 def parse_args(argv=None):
@@ -417,7 +389,7 @@ def main(argv=None):
     print()
     print(section)
     if not args.no_write:
-        write_section(args.output, section)
+        write_section(args.output, section, MARK_START, MARK_END)
         print(f"wrote section to {args.output}")
     return 0
 

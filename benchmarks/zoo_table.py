@@ -12,7 +12,7 @@ import argparse
 import glob
 import json
 import os
-import re
+import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 START, END = "<!-- zoo_table:start -->", "<!-- zoo_table:end -->"
@@ -108,15 +108,12 @@ def main():
     print(text)
     if args.print:
         return
-    readme = os.path.join(ROOT, "README.md")
-    with open(readme) as f:
-        content = f.read()
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-    if not pattern.search(content):
-        raise SystemExit(f"README.md has no {START} ... {END} section to replace.")
-    content = pattern.sub(lambda _: f"{START}\n{text}\n{END}", content)
-    with open(readme, "w") as f:
-        f.write(content)
+    try:
+        from tfgen.reporting import write_section
+    except ImportError:  # a checkout without `pip install -e .`
+        sys.path.insert(0, ROOT)
+        from tfgen.reporting import write_section
+    write_section(os.path.join(ROOT, "README.md"), text, START, END)
 
 
 if __name__ == "__main__":

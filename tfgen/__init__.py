@@ -8,7 +8,7 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 
-from tfgen import data, images, metrics, models, recipes, training, zoo  # noqa: E402
+from tfgen import data, images, metrics, models, recipes, reporting, training, zoo  # noqa: E402
 from tfgen.models import DCGAN, GAN, WGANGP, ConditionalDCGAN  # noqa: E402
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "metrics",
     "models",
     "recipes",
+    "reporting",
     "training",
     "zoo",
     "__version__",

@@ -10,8 +10,9 @@ sha256, a sample grid, the training curves and the wall time.
 import dataclasses
 import json
 import os
-import platform
 import shutil
+
+from tfgen.reporting import hardware_summary
 
 __all__ = ["RecipeSpec", "export", "from_zoo", "run"]
 
@@ -86,22 +87,6 @@ def _compile_kwargs(spec):
     }
 
 
-def _hardware():
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    import tensorflow as tf
-
-    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-    return f"{os.cpu_count()} x {cpu}" + (f", GPUs: {gpus}" if gpus else ", no GPU")
-
-
 def run(
     spec,
     output_dir,
@@ -126,7 +111,7 @@ def run(
             {
                 "recipe": dataclasses.asdict(spec),
                 "strategy": type(strategy).__name__,
-                "hardware": _hardware(),
+                "hardware": hardware_summary(),
             },
             f,
             indent=2,

@@ -38,6 +38,7 @@ from keras import layers
 from tfgen.metrics.features import FeatureExtractor, features_of
 from tfgen.metrics.fid import _statistics_from_features, frechet_distance
 from tfgen.metrics.inception_score import inception_score_from_logits
+from tfgen.reporting import hardware_summary
 from tfgen.validation import check_image_shape, check_positive_int
 
 __all__ = [
@@ -203,12 +204,6 @@ class DomainClassifier(keras.Model):
 
 
 # ------------------------------------------------------------- training
-def _hardware():
-    from tfgen.recipes import _hardware
-
-    return _hardware()
-
-
 def _check_dataset(dataset):
     from tfgen import data
 
@@ -336,7 +331,7 @@ def train_classifier(
         "test_loss": round(loss, 6),
         "train_accuracy_last_epoch": round(float(history.history["accuracy"][-1]), 6),
         "recipe": {**recipe, "seed": seed, "steps_per_epoch": steps_per_epoch},
-        "hardware": _hardware(),
+        "hardware": hardware_summary(),
         "train_seconds": round(train_seconds, 1),
         "tfgen_version": __version__,
         "keras_version": keras.__version__,

@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 
+from tfgen.reporting import hardware_summary
 from tfgen.validation import check_positive_int
 
 __all__ = ["METRICS", "MetricResult", "evaluate"]
@@ -121,12 +122,6 @@ def _parse_metrics(metrics):
             f"{list(METRICS)} (comma-separated on the command line). Received: {metrics}"
         )
     return list(dict.fromkeys(metrics))
-
-
-def _hardware():
-    from tfgen.recipes import _hardware
-
-    return _hardware()
 
 
 def _inception_setup(weights, need_logits, batch_size, progress, cache_dir):
@@ -334,7 +329,7 @@ def evaluate(
         "weights_sha256": protocol["weights_sha256"],
         "seed": seed,
         "sampling": sampling,
-        "hardware": _hardware(),
+        "hardware": hardware_summary(),
         "generated_seconds": round(generated_seconds, 1),
         "tfgen_version": __version__,
     }

@@ -1,0 +1,49 @@
+"""Provenance of measured numbers: the hardware they came from, and the
+marked sections of Markdown files (README, RESULTS.md) that scripts rewrite."""
+
+import os
+import platform
+
+__all__ = ["cpu_model", "hardware_summary", "write_section"]
+
+
+def cpu_model():
+    """The CPU's model name, from /proc/cpuinfo where there is one."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware_summary():
+    """One line: core count, CPU model and GPUs, e.g. '2 x AMD EPYC, no GPU'."""
+    import tensorflow as tf
+
+    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    return f"{os.cpu_count()} x {cpu_model()}" + (
+        f", GPUs: {gpus}" if gpus else ", no GPU"
+    )
+
+
+def write_section(path, section, start_mark, end_mark, header="# Benchmark results\n"):
+    """Replaces the text between `start_mark` and `end_mark` in `path` (or
+    appends the marked section, creating the file with `header`), keeping
+    everything else."""
+    block = f"{start_mark}\n{section.rstrip()}\n{end_mark}"
+    if os.path.isfile(path):
+        with open(path) as f:
+            text = f.read()
+    else:
+        text = header
+    start, end = text.find(start_mark), text.find(end_mark)
+    if start != -1 and end > start:
+        text = text[:start] + block + text[end + len(end_mark) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
