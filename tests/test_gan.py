@@ -83,6 +83,13 @@ def test_wgan_gp_counts_n_critic(images28):
     )
 
 
+def test_wgan_without_penalty(images28):
+    model = make("WGANGP", gp_weight=0.0)
+    model.compile()
+    history = model.fit(images28, batch_size=16, epochs=1, verbose=0)
+    assert np.isfinite(history.history["d_loss"][-1])
+
+
 def test_gradient_penalty_matches_hand_computation():
     rng = np.random.default_rng(0)
     real = rng.normal(size=(3, 2, 2, 1)).astype("float32")

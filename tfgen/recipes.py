@@ -116,14 +116,13 @@ def run(
             f,
             indent=2,
         )
-    load_kwargs = {k: v for k, v in spec.dataset.items()}
     dataset = data.load(
         data_dir=data_dir,
         batch_size=spec.batch_size,
         shuffle=True,
         seed=spec.seed,
         drop_remainder=True,
-        **load_kwargs,
+        **spec.dataset,
     )
     cls = models.get(spec.model)
     model, _ = training.train(

@@ -98,6 +98,8 @@ class WGANGP(DCGAN):
         return fake_logits - real_logits
 
     def penalty(self, real, fake, labels):
+        if self.gp_weight == 0:  # the plain WGAN loss, without a penalty
+            return None
         alpha = replica_slice_uniform([ops.shape(real)[0]], self.seed_generator)
         if labels is None:
             critic = lambda images: self.discriminator(images, training=True)  # noqa: E731
@@ -109,9 +111,10 @@ class WGANGP(DCGAN):
 
     def _track_discriminator(self, penalty, real_logits, fake_logits, n):
         weight = ops.cast(n, "float32")
-        self.gp_tracker.update_state(
-            ops.mean(penalty) / self.gp_weight, sample_weight=weight
-        )
+        if penalty is not None:
+            self.gp_tracker.update_state(
+                ops.mean(penalty) / self.gp_weight, sample_weight=weight
+            )
         self.w_tracker.update_state(
             ops.mean(real_logits - fake_logits), sample_weight=weight
         )
