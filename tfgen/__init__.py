@@ -8,7 +8,18 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 
-from tfgen import data, images, metrics, models, recipes, reporting, training, zoo  # noqa: E402
+from tfgen import (  # noqa: E402
+    data,
+    distributions,
+    images,
+    layers,
+    metrics,
+    models,
+    recipes,
+    reporting,
+    training,
+    zoo,
+)
 from tfgen.models import DCGAN, GAN, WGANGP, ConditionalDCGAN  # noqa: E402
 
 __all__ = [
@@ -17,7 +28,9 @@ __all__ = [
     "WGANGP",
     "ConditionalDCGAN",
     "data",
+    "distributions",
     "images",
+    "layers",
     "metrics",
     "models",
     "recipes",

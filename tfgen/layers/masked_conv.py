@@ -1,0 +1,120 @@
+"""Masked 2-D convolution of PixelCNN and PixelRNN (mask A and mask B)."""
+
+import keras
+import numpy as np
+from keras import ops
+
+__all__ = ["MaskedConv2D", "causal_mask"]
+
+_MASK_TYPES = ("A", "B")
+
+
+def causal_mask(kernel_size, in_channels, out_channels, mask_type, color_groups=1):
+    """The (kh, kw, in, out) 0/1 mask of a raster-order causal convolution.
+
+    Pixels before the kernel's centre (kh // 2, kw // 2) in raster order are
+    fully connected; pixels after it are cut. At the centre, channels are
+    split into `color_groups` contiguous blocks (R, G, B for 3): an output in
+    group g sees input groups g' < g under mask A, and g' <= g under mask B.
+
+    Args:
+        kernel_size: (kh, kw).
+        in_channels, out_channels: both divisible by `color_groups`.
+        mask_type: "A" (the first layer: nothing of the current colour) or
+            "B" (later layers: the current colour's own features too).
+        color_groups: 1 for grayscale/binary images, 3 for RGB.
+    """
+    if mask_type not in _MASK_TYPES:
+        raise ValueError(
+            f"`mask_type` must be 'A' or 'B'. Received: mask_type={mask_type!r}"
+        )
+    kh, kw = kernel_size
+    for name, channels in (("input", in_channels), ("output", out_channels)):
+        if channels % color_groups:
+            raise ValueError(
+                f"The {name} channels of a masked convolution must divide into "
+                f"{color_groups} colour groups. Received: {name} channels={channels}"
+            )
+    mask = np.zeros((kh, kw, in_channels, out_channels), dtype="float32")
+    cy, cx = kh // 2, kw // 2
+    mask[:cy] = 1.0
+    mask[cy, :cx] = 1.0
+    in_group = np.arange(in_channels) // (in_channels // color_groups)
+    out_group = np.arange(out_channels) // (out_channels // color_groups)
+    if mask_type == "A":
+        centre = in_group[:, None] < out_group[None, :]
+    else:
+        centre = in_group[:, None] <= out_group[None, :]
+    mask[cy, cx] = centre.astype("float32")
+    return mask
+
+
+@keras.saving.register_keras_serializable(package="tfgen")
+class MaskedConv2D(keras.layers.Conv2D):
+    """A `Conv2D` whose kernel cannot see the future in raster × colour order.
+
+    Output (i, j, colour g) depends on input pixels before (i, j) in raster
+    order, and at (i, j) on colours before g (mask A) or up to g (mask B).
+    Padding is "same" and strides are 1, so positions stay aligned.
+
+    Args:
+        filters: output channels, divisible by `color_groups`.
+        kernel_size: int or (kh, kw), e.g. 7 for PixelCNN's first layer or
+            (1, 3) for Row LSTM's input-to-state convolution.
+        mask_type: "A" or "B".
+        color_groups: colour channels of the image (1 or 3); input and output
+            features are split into that many contiguous blocks.
+        **kwargs: other `keras.layers.Conv2D` arguments (activation,
+            dilation_rate, kernel_initializer, ...).
+
+    Example:
+
+    ```python
+    x = keras.Input((32, 32, 3))
+    h = tfgen.layers.MaskedConv2D(48, 7, mask_type="A", color_groups=3)(x)
+    h = tfgen.layers.MaskedConv2D(48, 3, mask_type="B", color_groups=3)(h)
+    ```
+
+    References:
+        van den Oord et al., Pixel Recurrent Neural Networks, arXiv 1601.06759.
+    """
+
+    def __init__(self, filters, kernel_size, mask_type="B", color_groups=1, **kwargs):
+        for key, allowed in (("padding", "same"), ("strides", (1, 1))):
+            value = kwargs.pop(key, allowed)
+            if value not in (allowed, 1) and tuple(np.atleast_1d(value)) != allowed:
+                raise ValueError(
+                    f"MaskedConv2D keeps positions aligned, so `{key}` must be "
+                    f"{allowed!r}. Received: {key}={value!r}"
+                )
+        if mask_type not in _MASK_TYPES:
+            raise ValueError(
+                f"`mask_type` must be 'A' or 'B'. Received: mask_type={mask_type!r}"
+            )
+        super().__init__(filters, kernel_size, padding="same", **kwargs)
+        self.mask_type = mask_type
+        self.color_groups = int(color_groups)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.mask = ops.convert_to_tensor(
+            causal_mask(
+                self.kernel_size,
+                int(input_shape[-1]),
+                self.filters,
+                self.mask_type,
+                self.color_groups,
+            )
+        )
+
+    def convolution_op(self, inputs, kernel):
+        return super().convolution_op(
+            inputs, kernel * ops.cast(self.mask, kernel.dtype)
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        for key in ("padding", "strides"):
+            config.pop(key, None)
+        config.update(mask_type=self.mask_type, color_groups=self.color_groups)
+        return config
