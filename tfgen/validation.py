@@ -2,7 +2,13 @@
 
 import numpy as np
 
-__all__ = ["check_image_shape", "check_images", "check_labels", "check_positive_int"]
+__all__ = [
+    "check_image_batch",
+    "check_image_shape",
+    "check_images",
+    "check_labels",
+    "check_positive_int",
+]
 
 
 def check_image_shape(image_shape):
@@ -84,3 +90,29 @@ def check_labels(labels, n, num_classes, name="labels"):
             f"Received values in [{labels.min()}, {labels.max()}]"
         )
     return labels.astype("int32")
+
+
+def check_image_batch(images, image_shape, name="images"):
+    """Graph-side check of a training batch: float images of `image_shape` in
+    [0, 1]. Returns them as float32; a bad batch raises (shape and dtype while
+    tracing, values when the step runs)."""
+    import tensorflow as tf
+
+    if tuple(images.shape[1:]) != tuple(image_shape):
+        raise ValueError(
+            f"Expected `{name}` batches of shape (batch, "
+            f"{', '.join(map(str, image_shape))}). Received: shape={tuple(images.shape)}"
+        )
+    if not images.dtype.is_floating:
+        raise TypeError(
+            f"Expected `{name}` as float images in [0, 1] (divide uint8 by 255, or "
+            f"use tfgen.data.load). Received: dtype={images.dtype.name}"
+        )
+    images = tf.cast(images, "float32")
+    tf.debugging.assert_greater_equal(
+        images, 0.0, message=f"Expected {name} in [0, 1]; received values below 0."
+    )
+    tf.debugging.assert_less_equal(
+        images, 1.0, message=f"Expected {name} in [0, 1]; received values above 1."
+    )
+    return images

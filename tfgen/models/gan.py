@@ -8,7 +8,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from tfgen.models.base import GenerativeModel
-from tfgen.validation import check_labels, check_positive_int
+from tfgen.validation import check_image_batch, check_labels, check_positive_int
 
 __all__ = ["AdversarialModel", "GAN", "replica_slice_normal", "replica_slice_uniform"]
 
@@ -230,23 +230,7 @@ class AdversarialModel(GenerativeModel):
                 f"{self.num_classes}) and trains on `(images, labels)` batches. "
                 "Received images without labels."
             )
-        if tuple(images.shape[1:]) != self.image_shape:
-            raise ValueError(
-                f"Expected image batches of shape (batch, {', '.join(map(str, self.image_shape))}). "
-                f"Received: shape={tuple(images.shape)}"
-            )
-        if not images.dtype.is_floating:
-            raise TypeError(
-                "Expected float images in [0, 1] (divide uint8 by 255, or use "
-                f"tfgen.data.load). Received: dtype={images.dtype.name}"
-            )
-        images = tf.cast(images, "float32")
-        tf.debugging.assert_greater_equal(
-            images, 0.0, message="Expected images in [0, 1]; received values below 0."
-        )
-        tf.debugging.assert_less_equal(
-            images, 1.0, message="Expected images in [0, 1]; received values above 1."
-        )
+        images = check_image_batch(images, self.image_shape)
         if labels is not None:
             labels = tf.reshape(tf.cast(labels, "int32"), [-1])
         return images * 2.0 - 1.0, labels
