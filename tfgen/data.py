@@ -16,11 +16,14 @@ import numpy as np
 import tensorflow as tf
 
 __all__ = [
+    "CLASS_NAMES",
     "DATASETS",
     "DatasetNotFoundError",
     "default_data_dir",
     "load",
     "load_arrays",
+    "load_domain",
+    "load_unpaired",
 ]
 
 # name -> (tfds name, splits, labelled, image shape)
@@ -36,8 +39,34 @@ DATASETS = {
     ),
 }
 _TFDS_SPLITS = {"valid": "validation"}
+CLASS_NAMES = {
+    "mnist": tuple(str(d) for d in range(10)),
+    "fashion_mnist": (
+        "t-shirt",
+        "trouser",
+        "pullover",
+        "dress",
+        "coat",
+        "sandal",
+        "shirt",
+        "sneaker",
+        "bag",
+        "ankle_boot",
+    ),
+    "cifar10": (
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ),
+}
 _VALUE_RANGES = ("unit", "symmetric", "levels")
-_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -187,31 +216,12 @@ def _check_user_array(x, source):
 
 
 def _read_folder(path):
-    from PIL import Image
+    from tfgen.images import read_images
 
-    files = sorted(
-        os.path.join(root, f)
-        for root, _, names in os.walk(path)
-        for f in names
-        if f.lower().endswith(_IMAGE_EXTENSIONS)
-    )
-    if not files:
-        raise DatasetNotFoundError(
-            f"No PNG/JPEG images in folder {path!r}. Expected files ending in "
-            f"{_IMAGE_EXTENSIONS}."
-        )
-    images = []
-    for f in files:
-        with Image.open(f) as im:
-            mode = "L" if im.mode in ("1", "L", "I;16", "I") else "RGB"
-            images.append(np.asarray(im.convert(mode)))
-    shapes = {im.shape for im in images}
-    if len(shapes) != 1:
-        raise ValueError(
-            f"Images in {path!r} must all have one size; resize them first. "
-            f"Received sizes: {sorted(shapes)[:5]}"
-        )
-    return _with_channels(np.stack(images))
+    try:
+        return read_images(path)[0]
+    except FileNotFoundError as e:
+        raise DatasetNotFoundError(str(e)) from None
 
 
 def load(
@@ -318,6 +328,127 @@ def load(
         options = tf.data.Options()
         options.deterministic = True
         ds = ds.with_options(options)
+    if batch_size:
+        ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
+    if prefetch:
+        ds = ds.prefetch(tf.data.AUTOTUNE)
+    return ds
+
+
+def _class_id(dataset, cls):
+    names = CLASS_NAMES[dataset]
+    if cls in names:
+        return names.index(cls)
+    if cls.isdigit() and int(cls) < len(names):
+        return int(cls)
+    raise ValueError(
+        f"Unknown class {cls!r} of {dataset!r}. Expected a name among {list(names)} "
+        f"or an id in [0, {len(names)}). Received: {dataset}:{cls}"
+    )
+
+
+def _load_cycle_gan_tfds(name, side, split, download, tfds_data_dir):
+    if side not in ("A", "B"):
+        raise ValueError(
+            f"A tensorflow-datasets CycleGAN domain is 'cycle_gan/<pair>:A' or ':B'. "
+            f"Received: {name}:{side}"
+        )
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder(name, data_dir=tfds_data_dir)
+    if not builder.is_prepared():
+        if not download:
+            raise DatasetNotFoundError(
+                f"{name!r} is not prepared by tensorflow-datasets. Download it with "
+                f"load_unpaired(..., download=True) (needs network access), or save "
+                "the domain's images in a folder and pass the folder."
+            )
+        builder.download_and_prepare()
+    ds = builder.as_dataset(split=f"{split}{side}", batch_size=-1)
+    return np.asarray(tfds.as_numpy(ds)["image"], dtype="uint8")
+
+
+def load_domain(
+    domain, split="train", data_dir=None, download=False, tfds_data_dir=None
+):
+    """uint8 images (n, H, W, C) of one domain of an unpaired dataset.
+
+    `domain` is `"<dataset>:<class>"` (a class subset of a labelled
+    built-in dataset, by name or id, e.g. `"cifar10:cat"`), a
+    tensorflow-datasets CycleGAN pair `"cycle_gan/horse2zebra:A"` (its
+    `trainA`/`testA` split), a folder of images, an `.npy`/`.npz` file, or
+    an array.
+    """
+    if isinstance(domain, str) and ":" in domain and not os.path.exists(domain):
+        source, cls = domain.rsplit(":", 1)
+        if source.startswith("cycle_gan/"):
+            return _with_channels(
+                _load_cycle_gan_tfds(source, cls, split, download, tfds_data_dir)
+            )
+        if source not in CLASS_NAMES:
+            raise ValueError(
+                f"Class subsets come from {sorted(CLASS_NAMES)}. Received: {domain!r}"
+            )
+        x, y = load_arrays(source, split, data_dir=data_dir, download=download)
+        return x[y == _class_id(source, cls)]
+    return load_arrays(domain, split, data_dir=data_dir, download=download)[0]
+
+
+def load_unpaired(
+    domain_a,
+    domain_b,
+    split="train",
+    *,
+    data_dir=None,
+    batch_size=None,
+    shuffle=False,
+    seed=None,
+    drop_remainder=False,
+    prefetch=True,
+    download=False,
+    tfds_data_dir=None,
+):
+    """A `tf.data.Dataset` of `(a, b)` pairs of unpaired images in [0, 1].
+
+    The two domains are drawn independently (each shuffled with its own
+    seed when `shuffle`); an epoch has as many pairs as the larger domain
+    has images, the smaller one cycling, as in the CycleGAN reference.
+
+    Args:
+        domain_a, domain_b: see `load_domain`, e.g. `"cifar10:cat"`,
+            `"cifar10:dog"`, a folder, or `"cycle_gan/horse2zebra:A"`.
+        split: `"train"` or `"test"` (for folders and arrays: ignored).
+        data_dir, download, tfds_data_dir: see `load`.
+        batch_size, shuffle, seed, drop_remainder, prefetch: the usual
+            `tf.data` options.
+
+    Example:
+
+    ```python
+    ds = tfgen.data.load_unpaired("cifar10:cat", "cifar10:dog", batch_size=1,
+                                  shuffle=True, seed=0)
+    ds = tfgen.data.load_unpaired("~/horses", "~/zebras", batch_size=1)
+    ```
+    """
+    arrays = [
+        load_domain(d, split, data_dir, download, tfds_data_dir)
+        for d in (domain_a, domain_b)
+    ]
+    if arrays[0].shape[1:] != arrays[1].shape[1:]:
+        raise ValueError(
+            "Both domains must have images of one shape. Received: "
+            f"{arrays[0].shape[1:]} and {arrays[1].shape[1:]}"
+        )
+    for domain, x in zip((domain_a, domain_b), arrays):
+        if not len(x):
+            raise ValueError(f"Domain {domain!r} has no images in split {split!r}.")
+    length = max(len(x) for x in arrays)
+    seeds = (None, None) if seed is None else (seed, seed + 1)
+    sides = [
+        load(x, shuffle=shuffle, seed=s, repeat=True, prefetch=False)
+        for x, s in zip(arrays, seeds)
+    ]
+    ds = tf.data.Dataset.zip(tuple(sides)).take(length)
     if batch_size:
         ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
     if prefetch:
