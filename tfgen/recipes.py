@@ -31,6 +31,8 @@ class RecipeSpec:
         optimizers: `{"d_optimizer": {...}, "g_optimizer": {...}}`, each the
             keyword arguments of `keras.optimizers.Adam`; empty for the
             model's defaults.
+        compile: other keyword arguments of the model's `compile` (e.g.
+            CycleGAN's `decay_steps`).
         precision: Keras dtype policy.
         seed: seeds the data order and the initialization.
         sample_kwargs: extra arguments of `model.sample` for the grids.
@@ -50,6 +52,7 @@ class RecipeSpec:
     batch_size: int = 64
     epochs: int = 1
     optimizers: dict = dataclasses.field(default_factory=dict)
+    compile: dict = dataclasses.field(default_factory=dict)
     precision: str = "mixed_bfloat16"
     seed: int = 0
     sample_kwargs: dict = dataclasses.field(default_factory=dict)
@@ -81,10 +84,11 @@ def from_zoo(name):
 def _compile_kwargs(spec):
     import keras
 
-    return {
+    kwargs = {
         key: keras.optimizers.Adam(name=key, **value)
         for key, value in spec.optimizers.items()
     }
+    return {**spec.compile, **kwargs}
 
 
 def run(
@@ -116,7 +120,9 @@ def run(
             f,
             indent=2,
         )
-    dataset = data.load(
+    # Two-domain recipes (CycleGAN) name `domain_a` and `domain_b`.
+    loader = data.load_unpaired if "domain_a" in spec.dataset else data.load
+    dataset = loader(
         data_dir=data_dir,
         batch_size=spec.batch_size,
         shuffle=True,
@@ -163,11 +169,8 @@ def export(run_dir, name, zoo_dir=None):
     entry.weights = zoo.WEIGHTS_FILE
     entry.sha256 = zoo.sha256(weights)
     sample_kwargs = entry.training.get("recipe", {}).get("sample_kwargs", {})
-    save_grid(
-        model.sample(64, seed=0, **sample_kwargs),
-        os.path.join(target, "samples.png"),
-        scale=2,
-    )
+    images, nrow = model.preview(64, seed=0, **sample_kwargs)
+    save_grid(images, os.path.join(target, "samples.png"), nrow=nrow, scale=2)
     entry.samples = "samples.png"
     history = os.path.join(run_dir, "history.csv")
     if os.path.isfile(history):

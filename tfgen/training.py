@@ -30,6 +30,7 @@ import tensorflow as tf
 from tfgen.images import make_grid, save_grid
 
 __all__ = [
+    "LinearDecay",
     "SampleGrid",
     "WallClock",
     "get_strategy",
@@ -98,8 +99,58 @@ def precision_policy(policy):
         keras.config.set_dtype_policy(previous)
 
 
+@keras.saving.register_keras_serializable(package="tfgen")
+class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """A learning rate held constant, then decayed linearly to 0.
+
+    `rate(step) = initial_learning_rate * (1 - clip((step - decay_start) /
+    (decay_end - decay_start), 0, 1))`: CycleGAN's schedule, constant for
+    the first half of training and linear to zero over the second.
+
+    Args:
+        initial_learning_rate: the rate before `decay_start`.
+        decay_start: optimizer step at which the decay begins.
+        decay_end: optimizer step at which the rate reaches 0.
+
+    Example:
+
+    ```python
+    steps = 200 * steps_per_epoch
+    rate = tfgen.training.LinearDecay(2e-4, steps // 2, steps)
+    optimizer = keras.optimizers.Adam(rate, beta_1=0.5)
+    ```
+
+    References:
+        Zhu et al., arXiv 1703.10593, Section 4 (training details).
+    """
+
+    def __init__(self, initial_learning_rate, decay_start, decay_end):
+        if not 0 <= int(decay_start) < int(decay_end):
+            raise ValueError(
+                "LinearDecay needs 0 <= decay_start < decay_end. Received: "
+                f"decay_start={decay_start!r}, decay_end={decay_end!r}"
+            )
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.decay_start = int(decay_start)
+        self.decay_end = int(decay_end)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        span = float(self.decay_end - self.decay_start)
+        done = keras.ops.clip((step - self.decay_start) / span, 0.0, 1.0)
+        return self.initial_learning_rate * (1.0 - done)
+
+    def get_config(self):
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "decay_start": self.decay_start,
+            "decay_end": self.decay_end,
+        }
+
+
 class SampleGrid(keras.callbacks.Callback):
-    """Writes a PNG grid of `model.sample(n, seed)` every `every` epochs, to
+    """Writes a PNG grid of `model.preview(n, seed)` (for most models
+    `model.sample(n, seed)`) every `every` epochs, to
     `<directory>/epoch_XXXX.png` and, with `log_dir`, to TensorBoard.
 
     The seed is fixed, so the grids show one set of latents evolving.
@@ -134,15 +185,18 @@ class SampleGrid(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:
             return
-        images = self.model.sample(self.n, seed=self.seed, **self.sample_kwargs)
-        save_grid(images, os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png"))
+        images, nrow = self.model.preview(self.n, seed=self.seed, **self.sample_kwargs)
+        path = os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png")
+        save_grid(images, path, nrow=nrow)
         if self.log_dir:
             if self._writer is None:
                 self._writer = tf.summary.create_file_writer(
                     os.path.join(self.log_dir, "samples")
                 )
             with self._writer.as_default():
-                tf.summary.image("samples", make_grid(images)[None], step=epoch + 1)
+                tf.summary.image(
+                    "samples", make_grid(images, nrow=nrow)[None], step=epoch + 1
+                )
             self._writer.flush()
 
 

@@ -39,6 +39,12 @@ class GenerativeModel(keras.Model):
         """Returns `n` images as a float32 array (n, H, W, C) in [0, 1]."""
         raise NotImplementedError
 
+    def preview(self, n, seed=0, **kwargs):
+        """`(images, nrow)` for a progress grid: by default `n` samples and
+        the grid's default layout. Models that do not sample (translators)
+        override it."""
+        return self.sample(n, seed=seed, **kwargs), None
+
     def get_config(self):
         config = super().get_config()
         config.update(image_shape=list(self.image_shape))
