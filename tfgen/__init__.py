@@ -20,13 +20,14 @@ from tfgen import (  # noqa: E402
     training,
     zoo,
 )
-from tfgen.models import DCGAN, GAN, WGANGP, ConditionalDCGAN  # noqa: E402
+from tfgen.models import DCGAN, GAN, WGANGP, ConditionalDCGAN, CycleGAN  # noqa: E402
 
 __all__ = [
     "DCGAN",
     "GAN",
     "WGANGP",
     "ConditionalDCGAN",
+    "CycleGAN",
     "data",
     "distributions",
     "images",

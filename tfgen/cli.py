@@ -1,4 +1,5 @@
-"""The `tfgen` command line: zoo, sample, interpolate, train, eval, classifier."""
+"""The `tfgen` command line: zoo, sample, interpolate, translate, train, eval,
+classifier."""
 
 import argparse
 import json
@@ -93,6 +94,43 @@ def cmd_interpolate(args):
 
     save_grid(np.concatenate(rows), args.output, nrow=args.steps, scale=args.scale)
     print(f"wrote {args.rows} interpolation row(s) of {args.steps} to {args.output}")
+    return 0
+
+
+def cmd_translate(args):
+    import numpy as np
+
+    from tfgen.images import read_images, save_grid, save_images
+
+    model = _load_model(args.name)
+    if not hasattr(model, "translate"):
+        raise SystemExit(f"{args.name} is not an image-to-image translator.")
+    if args.input.endswith(".npy"):
+        x = np.load(args.input, allow_pickle=False)
+        names = [f"{i:05d}.png" for i in range(len(x))]
+    else:
+        x, names = read_images(args.input)
+    if x.dtype == np.uint8:
+        x = x.astype("float32") / 255.0
+    single = os.path.isfile(args.input) and not args.input.endswith(".npy")
+    forward, back = model.cycle(x, args.direction)
+    if single:
+        save_images(
+            forward,
+            os.path.dirname(os.path.abspath(args.output)),
+            [os.path.basename(args.output)],
+        )
+        grid = args.grid or os.path.splitext(args.output)[0] + "_grid.png"
+    else:
+        save_images(forward, args.output, names)
+        grid = args.grid or os.path.join(args.output, "grid.png")
+    shown = args.grid_rows
+    rows = np.stack([x[:shown], forward[:shown], back[:shown]], axis=1)
+    save_grid(rows.reshape(-1, *x.shape[1:]), grid, nrow=3, scale=args.scale)
+    print(
+        f"translated {len(x)} image(s) {args.direction} with {args.name} to "
+        f"{args.output}; grid (input | translated | cycled back) in {grid}"
+    )
     return 0
 
 
@@ -282,6 +320,21 @@ def build_parser():
     p.add_argument("--scale", type=int, default=2)
     p.add_argument("-o", "--output", default="interpolation.png")
     p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser(
+        "translate",
+        help="translate an image or a folder between two domains (CycleGAN)",
+    )
+    p.add_argument("name", help="zoo name or a folder written by tfgen.zoo.save")
+    p.add_argument("input", help="a PNG/JPEG file, a folder of them, or an .npy")
+    p.add_argument("--direction", choices=("a2b", "b2a"), default="a2b")
+    p.add_argument(
+        "-o", "--output", required=True, help="PNG for one image, else a folder"
+    )
+    p.add_argument("--grid", help="grid PNG; default beside the output")
+    p.add_argument("--grid-rows", type=int, default=16, help="images in the grid")
+    p.add_argument("--scale", type=int, default=2)
+    p.set_defaults(func=cmd_translate)
 
     p = sub.add_parser("train", help="train a zoo recipe or a model on a dataset")
     p.add_argument("name", nargs="?", help="zoo entry whose recipe to run")

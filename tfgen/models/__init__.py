@@ -1,6 +1,7 @@
 """tfgen's model families."""
 
 from tfgen.models.base import GenerativeModel
+from tfgen.models.cycle_gan import CycleGAN
 from tfgen.models.dcgan import DCGAN, ConditionalDCGAN
 from tfgen.models.gan import GAN, AdversarialModel
 from tfgen.models.wgan_gp import WGANGP
@@ -11,6 +12,7 @@ __all__ = [
     "WGANGP",
     "AdversarialModel",
     "ConditionalDCGAN",
+    "CycleGAN",
     "GenerativeModel",
     "get",
 ]
