@@ -15,16 +15,18 @@ from tfgen import (  # noqa: E402
     layers,
     metrics,
     models,
+    probe,
     recipes,
     reporting,
     training,
     zoo,
 )
-from tfgen.models import DCGAN, GAN, WGANGP, ConditionalDCGAN  # noqa: E402
+from tfgen.models import DCGAN, GAN, VAE, WGANGP, ConditionalDCGAN  # noqa: E402
 
 __all__ = [
     "DCGAN",
     "GAN",
+    "VAE",
     "WGANGP",
     "ConditionalDCGAN",
     "data",
@@ -33,6 +35,7 @@ __all__ = [
     "layers",
     "metrics",
     "models",
+    "probe",
     "recipes",
     "reporting",
     "training",
