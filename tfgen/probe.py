@@ -84,9 +84,10 @@ def linear_probe(
         metrics=["accuracy"],
     )
     model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, verbose=0)
-    accuracy = lambda x, y: float(
-        np.mean(np.argmax(model.predict(x, verbose=0), -1) == y)
-    )  # noqa: E731
+
+    def accuracy(x, y):
+        return float(np.mean(np.argmax(model.predict(x, verbose=0), -1) == y))
+
     return {
         "test_accuracy": accuracy(x_test, y_test),
         "train_accuracy": accuracy(x_train, y_train),
