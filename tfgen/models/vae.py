@@ -443,6 +443,35 @@ class VAE(GenerativeModel):
             float64 array (n,): log (1/k) sum_i p(x, z_i) / q(z_i|x).
         """
         k = check_positive_int(num_samples, "num_samples")
+
+        def logsumexp(running, log_w):
+            return tf.reduce_logsumexp(tf.concat([running[None], log_w], 0), 0)
+
+        total = self._reduce_log_weights(
+            x, k, batch_size, chunk_size, seed, progress, logsumexp, -np.inf
+        )
+        return total - math.log(k)
+
+    def elbo(
+        self, x, num_samples=1, batch_size=100, chunk_size=None, seed=0, progress=False
+    ):
+        """The ELBO per image, in nats (float64 array (n,)): the mean of
+        log p(x, z) - log q(z|x) over `num_samples` posterior draws per image.
+        Arguments as for `log_prob`."""
+        k = check_positive_int(num_samples, "num_samples")
+
+        def add(running, log_w):
+            return running + tf.reduce_sum(log_w, axis=0)
+
+        return self._reduce_log_weights(
+            x, k, batch_size, chunk_size, seed, progress, add, 0.0
+        ) / float(k)
+
+    def _reduce_log_weights(
+        self, x, k, batch_size, chunk_size, seed, progress, fold, init
+    ):
+        """Folds the (chunk, batch) log-weights of k draws per image into one
+        running value per image, chunk by chunk, so memory stays bounded."""
         batch_size = check_positive_int(batch_size, "batch_size")
         x = self._check(x)
         if chunk_size is None:
@@ -457,34 +486,11 @@ class VAE(GenerativeModel):
             xb = tf.convert_to_tensor(x[start : start + batch_size])
             levels = pixel.to_levels(xb, self.num_levels)
             mean, scale = self._posterior_params(xb)
-            running = tf.fill([xb.shape[0]], -np.inf)
+            running = tf.fill([xb.shape[0]], float(init))
             for s in range(0, k, chunk_size):
-                m = min(chunk_size, k - s)
-                eps = rng.normal([m, xb.shape[0], self.latent_dim])
-                log_w = self._log_weights(levels, mean, scale, eps)
-                running = tf.reduce_logsumexp(
-                    tf.concat([running[None], log_w], axis=0), axis=0
-                )
-            out.append(running.numpy().astype("float64") - math.log(k))
-        return np.concatenate(out) if out else np.zeros((0,))
-
-    def elbo(self, x, num_samples=1, batch_size=100, seed=0):
-        """The ELBO per image, in nats: the mean of log p(x, z) - log q(z|x)
-        over `num_samples` draws (its expectation, like `log_prob`'s
-        importance weights, uses the same samples)."""
-        k = check_positive_int(num_samples, "num_samples")
-        x = self._check(x)
-        rng = tf.random.Generator.from_seed(
-            np.random.randint(0, 2**31 - 1) if seed is None else int(seed)
-        )
-        out = []
-        for start in range(0, len(x), batch_size):
-            xb = tf.convert_to_tensor(x[start : start + batch_size])
-            levels = pixel.to_levels(xb, self.num_levels)
-            mean, scale = self._posterior_params(xb)
-            eps = rng.normal([k, xb.shape[0], self.latent_dim])
-            log_w = self._log_weights(levels, mean, scale, eps)
-            out.append(tf.reduce_mean(log_w, axis=0).numpy().astype("float64"))
+                eps = rng.normal([min(chunk_size, k - s), xb.shape[0], self.latent_dim])
+                running = fold(running, self._log_weights(levels, mean, scale, eps))
+            out.append(running.numpy().astype("float64"))
         return np.concatenate(out) if out else np.zeros((0,))
 
     def bits_per_dim(self, x, num_samples=5000, **kwargs):
