@@ -607,7 +607,7 @@ class VAE(GenerativeModel):
             progress=progress,
         )
 
-    def _latent_of(self, image, seed):
+    def _latent_of(self, image):
         image = np.asarray(image)
         if image.ndim == 3:
             image = image[None]
@@ -635,8 +635,8 @@ class VAE(GenerativeModel):
         """
         check_labels(labels, steps, None)
         pair = self.latents(2, seed)
-        z0 = pair[0] if a is None else self._latent_of(a, seed)
-        z1 = pair[1] if b is None else self._latent_of(b, seed)
+        z0 = pair[0] if a is None else self._latent_of(a)
+        z1 = pair[1] if b is None else self._latent_of(b)
         return self.decode(interpolate_latents(z0, z1, steps, method), mode=mode)
 
     def attribute_vector(self, x, labels, source, target, batch_size=256):
