@@ -20,7 +20,18 @@ START, END = "<!-- zoo_table:start -->", "<!-- zoo_table:end -->"
 
 # Records whose protocol is a dict (benchmarks/fid.py) show these names here;
 # the rest (KID, precision, recall) are in benchmarks/RESULTS.md.
-HEADLINE_METRICS = ("fid", "inception_score", "classifier_fd", "classifier_score")
+HEADLINE_METRICS = (
+    "fid",
+    "inception_score",
+    "classifier_fd",
+    "classifier_score",
+    "nll_iwae",
+    "bits_per_dim",
+    "elbo_test",
+    "linear_probe_accuracy",
+)
+# Training curves: the last epoch's value of each of these columns present.
+LOSS_COLUMNS = ("d_loss", "g_loss", "elbo", "kl")
 
 
 def _metric_text(metric):
@@ -29,6 +40,8 @@ def _metric_text(metric):
     value = metric["value"]
     if not isinstance(protocol, dict):
         return f"{metric['name']} {value} ({protocol})"
+    if protocol.get("summary"):  # scripts that state their protocol in a line
+        return f"{metric['name']} {value} ({protocol['summary']})"
     parts = []
     if protocol.get("reference"):
         parts.append(protocol["reference"])
@@ -49,7 +62,7 @@ def _last_losses(entry_dir, entry):
         rows = [line.strip().split(",") for line in f if line.strip()]
     header, last = rows[0], rows[-1]
     values = dict(zip(header, last))
-    keys = [k for k in ("d_loss", "g_loss") if k in values]
+    keys = [k for k in LOSS_COLUMNS if k in values]
     return ", ".join(f"{k} {float(values[k]):.3f}" for k in keys)
 
 

@@ -15,16 +15,18 @@ from tfgen import (  # noqa: E402
     layers,
     metrics,
     models,
+    probe,
     recipes,
     reporting,
     training,
     zoo,
 )
-from tfgen.models import DCGAN, GAN, WGANGP, ConditionalDCGAN, CycleGAN  # noqa: E402
+from tfgen.models import DCGAN, GAN, VAE, WGANGP, ConditionalDCGAN, CycleGAN  # noqa: E402
 
 __all__ = [
     "DCGAN",
     "GAN",
+    "VAE",
     "WGANGP",
     "ConditionalDCGAN",
     "CycleGAN",
@@ -34,6 +36,7 @@ __all__ = [
     "layers",
     "metrics",
     "models",
+    "probe",
     "recipes",
     "reporting",
     "training",

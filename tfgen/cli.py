@@ -1,5 +1,5 @@
-"""The `tfgen` command line: zoo, sample, interpolate, translate, train, eval,
-classifier."""
+"""The `tfgen` command line: zoo, sample, interpolate, reconstruct, translate,
+train, eval, classifier."""
 
 import argparse
 import json
@@ -130,6 +130,56 @@ def cmd_translate(args):
     print(
         f"translated {len(x)} image(s) {args.direction} with {args.name} to "
         f"{args.output}; grid (input | translated | cycled back) in {grid}"
+    )
+    return 0
+
+
+def _split_source(text):
+    """`DATASET:SPLIT`, or a folder / .npy / .npz path, -> (name, split)."""
+    from tfgen import data
+
+    name, sep, split = text.rpartition(":")
+    if sep and name in data.DATASETS:
+        return name, split
+    return text, "test"
+
+
+def cmd_reconstruct(args):
+    import numpy as np
+
+    from tfgen import data
+    from tfgen.images import save_grid
+
+    model = _load_model(args.name)
+    if not hasattr(model, "reconstruct"):
+        raise SystemExit(f"{args.name} has no encoder to reconstruct with.")
+    source = args.data or _default_reference(args.name).rpartition(":")[0] + ":test"
+    name, split = _split_source(source)
+    binarize = args.binarize
+    if binarize is None and getattr(model, "num_levels", 256) == 2:
+        # A binary model reads 8-bit images thresholded at 1/2.
+        binarize = "threshold"
+    ds = data.load(
+        name,
+        split,
+        data_dir=args.data_dir,
+        binarize=binarize,
+        batch_size=args.offset + args.num,
+    )
+    x = np.asarray(next(iter(ds)))[args.offset : args.offset + args.num]
+    recon = model.reconstruct(x, mode=args.mode)
+    nrow = args.nrow
+    rows = []
+    for start in range(0, len(x), nrow):
+        rows += [x[start : start + nrow], recon[start : start + nrow]]
+        pad = nrow - len(rows[-1])
+        if pad:  # keep each original above its reconstruction
+            blank = np.ones((pad, *x.shape[1:]), "float32")
+            rows[-2], rows[-1] = (np.concatenate([r, blank]) for r in rows[-2:])
+    save_grid(np.concatenate(rows), args.output, nrow=nrow, scale=args.scale)
+    print(
+        f"wrote {len(x)} images of {source} (rows: originals, then reconstructions) "
+        f"to {args.output}"
     )
     return 0
 
@@ -335,6 +385,32 @@ def build_parser():
     p.add_argument("--grid-rows", type=int, default=16, help="images in the grid")
     p.add_argument("--scale", type=int, default=2)
     p.set_defaults(func=cmd_translate)
+
+    p = sub.add_parser(
+        "reconstruct",
+        help="originals above their reconstructions as a PNG (VAE)",
+    )
+    p.add_argument("name", help="zoo name or a folder written by tfgen.zoo.save")
+    p.add_argument(
+        "--data",
+        help="DATASET:SPLIT, a folder of images or an .npy/.npz file; "
+        "default the model's dataset:test",
+    )
+    p.add_argument("-n", "--num", type=int, default=32)
+    p.add_argument("--offset", type=int, default=0, help="skip the first N images")
+    p.add_argument("--nrow", type=int, default=8, help="images per row")
+    p.add_argument(
+        "--binarize",
+        choices=("threshold", "dynamic"),
+        help="binarize 8-bit images (default for Bernoulli models: threshold)",
+    )
+    p.add_argument("--mode", choices=("mean", "mode", "sample"), default="mean")
+    p.add_argument("--scale", type=int, default=2)
+    p.add_argument(
+        "--data-dir", help="folder of <dataset>.npz; default $TFGEN_DATA_DIR"
+    )
+    p.add_argument("-o", "--output", default="reconstructions.png")
+    p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser("train", help="train a zoo recipe or a model on a dataset")
     p.add_argument("name", nargs="?", help="zoo entry whose recipe to run")

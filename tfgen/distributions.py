@@ -25,7 +25,10 @@ from tensorflow_probability import distributions as tfd
 __all__ = [
     "bits_per_dim",
     "check_levels",
+    "discretized_logistic_mixture",
+    "discretized_logistic_mixture_mean",
     "from_levels",
+    "logistic_mixture_num_params",
     "pixel_distribution",
     "to_levels",
 ]
@@ -66,6 +69,95 @@ def pixel_distribution(params, num_levels, event_ndims=3):
             )
         base = tfd.Categorical(logits=logits, dtype=tf.int32)
     return tfd.Independent(base, reinterpreted_batch_ndims=event_ndims)
+
+
+def logistic_mixture_num_params(num_mixtures, channels):
+    """Parameters per pixel of `discretized_logistic_mixture`: K logits, and
+    K locations and K log-scales per channel."""
+    return int(num_mixtures) * (1 + 2 * int(channels))
+
+
+def _logistic_mixture_params(params, num_mixtures, channels, num_levels, min_log_scale):
+    """Splits (..., P) into mixture logits (..., K) and per-component logistic
+    locations and scales (..., K, C) in level units, for bins (y - 1, y]."""
+    k, c = int(num_mixtures), int(channels)
+    expected = logistic_mixture_num_params(k, c)
+    params = tf.cast(params, tf.float32)
+    if params.shape[-1] is not None and params.shape[-1] != expected:
+        raise ValueError(
+            f"A mixture of {k} logistics over {c} channel(s) takes {expected} "
+            f"parameters per pixel. Received: params.shape={tuple(params.shape)}"
+        )
+    logits = params[..., :k]
+    shape = tf.concat([tf.shape(params)[:-1], [k, c]], axis=0)
+    loc = tf.reshape(params[..., k : k + k * c], shape)
+    log_scale = tf.maximum(tf.reshape(params[..., k + k * c :], shape), min_log_scale)
+    # Locations and scales live in [-1, 1] image units (PixelCNN++); level y
+    # sits at 2y/(L-1) - 1 and owns the bin (y - 1, y] of the quantization,
+    # whose centre y - 1/2 the location is shifted to.
+    half = (num_levels - 1) / 2.0
+    return logits, (loc + 1.0) * half - 0.5, tf.exp(log_scale) * half
+
+
+def discretized_logistic_mixture(
+    params, num_mixtures, channels, num_levels=256, event_ndims=3, min_log_scale=-7.0
+):
+    """A discretized mixture of logistics over whole images (Salimans et al.).
+
+    Each pixel is a mixture of `num_mixtures` components; within a component
+    the channels are independent logistics discretized to the levels
+    0 .. num_levels-1, the two end levels taking the tails, so the
+    probabilities of the `num_levels ** channels` values of a pixel sum to 1
+    exactly (up to float rounding).
+
+    Args:
+        params: (..., H, W, P) with P = `logistic_mixture_num_params(K, C)`:
+            K mixture logits, then K*C locations and K*C log-scales (in the
+            [-1, 1] image scale), component-major. Cast to float32.
+        num_mixtures: K.
+        channels: C.
+        num_levels: levels per channel, 2 to 256.
+        event_ndims: trailing dimensions of one event, counting the channel
+            dimension (3: H, W, C).
+        min_log_scale: log-scales are clipped from below here.
+
+    Returns:
+        `tfd.Independent` over `tfd.MixtureSameFamily`, whose `log_prob`
+        takes float levels of shape (..., H, W, C) and is in nats per image.
+
+    References:
+        Salimans et al., PixelCNN++, arXiv 1701.05517.
+    """
+    num_levels = _check_num_levels(num_levels)
+    logits, loc, scale = _logistic_mixture_params(
+        params, num_mixtures, channels, num_levels, min_log_scale
+    )
+    components = tfd.Independent(
+        tfd.QuantizedDistribution(
+            tfd.Logistic(loc, scale), low=0.0, high=float(num_levels - 1)
+        ),
+        reinterpreted_batch_ndims=1,
+    )
+    pixels = tfd.MixtureSameFamily(tfd.Categorical(logits=logits), components)
+    return tfd.Independent(pixels, reinterpreted_batch_ndims=event_ndims - 1)
+
+
+def discretized_logistic_mixture_mean(
+    params, num_mixtures, channels, num_levels=256, min_log_scale=-7.0
+):
+    """The exact mean image, in [0, 1], of `discretized_logistic_mixture`.
+
+    E[Y] = sum_{y>=1} P(Y >= y) = sum_{j=0}^{L-2} P(X > j) per component.
+    """
+    num_levels = _check_num_levels(num_levels)
+    logits, loc, scale = _logistic_mixture_params(
+        params, num_mixtures, channels, num_levels, min_log_scale
+    )
+    thresholds = tf.range(num_levels - 1, dtype=tf.float32)
+    above = tf.sigmoid((loc[..., None] - thresholds) / scale[..., None])
+    mean_levels = tf.reduce_sum(above, axis=-1)  # (..., K, C)
+    weights = tf.nn.softmax(logits, axis=-1)[..., None]
+    return tf.reduce_sum(weights * mean_levels, axis=-2) / float(num_levels - 1)
 
 
 def to_levels(images, num_levels):

@@ -4,11 +4,13 @@ from tfgen.models.base import GenerativeModel
 from tfgen.models.cycle_gan import CycleGAN
 from tfgen.models.dcgan import DCGAN, ConditionalDCGAN
 from tfgen.models.gan import GAN, AdversarialModel
+from tfgen.models.vae import VAE
 from tfgen.models.wgan_gp import WGANGP
 
 __all__ = [
     "DCGAN",
     "GAN",
+    "VAE",
     "WGANGP",
     "AdversarialModel",
     "ConditionalDCGAN",

@@ -8,6 +8,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from tfgen.models.base import GenerativeModel
+from tfgen.models.latent import interpolate_latents
 from tfgen.validation import check_image_batch, check_labels, check_positive_int
 
 __all__ = ["AdversarialModel", "GAN", "replica_slice_normal", "replica_slice_uniform"]
@@ -356,32 +357,14 @@ class AdversarialModel(GenerativeModel):
         `method` is `"linear"` or `"slerp"` (spherical, which keeps the norm
         typical of a Gaussian latent; White 2016, arXiv 1609.04468).
         """
-        steps = check_positive_int(steps, "steps")
-        if method not in ("linear", "slerp"):
-            raise ValueError(
-                f"`method` must be 'linear' or 'slerp'. Received: method={method!r}"
-            )
         if z0 is None or z1 is None:
             pair = self.latents(2, seed)
             z0 = pair[0] if z0 is None else z0
             z1 = pair[1] if z1 is None else z1
-        z0 = np.asarray(z0, "float32").reshape(-1)
-        z1 = np.asarray(z1, "float32").reshape(-1)
-        t = np.linspace(0.0, 1.0, steps, dtype="float32")[:, None]
-        if method == "linear":
-            z = (1 - t) * z0 + t * z1
-        else:
-            cos = np.dot(z0, z1) / (np.linalg.norm(z0) * np.linalg.norm(z1) + 1e-12)
-            omega = np.arccos(np.clip(cos, -1.0, 1.0))
-            if omega < 1e-6:
-                z = (1 - t) * z0 + t * z1
-            else:
-                z = (np.sin((1 - t) * omega) * z0 + np.sin(t * omega) * z1) / np.sin(
-                    omega
-                )
+        z = interpolate_latents(z0, z1, steps, method)
         if labels is not None and np.ndim(labels) == 0:
             labels = np.full((steps,), labels)
-        return self.generate(z.astype("float32"), labels=labels)
+        return self.generate(z, labels=labels)
 
     def get_config(self):
         config = super().get_config()

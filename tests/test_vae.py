@@ -1,0 +1,379 @@
+import math
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy.special import logsumexp
+
+import tfgen
+from tfgen import distributions, training
+from tfgen.cli import main
+
+TINY = dict(latent_dim=4, hidden_units=(32,), base_filters=4, seed=0)
+
+
+def _binary(n=16, shape=(28, 28, 1), seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.random((n, *shape)) < 0.3).astype("float32")
+
+
+def _bytes(n=8, shape=(28, 28, 1), seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 256, (n, *shape)) / 255.0).astype("float32")
+
+
+def _trained(model, x, steps=30, lr=3e-3):
+    model.compile(optimizer=keras.optimizers.Adam(lr, name="optimizer"))
+    model.fit(x, epochs=steps, batch_size=len(x), verbose=0)
+    return model
+
+
+# ------------------------------------------------------------------ likelihood
+def test_elbo_below_iwae_and_iwae_nondecreasing_in_k():
+    keras.utils.set_random_seed(0)
+    x = _binary(32, (8, 8, 1))
+    model = tfgen.VAE((8, 8, 1), latent_dim=2, hidden_units=(32,), seed=0)
+    _trained(model, x, steps=20)
+    elbo = model.elbo(x, num_samples=2000, seed=1).mean()
+    iwae = {
+        k: np.mean([model.log_prob(x, num_samples=k, seed=s).mean() for s in range(4)])
+        for k in (1, 10, 100, 1000)
+    }
+    # IWAE_1 is an unbiased estimate of the ELBO.
+    assert iwae[1] == pytest.approx(elbo, abs=0.5)
+    assert elbo <= iwae[10]
+    assert iwae[1] < iwae[10] < iwae[100] < iwae[1000]
+
+
+def test_log_prob_matches_numerical_integration_with_1d_latent():
+    keras.utils.set_random_seed(0)
+    x = _binary(8, (4, 4, 1), seed=3)
+    model = tfgen.VAE((4, 4, 1), latent_dim=1, hidden_units=(16,), seed=0)
+    _trained(model, x, steps=50)
+    # log p(x) = log ∫ p(x|z) N(z; 0, 1) dz on a fine grid (trapezoid-free
+    # Riemann sum; the integrand is smooth and negligible beyond |z| = 10).
+    z = np.linspace(-10.0, 10.0, 8001, dtype="float32")[:, None]
+    params = model.decoder(z)
+    levels = distributions.to_levels(x, 2)
+    log_px_z = model._pixel_distribution(params[:, None]).log_prob(levels[None])
+    log_prior = -0.5 * z**2 - 0.5 * math.log(2 * math.pi)
+    integrand = np.asarray(log_px_z, "float64") + log_prior.astype("float64")
+    exact = logsumexp(integrand, axis=0) + math.log(float(z[1, 0] - z[0, 0]))
+    iwae = model.log_prob(x, num_samples=20000, seed=0)
+    np.testing.assert_allclose(iwae, exact, atol=0.02)
+    # ...where the ELBO is visibly looser, so the match is not trivial.
+    assert np.max(exact - model.elbo(x, num_samples=2000, seed=0)) > 0.1
+    assert np.all(iwae <= exact + 0.02)
+    # The bound is chunked: chunk size does not change it beyond noise.
+    chunked = model.log_prob(x, num_samples=20000, chunk_size=333, seed=0)
+    np.testing.assert_allclose(chunked, exact, atol=0.02)
+
+
+def test_analytic_kl_equals_monte_carlo_kl():
+    x = _binary(4)
+    model = tfgen.VAE((28, 28, 1), **TINY)
+    q = model.posterior(x)
+    assert isinstance(q, tfgen.distributions.tfd.MultivariateNormalDiag) or (
+        type(q).__name__ == "MultivariateNormalDiag"
+    )
+    mean, scale = model._posterior_params(x)
+    analytic = np.asarray(model.analytic_kl(mean, scale))
+    z = q.sample(200000, seed=(1, 2))
+    mc = np.asarray(tf.reduce_mean(q.log_prob(z) - model.prior().log_prob(z), axis=0))
+    np.testing.assert_allclose(analytic, mc, rtol=0.02, atol=0.02)
+    np.testing.assert_allclose(
+        analytic, np.asarray(q.kl_divergence(model.prior())), rtol=1e-5
+    )
+
+
+def test_gradients_reach_encoder_through_reparameterized_sample():
+    x = _binary(4)
+    model = tfgen.VAE((28, 28, 1), **TINY)
+    levels = distributions.to_levels(x, 2)
+    eps = tf.random.stateless_normal((4, model.latent_dim), seed=(0, 1))
+    with tf.GradientTape() as tape:
+        log_px, _ = model._elbo_terms(x, levels, eps, training=True)
+        # Only the reconstruction term: it depends on the encoder solely
+        # through z = mean + scale * eps.
+        loss = -tf.reduce_sum(log_px)
+    grads = tape.gradient(loss, model.encoder.trainable_variables)
+    assert all(g is not None for g in grads)
+    assert all(float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
+
+
+def test_discretized_logistic_mixture_sums_to_one():
+    rng = np.random.default_rng(0)
+    # One grey pixel, 256 levels: every value of the support at once.
+    params = rng.normal(size=(1, 1, 1, 3 * 5)).astype("float32")
+    params[..., 10:] -= 2.0  # small scales: mass on few levels
+    dist = distributions.discretized_logistic_mixture(params, 5, 1)
+    levels = np.arange(256, dtype="float32").reshape(256, 1, 1, 1)
+    log_p = np.asarray(dist.log_prob(levels), "float64")
+    assert logsumexp(log_p) == pytest.approx(0.0, abs=1e-5)
+    # The exact mean agrees with the enumeration.
+    mean = np.asarray(distributions.discretized_logistic_mixture_mean(params, 5, 1))
+    assert float(mean.reshape(())) == pytest.approx(
+        float(np.sum(np.exp(log_p) * np.arange(256)) / 255), abs=1e-4
+    )
+    # RGB with 8 levels: the 8**3 joint values of a pixel sum to 1.
+    params = rng.normal(size=(1, 1, 3 * (1 + 2 * 3))).astype("float32")
+    dist = distributions.discretized_logistic_mixture(params, 3, 3, num_levels=8)
+    grid = np.stack(np.meshgrid(*[np.arange(8)] * 3, indexing="ij"), -1).reshape(
+        -1, 1, 1, 3
+    )
+    log_p = np.asarray(dist.log_prob(grid.astype("float32")), "float64")
+    assert logsumexp(log_p) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_discretized_logistic_mixture_rejects_wrong_parameter_count():
+    with pytest.raises(ValueError, match="takes 15 parameters"):
+        distributions.discretized_logistic_mixture(np.zeros((1, 2, 2, 14)), 5, 1)
+
+
+def test_bits_per_dim_of_8bit_model():
+    x = _bytes(4)
+    model = tfgen.VAE((28, 28, 1), likelihood="logistic_mixture", **TINY)
+    bpd = model.bits_per_dim(x, num_samples=4)
+    nats = -model.log_prob(x, num_samples=4)
+    np.testing.assert_allclose(bpd, nats / (784 * math.log(2)), rtol=1e-4)
+    assert np.all(bpd > 0)
+
+
+# ------------------------------------------------------------- training steps
+@pytest.mark.parametrize(
+    "likelihood,encoder,decoder,shape",
+    [
+        ("bernoulli", "mlp", "mlp", (28, 28, 1)),
+        ("bernoulli", "conv", "conv", (28, 28, 1)),
+        ("categorical", "mlp", "conv", (28, 28, 1)),
+        ("logistic_mixture", "conv", "mlp", (32, 32, 3)),
+    ],
+)
+def test_fit_step_for_each_likelihood_and_network(likelihood, encoder, decoder, shape):
+    x = _binary(4, shape) if likelihood == "bernoulli" else _bytes(4, shape)
+    model = tfgen.VAE(
+        shape, likelihood=likelihood, encoder=encoder, decoder=decoder, **TINY
+    )
+    model.compile()
+    before = [w.copy() for w in model.get_weights()]
+    history = model.fit(x, epochs=1, batch_size=4, verbose=0).history
+    assert set(history) >= {"elbo", "reconstruction", "kl", "loss"}
+    assert np.isfinite(history["elbo"][0])
+    assert history["elbo"][0] == pytest.approx(
+        -(history["reconstruction"][0] + history["kl"][0]), rel=1e-5
+    )
+    assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
+    assert model.sample(2, seed=0).shape == (2, *shape)
+    assert model.evaluate(x, batch_size=4, verbose=0, return_dict=True)["kl"] >= 0
+
+
+def test_kl_warmup_ramps_the_kl_weight():
+    x = _binary(4)
+    model = tfgen.VAE((28, 28, 1), kl_warmup_steps=4, beta=2.0, **TINY)
+    model.compile()
+    weights = []
+    for _ in range(6):
+        weights.append(float(model.kl_weight()))
+        model.train_on_batch(x)
+    assert weights == pytest.approx([0.5, 1.0, 1.5, 2.0, 2.0, 2.0])
+
+
+def test_mixed_bfloat16_step_keeps_float32_losses():
+    x = _binary(4)
+    with training.precision_policy("mixed_bfloat16"):
+        model = tfgen.VAE((28, 28, 1), **TINY)
+        model.compile()
+        logs = model.train_on_batch(x, return_dict=True)
+    assert model.encoder.layers[-1].compute_dtype == "float32"
+    assert model.decoder.layers[1].compute_dtype == "bfloat16"
+    assert all(np.isfinite(v) for v in logs.values())
+    assert model.log_prob(x, num_samples=2).dtype == np.float64
+
+
+def test_two_replica_step_equals_one_replica_step():
+    x = _binary(8)
+
+    def build():
+        return tfgen.VAE((28, 28, 1), kl_warmup_steps=10, **TINY)
+
+    def sgd():
+        return {"optimizer": keras.optimizers.SGD(0.1, name="optimizer")}
+
+    kwargs = dict(precision="float32", compile_kwargs=sgd, seed=1, verbose=0)
+    single, _ = training.train(
+        build, tf.data.Dataset.from_tensor_slices(x).batch(8), 1, **kwargs
+    )
+    mirrored = training.get_strategy("mirrored")
+    assert mirrored.num_replicas_in_sync == 2
+    double, _ = training.train(
+        build,
+        tf.data.Dataset.from_tensor_slices(x).batch(8),
+        1,
+        strategy=mirrored,
+        **kwargs,
+    )
+    assert int(double.optimizer.iterations.numpy()) == 1
+    for a, b in zip(single.get_weights(), double.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    fresh = (keras.utils.set_random_seed(1), build())[1]
+    assert any(
+        not np.allclose(a, b) for a, b in zip(fresh.get_weights(), single.get_weights())
+    )
+
+
+# ------------------------------------------------------------------ bad input
+def test_bad_input_raises_clear_errors():
+    model = tfgen.VAE((28, 28, 1), **TINY)
+    model.compile()
+    with pytest.raises(ValueError, match=r"shape \(batch, 28, 28, 1\)"):
+        model.train_on_batch(np.zeros((2, 32, 32, 1), "float32"))
+    with pytest.raises(TypeError, match="float images"):
+        model.train_on_batch(np.zeros((2, 28, 28, 1), "uint8"))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="above 1"):
+        model.train_on_batch(np.full((2, 28, 28, 1), 255.0, "float32"))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="binary images"):
+        model.train_on_batch(np.full((2, 28, 28, 1), 0.5, "float32"))
+    with pytest.raises(ValueError, match="shape"):
+        model.log_prob(np.zeros((2, 28, 28), "float32"))
+    with pytest.raises(TypeError, match="float array"):
+        model.encode(np.zeros((2, 28, 28, 1), "uint8"))
+    with pytest.raises(ValueError, match=r"\[0.0, 1.0\]"):
+        model.log_prob(np.full((2, 28, 28, 1), -1.0, "float32"))
+    with pytest.raises(ValueError, match="binary images"):
+        model.log_prob(np.full((1, 28, 28, 1), 0.5, "float32"))
+    eight_bit = tfgen.VAE((28, 28, 1), likelihood="categorical", **TINY)
+    with pytest.raises(ValueError, match="8-bit"):
+        eight_bit.log_prob(np.full((1, 28, 28, 1), 0.3, "float32"))
+    with pytest.raises(ValueError, match="likelihood"):
+        tfgen.VAE((28, 28, 1), likelihood="gaussian")
+    with pytest.raises(ValueError, match="encoder"):
+        tfgen.VAE((28, 28, 1), encoder="resnet")
+    with pytest.raises(ValueError, match="num_samples"):
+        model.log_prob(_binary(1), num_samples=0)
+    with pytest.raises(ValueError, match="unconditional"):
+        model.sample(2, labels=3)
+
+
+# ------------------------------------------------------------- serialization
+def test_get_config_and_save_load_round_trip(tmp_path):
+    x = _binary(4)
+    model = tfgen.VAE((28, 28, 1), likelihood="bernoulli", kl_warmup_steps=7, **TINY)
+    model.compile()
+    model.fit(x, epochs=1, batch_size=4, verbose=0)
+    config = model.get_config()
+    clone = tfgen.VAE.from_config(config)
+    assert clone.get_config() == config
+    tfgen.zoo.save(model, str(tmp_path / "vae"))
+    loaded = tfgen.zoo.load(str(tmp_path / "vae"))
+    assert isinstance(loaded, tfgen.VAE)
+    np.testing.assert_array_equal(loaded.sample(3, seed=1), model.sample(3, seed=1))
+    np.testing.assert_allclose(
+        loaded.log_prob(x, num_samples=8, seed=0),
+        model.log_prob(x, num_samples=8, seed=0),
+        rtol=1e-6,
+    )
+
+
+# ---------------------------------------------------------------- latent tools
+def test_latent_tools():
+    x = _binary(6)
+    model = tfgen.VAE((28, 28, 1), **TINY)
+    codes = model.encode(x)
+    assert codes.shape == (6, 4)
+    np.testing.assert_allclose(model.features(x), codes)
+    assert not np.allclose(model.encode(x, sample=True, seed=0), codes)
+    recon = model.reconstruct(x)
+    assert recon.shape == x.shape and recon.min() >= 0 and recon.max() <= 1
+    binary = model.decode(codes, mode="sample", seed=0)
+    assert set(np.unique(binary)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(
+        model.decode(codes, mode="mode"), model.decode(codes) > 0.5
+    )
+    # Interpolation between two images starts and ends at their reconstructions.
+    for method in ("linear", "slerp"):
+        row = model.interpolate(x[0], x[1], steps=5, method=method)
+        assert row.shape == (5, 28, 28, 1)
+        np.testing.assert_allclose(row[0], recon[0], atol=1e-5)
+        np.testing.assert_allclose(row[-1], recon[1], atol=1e-5)
+    prior_row = model.interpolate(steps=4, seed=3)
+    np.testing.assert_array_equal(prior_row, model.interpolate(steps=4, seed=3))
+    labels = np.array([0, 0, 0, 7, 7, 7])
+    vector = model.attribute_vector(x, labels, source=0, target=7)
+    np.testing.assert_allclose(vector, codes[3:].mean(0) - codes[:3].mean(0), rtol=1e-5)
+    moved = model.apply_attribute(x[:3], vector)
+    np.testing.assert_allclose(moved, model.decode(codes[:3] + vector), atol=1e-6)
+    with pytest.raises(ValueError, match="No image with label 5"):
+        model.attribute_vector(x, labels, 0, 5)
+
+
+@pytest.mark.parametrize("likelihood", ["categorical", "logistic_mixture"])
+def test_decode_modes_of_8bit_likelihoods(likelihood):
+    model = tfgen.VAE((28, 28, 1), likelihood=likelihood, **TINY)
+    z = model.latents(3, seed=0)
+    for mode in ("mean", "mode", "sample"):
+        images = model.decode(z, mode=mode, seed=0)
+        assert images.shape == (3, 28, 28, 1)
+        assert images.min() >= 0 and images.max() <= 1
+    on_grid = model.decode(z, mode="sample", seed=0) * 255
+    np.testing.assert_allclose(on_grid, np.round(on_grid), atol=1e-3)
+
+
+def test_linear_probe_separates_linearly_separable_features():
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(3, 5)) * 4
+    labels = rng.integers(0, 3, 600)
+    features = centers[labels] + rng.normal(size=(600, 5))
+    result = tfgen.probe.linear_probe(
+        features[:400], labels[:400], features[400:], labels[400:], epochs=20
+    )
+    assert result["test_accuracy"] > 0.95
+    assert result["num_test"] == 200 and result["dim"] == 5
+    with pytest.raises(ValueError, match="integer labels"):
+        tfgen.probe.linear_probe(features, labels.astype("float32"), features, labels)
+
+
+# ------------------------------------------------------------------------ CLI
+@pytest.fixture(scope="module")
+def saved_vae(tmp_path_factory):
+    directory = str(tmp_path_factory.mktemp("vae") / "model")
+    model = tfgen.VAE((28, 28, 1), **TINY)
+    tfgen.zoo.save(
+        model, directory, metadata={"recipe": {"dataset": {"name": "mnist"}}}
+    )
+    return directory
+
+
+def test_cli_reconstruct_sample_interpolate(saved_vae, fake_data_dir, tmp_path):
+    from PIL import Image
+
+    out = str(tmp_path / "recon.png")
+    code = main(
+        [
+            "reconstruct",
+            saved_vae,
+            "--data-dir",
+            fake_data_dir,
+            "-n",
+            "12",
+            "--nrow",
+            "8",
+            "-o",
+            out,
+        ]
+    )
+    assert code == 0 and os.path.isfile(out)
+    # Two originals rows and two reconstruction rows of 8 28-pixel tiles.
+    assert Image.open(out).size == (2 * (8 * 30 + 2), 2 * (4 * 30 + 2))
+    npy = str(tmp_path / "x.npy")
+    np.save(npy, (_binary(3) * 255).astype("uint8"))
+    assert main(["reconstruct", saved_vae, "--data", npy, "-o", out]) == 0
+    assert main(["reconstruct", saved_vae, "--data", "mnist:valid", "-o", out]) == 2
+    out = str(tmp_path / "sample.png")
+    assert main(["sample", saved_vae, "-n", "4", "-o", out]) == 0
+    out = str(tmp_path / "row.png")
+    assert (
+        main(["interpolate", saved_vae, "--steps", "10", "--rows", "1", "-o", out]) == 0
+    )
+    assert Image.open(out).size == (2 * (10 * 30 + 2), 2 * (30 + 2))

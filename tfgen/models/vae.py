@@ -1,0 +1,690 @@
+"""The variational autoencoder: ELBO training, importance-weighted likelihood,
+and latent-space tools."""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+from tensorflow_probability import distributions as tfd
+
+from tfgen import distributions as pixel
+from tfgen.models.base import GenerativeModel
+from tfgen.models.dcgan import num_upsamplings
+from tfgen.models.gan import _replica_info, replica_slice_normal
+from tfgen.models.latent import interpolate_latents
+from tfgen.validation import check_images, check_labels, check_positive_int
+
+__all__ = ["VAE"]
+
+_NETWORKS = ("mlp", "conv")
+_LIKELIHOODS = ("bernoulli", "categorical", "logistic_mixture")
+_DECODE_MODES = ("mean", "mode", "sample")
+# Decoder outputs (floats) held at once by `log_prob`'s default chunking.
+_CHUNK_ELEMENTS = 1 << 25
+
+
+def _seed_pair(seed):
+    """A stateless-op seed from an int (or a fresh random one for None)."""
+    if seed is None:
+        seed = np.random.randint(0, 2**31 - 1)
+    return tf.constant([int(seed), 0], dtype=tf.int32)
+
+
+def _batches(n, batch_size, progress):
+    starts = range(0, n, batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, total=math.ceil(n / batch_size), unit="batch")
+    return starts
+
+
+@keras.saving.register_keras_serializable(package="tfgen")
+class VAE(GenerativeModel):
+    """Variational autoencoder with a Gaussian posterior and a pixel likelihood.
+
+    The encoder maps an image to the mean and scale of a diagonal Gaussian
+    posterior q(z|x) (`posterior(x)`, a `tfd.MultivariateNormalDiag`); the
+    prior is N(0, I); the decoder maps z to the parameters of p(x|z)
+    (`decoder_distribution(z)`, a TFP distribution over whole images).
+    `train_step` maximizes the ELBO E_q[log p(x|z)] - beta * KL(q || p) with
+    the reparameterized sample z = mu + sigma * eps and the analytic KL; the
+    KL weight grows linearly from 0 to `beta` over the first
+    `kl_warmup_steps` optimizer steps. Losses are summed per image and divided
+    by the global batch (gradients summed across replicas are global means);
+    the trackers `elbo`, `reconstruction` (-E_q log p(x|z)) and `kl` are in
+    nats per image, computed in float32 under any precision policy.
+
+    Likelihoods work on the discrete levels of the data, so that nats and
+    bits/dim compare with the literature: `"bernoulli"` for binary images,
+    `"categorical"` (a 256-way softmax per channel) and `"logistic_mixture"`
+    (a discretized mixture of logistics, channels independent within a
+    component) for 8-bit images. Images enter as floats in [0, 1] on the
+    level grid (0/1 for binary; k/255 for 8-bit).
+
+    `log_prob(x, num_samples=k)` is the importance-weighted bound IWAE_k of
+    Burda et al., log (1/k) sum_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x), which is
+    the ELBO for k = 1 and tends to log p(x) as k grows; it streams over
+    chunks of samples with a running logsumexp, so k = 5000 fits in memory.
+
+    Args:
+        image_shape: (height, width, channels).
+        latent_dim: size of z.
+        encoder: `"mlp"` or `"conv"` (stride-2 convolutions).
+        decoder: `"mlp"` or `"conv"` (stride-2 transposed convolutions).
+        hidden_units: widths of the MLP encoder's hidden layers; the MLP
+            decoder uses them in reverse. The conv networks use the first
+            entry for their dense layer.
+        base_filters: channels of the first conv stage (doubling per stage).
+        likelihood: `"bernoulli"`, `"categorical"` or `"logistic_mixture"`.
+        num_mixtures: components of the logistic mixture.
+        activation: activation of the hidden layers.
+        beta: weight of the KL term (1 is the ELBO; Higgins et al.).
+        kl_warmup_steps: optimizer steps over which the KL weight ramps
+            linearly from 0 to `beta` (0: no warm-up).
+        seed: seed of the model's `keras.random.SeedGenerator`.
+        **kwargs: passed to `keras.Model`.
+
+    Example:
+
+    ```python
+    model = tfgen.VAE(image_shape=(28, 28, 1), latent_dim=50, likelihood="bernoulli")
+    model.compile()  # Adam(1e-3)
+    model.fit(tfgen.data.load("binarized_mnist", batch_size=100, shuffle=True), epochs=10)
+    x = next(iter(tfgen.data.load("binarized_mnist", "test", batch_size=100))).numpy()
+    nll = -model.log_prob(x, num_samples=5000).mean()  # nats per image
+    grid = model.sample(64, seed=0)
+    row = model.interpolate(x[0], x[1], steps=10, method="slerp")
+    ```
+
+    References:
+        Kingma & Welling, Auto-Encoding Variational Bayes, arXiv 1312.6114;
+        Rezende et al., Stochastic Backpropagation and Approximate Inference
+        in Deep Generative Models, arXiv 1401.4082;
+        Burda et al., Importance Weighted Autoencoders, arXiv 1509.00519;
+        Higgins et al., beta-VAE, ICLR 2017;
+        Salimans et al., PixelCNN++, arXiv 1701.05517.
+    """
+
+    def __init__(
+        self,
+        image_shape,
+        latent_dim=32,
+        encoder="mlp",
+        decoder="mlp",
+        hidden_units=(512, 256),
+        base_filters=32,
+        likelihood="bernoulli",
+        num_mixtures=5,
+        activation="relu",
+        beta=1.0,
+        kl_warmup_steps=0,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(image_shape, **kwargs)
+        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
+        for name, value in (("encoder", encoder), ("decoder", decoder)):
+            if value not in _NETWORKS:
+                raise ValueError(
+                    f"`{name}` must be one of {_NETWORKS}. Received: {name}={value!r}"
+                )
+        if likelihood not in _LIKELIHOODS:
+            raise ValueError(
+                f"`likelihood` must be one of {_LIKELIHOODS}. "
+                f"Received: likelihood={likelihood!r}"
+            )
+        self.encoder_kind = encoder
+        self.decoder_kind = decoder
+        self.hidden_units = tuple(
+            check_positive_int(int(u), "hidden_units") for u in hidden_units
+        )
+        if not self.hidden_units:
+            raise ValueError("`hidden_units` needs at least one width. Received: ()")
+        self.base_filters = check_positive_int(int(base_filters), "base_filters")
+        self.likelihood = likelihood
+        self.num_mixtures = check_positive_int(num_mixtures, "num_mixtures")
+        self.activation = activation
+        if not float(beta) >= 0.0:
+            raise ValueError(f"`beta` must be >= 0. Received: beta={beta!r}")
+        self.beta = float(beta)
+        if isinstance(kl_warmup_steps, bool) or int(kl_warmup_steps) < 0:
+            raise ValueError(
+                "`kl_warmup_steps` must be a non-negative integer. "
+                f"Received: kl_warmup_steps={kl_warmup_steps!r}"
+            )
+        self.kl_warmup_steps = int(kl_warmup_steps)
+        self.seed = seed
+        self.num_levels = 2 if likelihood == "bernoulli" else 256
+        if "conv" in (encoder, decoder):
+            self.num_stages = num_upsamplings(self.image_shape[0])
+            if self.num_stages < 1 or num_upsamplings(self.image_shape[1]) != (
+                self.num_stages
+            ):
+                raise ValueError(
+                    "Conv networks need sides that halve at least once to a 4..7 "
+                    "pixel map (e.g. 28x28 or 32x32). "
+                    f"Received: image_shape={self.image_shape}"
+                )
+        self.encoder = self.build_encoder()
+        self.decoder = self.build_decoder()
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.elbo_tracker = keras.metrics.Mean(name="elbo")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+        # Both networks are functional and already built.
+        self.built = True
+
+    # ----------------------------------------------------------------- networks
+    @property
+    def params_per_pixel(self):
+        """Decoder outputs per pixel position (all channels together)."""
+        channels = self.image_shape[-1]
+        if self.likelihood == "bernoulli":
+            return channels
+        if self.likelihood == "categorical":
+            return channels * self.num_levels
+        return pixel.logistic_mixture_num_params(self.num_mixtures, channels)
+
+    def build_encoder(self):
+        x = keras.Input(self.image_shape, name="image")
+        h = layers.Rescaling(2.0, offset=-1.0)(x)
+        if self.encoder_kind == "mlp":
+            h = layers.Flatten()(h)
+            for units in self.hidden_units:
+                h = layers.Dense(units, activation=self.activation)(h)
+        else:
+            filters = self.base_filters
+            for _ in range(self.num_stages):
+                h = layers.Conv2D(
+                    filters, 4, strides=2, padding="same", activation=self.activation
+                )(h)
+                filters *= 2
+            h = layers.Flatten()(h)
+            h = layers.Dense(self.hidden_units[0], activation=self.activation)(h)
+        # Mean and pre-softplus scale, in float32 for the density computations.
+        stats = layers.Dense(2 * self.latent_dim, dtype="float32", name="stats")(h)
+        return keras.Model(x, stats, name="encoder")
+
+    def build_decoder(self):
+        z = keras.Input((self.latent_dim,), name="z")
+        height, width, channels = self.image_shape
+        p = self.params_per_pixel
+        if self.decoder_kind == "mlp":
+            h = z
+            for units in reversed(self.hidden_units):
+                h = layers.Dense(units, activation=self.activation)(h)
+            h = layers.Dense(height * width * p, dtype="float32", name="params")(h)
+            h = layers.Reshape((height, width, p), dtype="float32")(h)
+        else:
+            n = self.num_stages
+            seed_h, seed_w = height // 2**n, width // 2**n
+            filters = self.base_filters * 2 ** (n - 1)
+            h = layers.Dense(self.hidden_units[0], activation=self.activation)(z)
+            h = layers.Dense(seed_h * seed_w * filters, activation=self.activation)(h)
+            h = layers.Reshape((seed_h, seed_w, filters))(h)
+            for _ in range(n):
+                h = layers.Conv2DTranspose(
+                    filters, 4, strides=2, padding="same", activation=self.activation
+                )(h)
+                filters = max(filters // 2, self.base_filters)
+            h = layers.Conv2D(p, 3, padding="same", dtype="float32", name="params")(h)
+        if self.likelihood == "categorical":
+            h = layers.Reshape((height, width, channels, self.num_levels))(h)
+        return keras.Model(z, h, name="decoder")
+
+    def call(self, inputs, training=False):
+        """Decoder parameters at the posterior mean of `inputs` (images)."""
+        mean, _ = self._posterior_params(inputs, training=training)
+        return self.decoder(mean, training=training)
+
+    # ---------------------------------------------------------- distributions
+    def _posterior_params(self, x, training=False):
+        stats = ops.cast(self.encoder(x, training=training), "float32")
+        mean = stats[:, : self.latent_dim]
+        # softplus keeps the scale positive and its gradient bounded.
+        scale = ops.softplus(stats[:, self.latent_dim :]) + 1e-4
+        return mean, scale
+
+    def posterior(self, x, training=False):
+        """q(z|x) as a `tfd.MultivariateNormalDiag` (batch of images in [0, 1])."""
+        mean, scale = self._posterior_params(x, training=training)
+        return tfd.MultivariateNormalDiag(loc=mean, scale_diag=scale)
+
+    def prior(self):
+        """p(z) = N(0, I) as a `tfd.MultivariateNormalDiag`."""
+        return tfd.MultivariateNormalDiag(
+            loc=tf.zeros([self.latent_dim]), scale_diag=tf.ones([self.latent_dim])
+        )
+
+    def _pixel_distribution(self, params):
+        if self.likelihood == "logistic_mixture":
+            return pixel.discretized_logistic_mixture(
+                params, self.num_mixtures, self.image_shape[-1], self.num_levels
+            )
+        return pixel.pixel_distribution(params, self.num_levels)
+
+    def decoder_distribution(self, z, training=False):
+        """p(x|z): a TFP distribution over images whose `log_prob` takes
+        levels (0/1 for Bernoulli, 0..255 otherwise; see `to_levels`) and
+        whose samples are levels."""
+        return self._pixel_distribution(self.decoder(z, training=training))
+
+    def _log_likelihood(self, params, levels):
+        """log p(x|z) in nats per image, float32; `levels` int32."""
+        if self.likelihood == "logistic_mixture":
+            levels = ops.cast(levels, "float32")
+        return self._pixel_distribution(params).log_prob(levels)
+
+    @staticmethod
+    def analytic_kl(mean, scale):
+        """KL(N(mean, diag(scale^2)) || N(0, I)) per row, in nats."""
+        return 0.5 * ops.sum(
+            ops.square(mean) + ops.square(scale) - 1.0 - 2.0 * ops.log(scale), axis=-1
+        )
+
+    # ---------------------------------------------------------------- training
+    def compile(self, optimizer=None, **kwargs):
+        """Sets the optimizer (Adam(1e-3) by default) and builds it on the
+        model's variables; call under the strategy's scope."""
+        optimizer = optimizer or keras.optimizers.Adam(1e-3, name="optimizer")
+        super().compile(optimizer=optimizer, **kwargs)
+        self.optimizer.build(self.trainable_variables)
+
+    @property
+    def metrics(self):
+        return [
+            self.loss_tracker,
+            self.elbo_tracker,
+            self.reconstruction_tracker,
+            self.kl_tracker,
+        ]
+
+    def kl_weight(self):
+        """beta, ramped linearly over the first `kl_warmup_steps` steps."""
+        if self.kl_warmup_steps == 0:
+            return ops.convert_to_tensor(self.beta, "float32")
+        step = ops.cast(self.optimizer.iterations, "float32") + 1.0
+        return self.beta * ops.minimum(1.0, step / float(self.kl_warmup_steps))
+
+    def _unpack(self, data):
+        """Validated float32 images in [0, 1] on the level grid -> (x, levels)."""
+        # Keras may pass (x,), (x, y) or (x, y, sample_weight); labels and
+        # weights are not used by the VAE.
+        data, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        images = data
+        if tuple(images.shape[1:]) != self.image_shape:
+            raise ValueError(
+                "Expected image batches of shape "
+                f"(batch, {', '.join(map(str, self.image_shape))}). "
+                f"Received: shape={tuple(images.shape)}"
+            )
+        if not images.dtype.is_floating:
+            raise TypeError(
+                "Expected float images in [0, 1] (divide uint8 by 255, or use "
+                f"tfgen.data.load). Received: dtype={images.dtype.name}"
+            )
+        images = tf.cast(images, "float32")
+        tf.debugging.assert_greater_equal(
+            images, 0.0, message="Expected images in [0, 1]; received values below 0."
+        )
+        tf.debugging.assert_less_equal(
+            images, 1.0, message="Expected images in [0, 1]; received values above 1."
+        )
+        scaled = images * float(self.num_levels - 1)
+        tf.debugging.assert_less_equal(
+            tf.abs(scaled - tf.round(scaled)),
+            1e-3,
+            message=self._grid_message(),
+        )
+        return images, pixel.to_levels(images, self.num_levels)
+
+    def _grid_message(self):
+        if self.num_levels == 2:
+            return (
+                "Expected binary images (values 0 or 1) for likelihood='bernoulli'; "
+                "binarize them (tfgen.data.load(..., binarize='dynamic' or "
+                "'threshold')) or use an 8-bit likelihood."
+            )
+        return "Expected 8-bit images on the grid k/255 (uint8 divided by 255)."
+
+    def _check(self, x, name="x"):
+        """Numpy-side validation of images for the inference methods."""
+        x = check_images(x, self.image_shape, name=name)
+        scaled = x * (self.num_levels - 1)
+        off = np.abs(scaled - np.round(scaled))
+        if off.size and float(off.max()) > 1e-3:
+            bad = np.unravel_index(int(np.argmax(off)), off.shape)
+            raise ValueError(
+                f"{self._grid_message()} Received {name}{list(bad)}={x[bad]!r}"
+            )
+        return x
+
+    def _elbo_terms(self, x, levels, eps, training):
+        mean, scale = self._posterior_params(x, training=training)
+        z = mean + scale * eps
+        params = self.decoder(z, training=training)
+        log_px = self._log_likelihood(params, levels)
+        kl = self.analytic_kl(mean, scale)
+        return log_px, kl
+
+    def _update_trackers(self, log_px, kl, weight, n):
+        n = ops.cast(n, "float32")
+        self.loss_tracker.update_state(ops.mean(-log_px + weight * kl), sample_weight=n)
+        self.elbo_tracker.update_state(ops.mean(log_px - kl), sample_weight=n)
+        self.reconstruction_tracker.update_state(ops.mean(-log_px), sample_weight=n)
+        self.kl_tracker.update_state(ops.mean(kl), sample_weight=n)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        x, levels = self._unpack(data)
+        _, num_replicas = _replica_info()
+        n = ops.shape(x)[0]
+        global_n = ops.cast(n * num_replicas, "float32")
+        eps = replica_slice_normal([n, self.latent_dim], self.seed_generator)
+        weight = self.kl_weight()
+        with tf.GradientTape() as tape:
+            log_px, kl = self._elbo_terms(x, levels, eps, training=True)
+            loss = ops.sum(-log_px + weight * kl) / global_n
+        variables = self.trainable_variables
+        grads = tape.gradient(loss, variables)
+        self.optimizer.apply(grads, variables)
+        return self._update_trackers(log_px, kl, weight, n)
+
+    def test_step(self, data):
+        x, levels = self._unpack(data)
+        n = ops.shape(x)[0]
+        eps = replica_slice_normal([n, self.latent_dim], self.seed_generator)
+        log_px, kl = self._elbo_terms(x, levels, eps, training=False)
+        return self._update_trackers(log_px, kl, self.kl_weight(), n)
+
+    # -------------------------------------------------------------- likelihood
+    @tf.function(reduce_retracing=True)
+    def _log_weights(self, levels, mean, scale, eps):
+        """log p(x, z) - log q(z|x) for eps of shape (S, B, D): (S, B)."""
+        z = mean + scale * eps
+        posterior = tfd.MultivariateNormalDiag(loc=mean, scale_diag=scale)
+        log_q = posterior.log_prob(z)
+        log_prior = self.prior().log_prob(z)
+        s, b = tf.shape(eps)[0], tf.shape(eps)[1]
+        params = self.decoder(tf.reshape(z, [s * b, self.latent_dim]), training=False)
+        params = tf.reshape(
+            tf.cast(params, tf.float32),
+            tf.concat([[s, b], tf.shape(params)[1:]], axis=0),
+        )
+        log_px = self._log_likelihood(params, levels[None])
+        return log_px + log_prior - log_q
+
+    def log_prob(
+        self,
+        x,
+        num_samples=5000,
+        batch_size=100,
+        chunk_size=None,
+        seed=0,
+        progress=False,
+    ):
+        """The importance-weighted bound IWAE_k on log p(x), nats per image.
+
+        Args:
+            x: images (n, H, W, C) in [0, 1] on the model's level grid.
+            num_samples: k, importance samples per image (k = 1: the ELBO
+                estimated with one sample).
+            batch_size: images per forward pass.
+            chunk_size: samples per image drawn at once; by default as many
+                as keep the decoder outputs of one chunk near 2**25 floats.
+            seed: seeds the importance samples (None: fresh ones).
+            progress: show a tqdm bar over the image batches.
+
+        Returns:
+            float64 array (n,): log (1/k) sum_i p(x, z_i) / q(z_i|x).
+        """
+        k = check_positive_int(num_samples, "num_samples")
+
+        def logsumexp(running, log_w):
+            return tf.reduce_logsumexp(tf.concat([running[None], log_w], 0), 0)
+
+        total = self._reduce_log_weights(
+            x, k, batch_size, chunk_size, seed, progress, logsumexp, -np.inf
+        )
+        return total - math.log(k)
+
+    def elbo(
+        self, x, num_samples=1, batch_size=100, chunk_size=None, seed=0, progress=False
+    ):
+        """The ELBO per image, in nats (float64 array (n,)): the mean of
+        log p(x, z) - log q(z|x) over `num_samples` posterior draws per image.
+        Arguments as for `log_prob`."""
+        k = check_positive_int(num_samples, "num_samples")
+
+        def add(running, log_w):
+            return running + tf.reduce_sum(log_w, axis=0)
+
+        return self._reduce_log_weights(
+            x, k, batch_size, chunk_size, seed, progress, add, 0.0
+        ) / float(k)
+
+    def _reduce_log_weights(
+        self, x, k, batch_size, chunk_size, seed, progress, fold, init
+    ):
+        """Folds the (chunk, batch) log-weights of k draws per image into one
+        running value per image, chunk by chunk, so memory stays bounded."""
+        batch_size = check_positive_int(batch_size, "batch_size")
+        x = self._check(x)
+        if chunk_size is None:
+            per_image = int(np.prod(self.image_shape[:2])) * self.params_per_pixel
+            chunk_size = max(1, min(k, _CHUNK_ELEMENTS // (per_image * batch_size)))
+        chunk_size = check_positive_int(chunk_size, "chunk_size")
+        rng = tf.random.Generator.from_seed(
+            np.random.randint(0, 2**31 - 1) if seed is None else int(seed)
+        )
+        out = []
+        for start in _batches(len(x), batch_size, progress):
+            xb = tf.convert_to_tensor(x[start : start + batch_size])
+            levels = pixel.to_levels(xb, self.num_levels)
+            mean, scale = self._posterior_params(xb)
+            running = tf.fill([xb.shape[0]], float(init))
+            for s in range(0, k, chunk_size):
+                eps = rng.normal([min(chunk_size, k - s), xb.shape[0], self.latent_dim])
+                running = fold(running, self._log_weights(levels, mean, scale, eps))
+            out.append(running.numpy().astype("float64"))
+        return np.concatenate(out) if out else np.zeros((0,))
+
+    def bits_per_dim(self, x, num_samples=5000, **kwargs):
+        """-IWAE_k in bits per dimension, per image (8-bit or binary data);
+        `kwargs` as for `log_prob`."""
+        nats = -self.log_prob(x, num_samples=num_samples, **kwargs)
+        return pixel.bits_per_dim(nats, self.image_shape)
+
+    # ------------------------------------------------------------ latent tools
+    def encode(self, x, sample=False, seed=None, batch_size=256):
+        """Latent codes (n, latent_dim): the posterior mean, or a draw."""
+        x = self._check(x)
+        out = []
+        rng = tf.random.Generator.from_seed(
+            np.random.randint(0, 2**31 - 1) if seed is None else int(seed)
+        )
+        for start in range(0, len(x), batch_size):
+            mean, scale = self._posterior_params(
+                tf.convert_to_tensor(x[start : start + batch_size])
+            )
+            if sample:
+                mean = mean + scale * rng.normal(tf.shape(mean))
+            out.append(np.asarray(mean, dtype="float32"))
+        return np.concatenate(out) if out else np.zeros((0, self.latent_dim), "float32")
+
+    def features(self, x, batch_size=256):
+        """Features for downstream use: the posterior means (n, latent_dim)."""
+        return self.encode(x, batch_size=batch_size)
+
+    def decode(self, z, mode="mean", seed=None, batch_size=256, progress=False):
+        """Images in [0, 1] from latents (n, latent_dim).
+
+        `mode`: `"mean"` the mean image E[x|z] (exact for every likelihood),
+        `"mode"` the most probable level per pixel (of the most probable
+        mixture component for the logistic mixture), or `"sample"` a draw
+        x ~ p(x|z), on the level grid.
+        """
+        if mode not in _DECODE_MODES:
+            raise ValueError(
+                f"`mode` must be one of {_DECODE_MODES}. Received: mode={mode!r}"
+            )
+        z = np.asarray(z, dtype="float32")
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"`z` must have shape (n, {self.latent_dim}). Received: z.shape={z.shape}"
+            )
+        seed_pair = _seed_pair(seed)
+        out = []
+        for i, start in enumerate(_batches(len(z), batch_size, progress)):
+            params = tf.cast(
+                self.decoder(tf.convert_to_tensor(z[start : start + batch_size])),
+                tf.float32,
+            )
+            out.append(self._decode_params(params, mode, seed_pair + [0, i]).numpy())
+        images = np.concatenate(out) if out else np.zeros((0, *self.image_shape))
+        return np.clip(images, 0.0, 1.0).astype("float32")
+
+    def _decode_params(self, params, mode, seed):
+        levels = float(self.num_levels - 1)
+        if mode == "sample":
+            sample = self._pixel_distribution(params).sample(seed=seed)
+            return pixel.from_levels(sample, self.num_levels)
+        if self.likelihood == "bernoulli":
+            if mode == "mean":
+                return tf.sigmoid(params)
+            return tf.cast(params > 0, tf.float32)
+        if self.likelihood == "categorical":
+            if mode == "mean":
+                probs = tf.nn.softmax(params, axis=-1)
+                return (
+                    tf.reduce_sum(
+                        probs * tf.range(self.num_levels, dtype=tf.float32), -1
+                    )
+                    / levels
+                )
+            return tf.cast(tf.argmax(params, axis=-1), tf.float32) / levels
+        channels = self.image_shape[-1]
+        if mode == "mean":
+            return pixel.discretized_logistic_mixture_mean(
+                params, self.num_mixtures, channels, self.num_levels
+            )
+        k = self.num_mixtures
+        best = tf.argmax(params[..., :k], axis=-1)
+        shape = tf.concat([tf.shape(params)[:-1], [k, channels]], axis=0)
+        loc = tf.reshape(params[..., k : k + k * channels], shape)
+        loc = tf.gather(loc, best, axis=-2, batch_dims=3)
+        return tf.round(tf.clip_by_value((loc + 1.0) / 2.0, 0.0, 1.0) * levels) / levels
+
+    def reconstruct(
+        self, x, mode="mean", sample_latent=False, seed=None, batch_size=256
+    ):
+        """decode(encode(x)): images in [0, 1]."""
+        z = self.encode(x, sample=sample_latent, seed=seed, batch_size=batch_size)
+        return self.decode(z, mode=mode, seed=seed, batch_size=batch_size)
+
+    def latents(self, n, seed=None):
+        """`n` prior draws z ~ N(0, I), reproducible for an int `seed`."""
+        n = check_positive_int(n, "n")
+        return np.asarray(
+            keras.random.normal((n, self.latent_dim), seed=seed), dtype="float32"
+        )
+
+    def sample(
+        self, n, seed=None, batch_size=256, progress=False, mode="mean", labels=None
+    ):
+        """`n` images in [0, 1]: z ~ N(0, I) decoded with `mode` (the mean
+        image by default; `"sample"` draws x ~ p(x|z))."""
+        check_labels(labels, n, None)  # unconditional: refuses labels
+        return self.decode(
+            self.latents(n, seed),
+            mode=mode,
+            seed=seed,
+            batch_size=batch_size,
+            progress=progress,
+        )
+
+    def _latent_of(self, image):
+        image = np.asarray(image)
+        if image.ndim == 3:
+            image = image[None]
+        if image.ndim != 4 or image.shape[0] != 1:
+            raise ValueError(
+                f"Expected one image of shape {self.image_shape}. "
+                f"Received: shape={image.shape}"
+            )
+        return self.encode(image)[0]
+
+    def interpolate(
+        self,
+        a=None,
+        b=None,
+        steps=10,
+        method="slerp",
+        seed=None,
+        mode="mean",
+        labels=None,
+    ):
+        """Decoded images along a path between the codes of images `a` and
+        `b` (posterior means), or of two prior draws where they are None.
+
+        `method` is `"linear"` or `"slerp"`; the end points are included.
+        """
+        check_labels(labels, steps, None)
+        pair = self.latents(2, seed)
+        z0 = pair[0] if a is None else self._latent_of(a)
+        z1 = pair[1] if b is None else self._latent_of(b)
+        return self.decode(interpolate_latents(z0, z1, steps, method), mode=mode)
+
+    def attribute_vector(self, x, labels, source, target, batch_size=256):
+        """mean code of class `target` minus mean code of class `source`.
+
+        Add it to a code (`apply_attribute`) to move an image from `source`
+        towards `target` (e.g. MNIST digit 1 -> 7), as in White 2016.
+        """
+        labels = np.asarray(labels).reshape(-1)
+        x = self._check(x)
+        if labels.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"`labels` must have one entry per image ({x.shape[0]}). "
+                f"Received: labels.shape={labels.shape}"
+            )
+        codes = self.encode(x, batch_size=batch_size)
+        means = []
+        for cls in (source, target):
+            mask = labels == cls
+            if not mask.any():
+                raise ValueError(
+                    f"No image with label {cls!r}. Received labels {sorted(set(labels.tolist()))}"
+                )
+            means.append(codes[mask].mean(axis=0))
+        return (means[1] - means[0]).astype("float32")
+
+    def apply_attribute(self, x, vector, strength=1.0, mode="mean"):
+        """Decodes encode(x) + strength * vector: images in [0, 1]."""
+        vector = np.asarray(vector, dtype="float32").reshape(-1)
+        if vector.shape[0] != self.latent_dim:
+            raise ValueError(
+                f"`vector` must have {self.latent_dim} entries. Received: shape={vector.shape}"
+            )
+        return self.decode(self.encode(x) + float(strength) * vector, mode=mode)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            latent_dim=self.latent_dim,
+            encoder=self.encoder_kind,
+            decoder=self.decoder_kind,
+            hidden_units=list(self.hidden_units),
+            base_filters=self.base_filters,
+            likelihood=self.likelihood,
+            num_mixtures=self.num_mixtures,
+            activation=self.activation,
+            beta=self.beta,
+            kl_warmup_steps=self.kl_warmup_steps,
+            seed=self.seed,
+        )
+        return config
