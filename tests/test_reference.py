@@ -229,3 +229,38 @@ def test_shipped_statistics_name_their_protocol(file):
     assert set(reference.PROTOCOL_KEYS) <= set(meta) and meta["subset"] == "all"
     assert stats.num_samples == meta["num_samples"] > 1
     assert stats.mu.shape == (meta["feature_dim"],)
+
+
+def test_interrupted_computation_resumes_from_its_chunks(
+    cache, fake_data_dir, monkeypatch
+):
+    monkeypatch.setattr(reference, "CHUNK_SIZE", 10)
+    extractor = _extractor()
+    features = extractor.features
+    calls = extractor.calls
+
+    def fail_on_third_chunk(source, **kwargs):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return features(source, **kwargs)
+
+    extractor.features = fail_on_third_chunk
+    with pytest.raises(KeyboardInterrupt):
+        metrics.reference_statistics(
+            "mnist", "train", data_dir=fake_data_dir, extractor=extractor
+        )
+    assert calls == [10, 10]
+    extractor.features = features
+    stats = metrics.reference_statistics(
+        "mnist", "train", data_dir=fake_data_dir, extractor=extractor
+    )
+    # Only the chunks not yet on disk were computed: 32 = 10 + 10 + (10 + 2).
+    assert calls == [10, 10, 10, 2]
+    fresh = _extractor()
+    monkeypatch.setattr(reference, "CHUNK_SIZE", 5000)
+    whole = metrics.reference_statistics(
+        "mnist", "train", data_dir=fake_data_dir, extractor=fresh, refresh=True
+    )
+    np.testing.assert_allclose(stats.sigma, whole.sigma, rtol=1e-6, atol=1e-9)
+    # The chunks are gone once the split is done.
+    assert not [f for f in os.listdir(cache / "reference_stats") if "chunks" in f]

@@ -12,7 +12,9 @@ computed once per protocol and kept. `reference_statistics` returns the
    (`$TFGEN_CACHE_DIR`, default `~/.keras/tfgen`), keyed by dataset, split,
    n and the feature network's weights sha256, checked the same way;
 3. otherwise the split is read by `tfgen.data.load_arrays` (local `.npz`
-   first), run through the feature network and written to the cache.
+   first), run through the feature network and written to the cache. The
+   features are computed in chunks of `CHUNK_SIZE` images kept on disk
+   until the split is done, so an interrupted computation resumes.
 
 Files are read with `allow_pickle=False`; their metadata is a JSON string.
 `reference_features` does the same for the features themselves (KID and
@@ -31,6 +33,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
 import warnings
 
@@ -248,19 +251,63 @@ def _load_images(name, split, num_samples, data_dir):
     return images
 
 
-def _compute(name, split, num_samples, expected, get_extractor, data_dir):
+#: Images per resumable chunk of a reference computation.
+CHUNK_SIZE = 5000
+
+
+def _save_array(path, array):
+    with open(path, "wb") as f:  # a file object: np.save adds no suffix
+        np.save(f, array)
+
+
+def _chunked_features(images, extractor, directory, key, desc):
+    """Features of `images`, CHUNK_SIZE at a time, each chunk kept in
+    `directory` until the whole split is done: an interrupted computation
+    (50k Inception passes take about an hour on a 2-core CPU) resumes where
+    it stopped. Chunks of another request (`key` differs) are discarded."""
+    key_path = os.path.join(directory, "key.json")
+    if os.path.isfile(key_path):
+        with open(key_path) as f:
+            if json.load(f) != key:
+                shutil.rmtree(directory)
+    os.makedirs(directory, exist_ok=True)
+    with open(key_path, "w") as f:
+        json.dump(key, f, sort_keys=True)
+    parts = []
+    for start in range(0, len(images), CHUNK_SIZE):
+        stop = min(start + CHUNK_SIZE, len(images))
+        path = os.path.join(directory, f"{start:08d}-{stop:08d}.npy")
+        if os.path.isfile(path):
+            part = np.load(path, allow_pickle=False)
+        else:
+            label = desc if stop - start == len(images) else f"{desc} {start}:{stop}"
+            part = extractor.features(images[start:stop], desc=label)
+            _write_atomic(path, lambda p, part=part: _save_array(p, part))
+        parts.append(part)
+    return np.concatenate(parts)
+
+
+def _compute(name, split, num_samples, expected, get_extractor, data_dir, chunk_dir):
     images = _load_images(name, split, num_samples, data_dir)
+    data_sha256 = hashlib.sha256(np.ascontiguousarray(images).data).hexdigest()
     start = time.perf_counter()
-    features = get_extractor().features(images, desc=f"{name}:{split} features")
+    features = _chunked_features(
+        images,
+        get_extractor(),
+        chunk_dir,
+        {**expected, "data_sha256": data_sha256},
+        desc=f"{name}:{split} features",
+    )
     from tfgen import __version__
 
     metadata = dict(expected)
     metadata.update(
         num_samples=int(len(features)),
-        data_sha256=hashlib.sha256(np.ascontiguousarray(images).data).hexdigest(),
+        data_sha256=data_sha256,
         format_version=FORMAT_VERSION,
         tfgen_version=__version__,
         created=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        # Of the run that finished the split (a resumed run counts its part).
         feature_seconds=round(time.perf_counter() - start, 1),
     )
     return features, metadata
@@ -407,11 +454,13 @@ def reference_statistics(
             stats = _statistics_of(*cached)
             _write_atomic(path, stats.save)
             return stats
+    chunks = _cache_path("features", name, split, num_samples, protocol, cache_dir)
     features, metadata = _compute(
-        name, split, num_samples, expected, get_extractor, data_dir
+        name, split, num_samples, expected, get_extractor, data_dir, chunks + ".chunks"
     )
     stats = _statistics_of(features, metadata)
     _write_atomic(path, stats.save)
+    shutil.rmtree(chunks + ".chunks", ignore_errors=True)
     return stats
 
 
@@ -452,7 +501,7 @@ def reference_features(
         if found is not None:
             return found
     features, metadata = _compute(
-        name, split, num_samples, expected, get_extractor, data_dir
+        name, split, num_samples, expected, get_extractor, data_dir, path + ".chunks"
     )
     metadata_json = np.array(json.dumps(metadata, sort_keys=True))
     _write_atomic(
@@ -463,6 +512,7 @@ def reference_features(
         "statistics", name, split, num_samples, protocol, cache_dir
     )
     _write_atomic(stats_path, _statistics_of(features, metadata).save)
+    shutil.rmtree(path + ".chunks", ignore_errors=True)
     return ReferenceFeatures(features, metadata)
 
 
