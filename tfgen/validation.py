@@ -92,10 +92,13 @@ def check_labels(labels, n, num_classes, name="labels"):
     return labels.astype("int32")
 
 
-def check_image_batch(images, image_shape, name="images"):
+def check_image_batch(
+    images, image_shape, name="images", num_levels=None, grid_message=None
+):
     """Graph-side check of a training batch: float images of `image_shape` in
-    [0, 1]. Returns them as float32; a bad batch raises (shape and dtype while
-    tracing, values when the step runs)."""
+    [0, 1] and, with `num_levels`, on the grid k / (num_levels - 1) (1e-3
+    tolerance). Returns them as float32; a bad batch raises (shape and dtype
+    while tracing, values when the step runs)."""
     import tensorflow as tf
 
     if tuple(images.shape[1:]) != tuple(image_shape):
@@ -115,4 +118,12 @@ def check_image_batch(images, image_shape, name="images"):
     tf.debugging.assert_less_equal(
         images, 1.0, message=f"Expected {name} in [0, 1]; received values above 1."
     )
+    if num_levels is not None:
+        scaled = images * float(num_levels - 1)
+        tf.debugging.assert_less_equal(
+            tf.abs(scaled - tf.round(scaled)),
+            1e-3,
+            message=grid_message
+            or f"Expected {name} on the grid k/{num_levels - 1} of {num_levels} levels.",
+        )
     return images

@@ -14,7 +14,12 @@ from tfgen.models.base import GenerativeModel
 from tfgen.models.dcgan import num_upsamplings
 from tfgen.models.gan import _replica_info, replica_slice_normal
 from tfgen.models.latent import interpolate_latents
-from tfgen.validation import check_images, check_labels, check_positive_int
+from tfgen.validation import (
+    check_image_batch,
+    check_images,
+    check_labels,
+    check_positive_int,
+)
 
 __all__ = ["VAE"]
 
@@ -315,30 +320,11 @@ class VAE(GenerativeModel):
         # Keras may pass (x,), (x, y) or (x, y, sample_weight); labels and
         # weights are not used by the VAE.
         data, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        images = data
-        if tuple(images.shape[1:]) != self.image_shape:
-            raise ValueError(
-                "Expected image batches of shape "
-                f"(batch, {', '.join(map(str, self.image_shape))}). "
-                f"Received: shape={tuple(images.shape)}"
-            )
-        if not images.dtype.is_floating:
-            raise TypeError(
-                "Expected float images in [0, 1] (divide uint8 by 255, or use "
-                f"tfgen.data.load). Received: dtype={images.dtype.name}"
-            )
-        images = tf.cast(images, "float32")
-        tf.debugging.assert_greater_equal(
-            images, 0.0, message="Expected images in [0, 1]; received values below 0."
-        )
-        tf.debugging.assert_less_equal(
-            images, 1.0, message="Expected images in [0, 1]; received values above 1."
-        )
-        scaled = images * float(self.num_levels - 1)
-        tf.debugging.assert_less_equal(
-            tf.abs(scaled - tf.round(scaled)),
-            1e-3,
-            message=self._grid_message(),
+        images = check_image_batch(
+            data,
+            self.image_shape,
+            num_levels=self.num_levels,
+            grid_message=self._grid_message(),
         )
         return images, pixel.to_levels(images, self.num_levels)
 
