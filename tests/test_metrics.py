@@ -381,8 +381,11 @@ def test_model_sources_need_num_samples_and_use_seeds():
         metrics.fid(model, np.zeros((4, 8)), extractor=_stub_extractor())
     features = _stub_extractor(batch_size=4).features(model, num_samples=10, seed=7)
     assert features.shape == (10, 12) and model.seeds == [7, 8, 9]
+    # More samples than feature dimensions: a full-rank covariance, whose
+    # square root scipy computes to float64 precision (a rank-deficient one
+    # leaves ~1e-6 of round-off on this machine's BLAS).
     score = metrics.fid(
-        _FakeModel(), _FakeModel(), num_samples=10, extractor=_stub_extractor()
+        _FakeModel(), _FakeModel(), num_samples=40, extractor=_stub_extractor()
     )
     assert score == pytest.approx(0.0, abs=1e-6)
 
