@@ -1,5 +1,16 @@
 """Layers shared by tfgen's model families."""
 
+from tfgen.layers.diagonal_bilstm import DiagonalBiLSTM, skew, unskew
 from tfgen.layers.masked_conv import MaskedConv2D, causal_mask
+from tfgen.layers.pixel_lstm import PixelLSTMLayer
+from tfgen.layers.row_lstm import RowLSTM
 
-__all__ = ["MaskedConv2D", "causal_mask"]
+__all__ = [
+    "DiagonalBiLSTM",
+    "MaskedConv2D",
+    "PixelLSTMLayer",
+    "RowLSTM",
+    "causal_mask",
+    "skew",
+    "unskew",
+]
