@@ -3,6 +3,7 @@
 from tfgen.layers.diagonal_bilstm import DiagonalBiLSTM, skew, unskew
 from tfgen.layers.masked_conv import MaskedConv2D, causal_mask
 from tfgen.layers.pixel_lstm import PixelLSTMLayer
+from tfgen.layers.residual import pixelcnn_residual_block
 from tfgen.layers.row_lstm import RowLSTM
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "PixelLSTMLayer",
     "RowLSTM",
     "causal_mask",
+    "pixelcnn_residual_block",
     "skew",
     "unskew",
 ]

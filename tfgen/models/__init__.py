@@ -1,8 +1,10 @@
 """tfgen's model families."""
 
+from tfgen.models.autoregressive import AutoregressiveModel
 from tfgen.models.base import GenerativeModel
 from tfgen.models.dcgan import DCGAN, ConditionalDCGAN
 from tfgen.models.gan import GAN, AdversarialModel
+from tfgen.models.pixel_cnn import PixelCNN
 from tfgen.models.wgan_gp import WGANGP
 
 __all__ = [
@@ -10,6 +12,8 @@ __all__ = [
     "GAN",
     "WGANGP",
     "AdversarialModel",
+    "AutoregressiveModel",
+    "PixelCNN",
     "ConditionalDCGAN",
     "GenerativeModel",
     "get",
