@@ -31,8 +31,11 @@ def output_head(h, model, hidden, name="head"):
     )(h)
     if model.num_levels > 2:
         # Colour block c of the channels holds channel c's level logits.
+        # float32 too: under a mixed policy the Reshape would cast to bf16.
         logits = keras.layers.Reshape(
-            (*model.image_shape, model.num_levels), name=f"{name}_levels"
+            (*model.image_shape, model.num_levels),
+            dtype="float32",
+            name=f"{name}_levels",
         )(logits)
     return logits
 
