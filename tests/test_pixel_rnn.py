@@ -2,12 +2,24 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from autoregressive_checks import (
+    assert_causal,
+    assert_normalized,
+    assert_two_replica_step_equals_one,
+    random_levels,
+)
 from causality import check_causal, dependencies
 
 import tfgen
+from tfgen import training, zoo
 from tfgen.layers import DiagonalBiLSTM, RowLSTM, skew, unskew
+from tfgen.models import DiagonalBiLSTMPixelRNN, PixelRNN, RowLSTMPixelRNN
 
 LAYERS = {"RowLSTM": RowLSTM, "DiagonalBiLSTM": DiagonalBiLSTM}
+MODELS = {"row": RowLSTMPixelRNN, "diagonal": DiagonalBiLSTMPixelRNN}
+TINY = dict(units=6, num_layers=2, head_filters=12, seed=0)
+# One recurrent layer where the test is not about how layers stack.
+SMALL = dict(TINY, num_layers=1)
 
 
 # Layers ----------------------------------------------------------------------
@@ -99,3 +111,96 @@ def test_layer_arguments_are_checked():
     with pytest.raises(ValueError, match="height, width"):
         DiagonalBiLSTM(3)(np.zeros((2, 3), "float32"))
     assert "RowLSTM" in dir(tfgen.layers)
+
+
+# Models ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+@pytest.mark.parametrize("shape,levels", [((4, 3, 1), 2), ((3, 3, 3), 256)])
+def test_model_is_causal(kind, shape, levels):
+    model = MODELS[kind](image_shape=shape, num_levels=levels, **TINY)
+    jac = assert_causal(model, num_inputs=2)
+    if kind == "diagonal":
+        # Diagonal BiLSTM layers see the whole past of every position.
+        past = np.tril(np.ones(jac.shape, bool), k=-1)
+        assert np.all(jac[past] > 0), np.argwhere(past & (jac == 0))[:5]
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+@pytest.mark.parametrize("shape,levels", [((2, 2, 1), 2), ((1, 2, 3), 2)])
+def test_model_probabilities_sum_to_one(kind, shape, levels):
+    assert_normalized(MODELS[kind](image_shape=shape, num_levels=levels, **SMALL))
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_untrained_256_way_model_gives_about_8_bits_per_dim(kind):
+    model = MODELS[kind](image_shape=(5, 5, 3), num_levels=256, **SMALL)
+    bpd = model.bits_per_dim(random_levels(3, (5, 5, 3), 256))
+    assert np.all(np.abs(bpd - 8.0) < 0.1), bpd
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_fit_step_sample_complete_and_zoo_round_trip(kind, tmp_path):
+    shape = (4, 4, 1)
+    model = MODELS[kind](image_shape=shape, num_levels=2, **SMALL)
+    model.compile()
+    data = random_levels(8, shape, 2)
+    history = model.fit(data, batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["nll"][-1])
+    assert not model.supports_cached_sampling
+    samples = model.sample(3, seed=0, batch_size=2)
+    assert samples.shape == (3, *shape) and set(np.unique(samples)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(model.sample(3, seed=0, batch_size=2), samples)
+    known = np.zeros(shape[:2], bool)
+    known[:2] = True
+    done = model.complete(data[:2], known, num_samples=2, seed=0)
+    np.testing.assert_array_equal(done[:, 1][:, known], data[:2][:, known])
+    # get_config and zoo save/load round trips keep the model and its weights.
+    config = model.get_config()
+    assert MODELS[kind].from_config(config).get_config() == config
+    zoo.save(model, str(tmp_path / "saved"))
+    loaded = zoo.load(str(tmp_path / "saved"))
+    assert type(loaded) is MODELS[kind]
+    np.testing.assert_allclose(
+        loaded.log_prob(data), model.log_prob(data), rtol=1e-5, atol=1e-4
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_two_replica_step_equals_one_replica_step(kind):
+    data = random_levels(8, (4, 4, 1), 2)
+    assert_two_replica_step_equals_one(
+        lambda: MODELS[kind](image_shape=(4, 4, 1), num_levels=2, **SMALL), data, 8
+    )
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_mixed_bfloat16_training_step(kind):
+    data = random_levels(4, (4, 4, 3), 256)
+    with training.precision_policy("mixed_bfloat16"):
+        model = MODELS[kind](image_shape=(4, 4, 3), num_levels=256, **SMALL)
+        model.compile()
+        history = model.fit(data, batch_size=4, epochs=1, verbose=0)
+    lstm = model.network.get_layer("lstm0")
+    assert lstm.compute_dtype == "bfloat16" and lstm.variable_dtype == "float32"
+    assert np.isfinite(history.history["nll"][-1])
+    # Logits stay float32 for the likelihood.
+    assert model.network.outputs[0].dtype == "float32"
+
+
+def test_model_arguments_are_checked():
+    with pytest.raises(ValueError, match="colour groups"):
+        RowLSTMPixelRNN(image_shape=(4, 4, 3), units=4)
+    with pytest.raises(ValueError, match="unconditional"):
+        DiagonalBiLSTMPixelRNN(image_shape=(4, 4, 1), num_classes=10)
+    with pytest.raises(NotImplementedError, match="RowLSTMPixelRNN"):
+        PixelRNN(image_shape=(4, 4, 1))
+    assert tfgen.models.get("RowLSTMPixelRNN") is RowLSTMPixelRNN
+    assert tfgen.models.get("DiagonalBiLSTMPixelRNN") is DiagonalBiLSTMPixelRNN
+
+
+@pytest.mark.parametrize("name", ["row_lstm_mnist", "diagonal_bilstm_mnist"])
+def test_zoo_entry_builds(name):
+    model = zoo.load(name, weights=False)
+    assert model.image_shape == (28, 28, 1) and model.num_levels == 2

@@ -5,6 +5,7 @@ from tfgen.models.base import GenerativeModel
 from tfgen.models.dcgan import DCGAN, ConditionalDCGAN
 from tfgen.models.gan import GAN, AdversarialModel
 from tfgen.models.pixel_cnn import PixelCNN
+from tfgen.models.pixel_rnn import DiagonalBiLSTMPixelRNN, PixelRNN, RowLSTMPixelRNN
 from tfgen.models.wgan_gp import WGANGP
 
 __all__ = [
@@ -14,6 +15,9 @@ __all__ = [
     "AdversarialModel",
     "AutoregressiveModel",
     "PixelCNN",
+    "PixelRNN",
+    "RowLSTMPixelRNN",
+    "DiagonalBiLSTMPixelRNN",
     "ConditionalDCGAN",
     "GenerativeModel",
     "get",
