@@ -4,7 +4,7 @@ from tfgen.models.autoregressive import AutoregressiveModel
 from tfgen.models.base import GenerativeModel
 from tfgen.models.dcgan import DCGAN, ConditionalDCGAN
 from tfgen.models.gan import GAN, AdversarialModel
-from tfgen.models.pixel_cnn import PixelCNN
+from tfgen.models.pixel_cnn import GatedPixelCNN, PixelCNN
 from tfgen.models.wgan_gp import WGANGP
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "WGANGP",
     "AdversarialModel",
     "AutoregressiveModel",
+    "GatedPixelCNN",
     "PixelCNN",
     "ConditionalDCGAN",
     "GenerativeModel",
