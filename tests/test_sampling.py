@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 from autoregressive_checks import random_levels
@@ -126,3 +128,52 @@ def test_batches_are_sampled_independently(models):
     split = model.sample(6, seed=5, batch_size=4, method="compiled")
     assert split.shape == whole.shape
     np.testing.assert_array_equal(np.unique(split), [0.0, 1.0])
+
+
+def test_cli_sample_and_complete_write_grids(tmp_path, capsys):
+    from PIL import Image
+
+    from tfgen import cli, zoo
+
+    model = MODELS["pixelcnn_binary"]()
+    directory = str(tmp_path / "model")
+    zoo.save(model, directory)
+    out = str(tmp_path / "samples.png")
+    assert (
+        cli.main(["sample", directory, "-n", "4", "--method", "compiled", "-o", out])
+        == 0
+    )
+    assert os.path.isfile(out)
+    data = str(tmp_path / "images.npy")
+    np.save(data, random_levels(3, model.image_shape, 2, seed=3))
+    grid = str(tmp_path / "completions.png")
+    args = ["complete", directory, "--data", data, "--num-images", "3"]
+    args += ["--num-samples", "2", "--mask", "bottom_half", "--scale", "1"]
+    assert cli.main([*args, "-o", grid, "--npy", str(tmp_path / "c.npy")]) == 0
+    # 3 rows of (occluded, 2 completions, original), 2-pixel padding.
+    height, width = model.image_shape[:2]
+    assert Image.open(grid).size == (4 * (width + 2) + 2, 3 * (height + 2) + 2)
+    completions = np.load(str(tmp_path / "c.npy"))
+    assert completions.shape == (3, 2, *model.image_shape)
+    original = np.load(data)
+    np.testing.assert_array_equal(
+        completions[:, :, :2], np.stack([original[:, :2]] * 2, 1)
+    )
+    assert "3 rows" in capsys.readouterr().out
+
+
+def test_completion_masks():
+    from tfgen.sampling import completion_grid, completion_mask
+
+    known = completion_mask((28, 28, 1), "bottom_half")
+    assert known[:14].all() and not known[14:].any()
+    square = completion_mask((8, 8, 3), "square", size=4)
+    assert (~square).sum() == 16 and not square[2:6, 2:6].any()
+    with pytest.raises(ValueError, match="mask"):
+        completion_mask((8, 8, 1), "left")
+    with pytest.raises(ValueError, match="fit"):
+        completion_mask((8, 8, 1), "square", size=9)
+    images = np.ones((2, 8, 8, 1), "float32")
+    rows = completion_grid(images, square, np.zeros((2, 3, 8, 8, 1), "float32"))
+    assert rows.shape == (10, 8, 8, 1)
+    assert rows[0][~square].max() == 0.5 and rows[4].min() == 1.0

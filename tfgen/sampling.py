@@ -36,9 +36,12 @@ import tensorflow as tf
 from tfgen.distributions import from_levels
 
 __all__ = [
+    "MASKS",
     "cached_sampler",
     "choose_levels",
     "compiled_sampler",
+    "completion_grid",
+    "completion_mask",
     "sampling_noise",
     "supports_cached_sampling",
 ]
@@ -564,3 +567,63 @@ def cached_sampler(model, jit_compile=False):
     return tf.function(
         run, jit_compile=jit_compile, reduce_retracing=True, autograph=False
     )
+
+
+# ------------------------------------------------------------------ completion
+MASKS = ("bottom_half", "top_half", "right_half", "square")
+
+
+def completion_mask(image_shape, mask="bottom_half", size=None):
+    """A bool (H, W) map of the *known* pixels for image completion.
+
+    Args:
+        image_shape: (H, W, C) or (H, W).
+        mask: "bottom_half" (the bottom half is occluded, as in Figure 1 of
+            the PixelRNN paper), "top_half", "right_half", or "square" (a
+            centred square is occluded).
+        size: side of the square (default half the smaller side).
+    """
+    height, width = int(image_shape[0]), int(image_shape[1])
+    known = np.ones((height, width), bool)
+    if mask == "bottom_half":
+        known[height // 2 :] = False
+    elif mask == "top_half":
+        known[: height // 2] = False
+    elif mask == "right_half":
+        known[:, width // 2 :] = False
+    elif mask == "square":
+        side = int(size or min(height, width) // 2)
+        if not 0 < side <= min(height, width):
+            raise ValueError(
+                f"The square must fit in the {height}x{width} image. Received: size={size}"
+            )
+        top, left = (height - side) // 2, (width - side) // 2
+        known[top : top + side, left : left + side] = False
+    else:
+        raise ValueError(f"`mask` must be one of {MASKS}. Received: mask={mask!r}")
+    return known
+
+
+def completion_grid(images, known, completions, fill=0.5):
+    """Rows of [occluded input, completions..., original] for `save_grid`
+    with `nrow=num_samples + 2`, like Figure 1 of the PixelRNN paper.
+
+    Args:
+        images: (n, H, W, C) originals in [0, 1].
+        known: bool mask broadcastable to `images` (True = kept).
+        completions: (n, k, H, W, C).
+        fill: grey level of the occluded pixels in the first column.
+    """
+    images = np.asarray(images, "float32")
+    known = np.asarray(known, bool)
+    if known.ndim == 2:  # (H, W)
+        known = known[None, :, :, None]
+    elif known.ndim == 3 and known.shape[0] == images.shape[0]:  # (n, H, W)
+        known = known[..., None]
+    known = np.broadcast_to(known, images.shape)
+    occluded = np.where(known, images, fill)
+    rows = [
+        np.concatenate([occluded[i : i + 1], completions[i], images[i : i + 1]])
+        for i in range(images.shape[0])
+    ]
+    return np.concatenate(rows)
