@@ -49,6 +49,8 @@ from tfgen.reporting import cpu_model, write_section  # noqa: E402
 
 MARK_START = "<!-- bits_per_dim:start -->"
 MARK_END = "<!-- bits_per_dim:end -->"
+README_START = "<!-- bits_per_dim_summary:start -->"
+README_END = "<!-- bits_per_dim_summary:end -->"
 
 # (model class, dataset) -> (value, unit, source)
 ANCHORS = {
@@ -237,6 +239,11 @@ def parse_args(argv=None):
     parser.add_argument(
         "--output", default=os.path.join(REPO_ROOT, "benchmarks", "RESULTS.md")
     )
+    parser.add_argument(
+        "--readme",
+        default=os.path.join(REPO_ROOT, "README.md"),
+        help="Markdown file that gets the table between its markers",
+    )
     parser.add_argument("--no-write", action="store_true")
     return parser.parse_args(argv)
 
@@ -284,7 +291,16 @@ def main(argv=None):
     for result in results:
         update_entry(result, date, args.limit)
     write_section(args.output, section, MARK_START, MARK_END)
-    print(f"wrote {args.output} and the entries' metrics")
+    readme = "\n".join(
+        [
+            f"Test likelihood of the autoregressive zoo entries ({date[:10]}, "
+            "`python3 benchmarks/bits_per_dim.py`; protocol in benchmarks/RESULTS.md):",
+            "",
+            table(results),
+        ]
+    )
+    write_section(args.readme, readme, README_START, README_END)
+    print(f"wrote {args.output}, {args.readme} and the entries' metrics")
     return 0
 
 
