@@ -226,3 +226,21 @@ def test_pixelcnn_layout_follows_the_paper():
     assert block == [((1, 1), 16, "B"), ((3, 3), 16, "B"), ((1, 1), 32, "B")]
     assert len(convs) == 1 + 3 * 3 + 2
     assert all(c.kernel_size == (1, 1) and c.mask_type == "B" for c in convs[-2:])
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in zoo.list() if zoo.get(n).model in ("PixelCNN", "GatedPixelCNN")]
+)
+def test_autoregressive_zoo_entries(name):
+    entry = zoo.get(name)
+    assert entry.training["command"].startswith(f"tfgen train {name}")
+    bare = zoo.load(name, weights=False)
+    assert bare.image_shape == tuple(entry.config["image_shape"])
+    if entry.weights:
+        model = zoo.load(name)
+        samples = model.sample(2, seed=0)
+        assert samples.shape == (2, *model.image_shape)
+        names = {m["name"] for m in entry.metrics}
+        assert {"test_nll", "test_bits_per_dim"} <= names
+        for metric in entry.metrics:
+            assert metric["protocol"]["split"] == "test"
