@@ -21,12 +21,16 @@ conditionals give the same image for the same seed.
   activations in the kernel window from a cache of the positions already
   computed. Work per step is that of one pixel, not of the whole image.
 
-The cached sampler interprets the model's functional network layer by layer,
-so it supports any network built from `MaskedConv2D` (any mask, any kernel),
-1x1 convolutions, `Dense` on labels, elementwise layers (activations, `Add`,
-`Multiply`, `Concatenate` on channels, `Reshape` of channels) and layers that
-declare `pointwise = True`. `supports_cached_sampling` says whether a model's
-network qualifies.
+The cached sampler interprets the model's functional network layer by layer
+(through Keras' `Functional._run_through_graph`, with its own function per
+layer), so it supports any network built from `MaskedConv2D` (masks A and B
+run at each position; the vertical masks of Gated PixelCNN's vertical stack,
+whose features depend only on the rows above, run once per row for the whole
+row), 1x1 convolutions, `Dense` on labels, elementwise layers (activations,
+`Add`, `Multiply`, `Concatenate` on channels, `Reshape` of channels) and
+layers that declare `pointwise = True`. `supports_cached_sampling` says
+whether a model's network qualifies; PixelRNN's recurrent layers do not and
+use the compiled loop.
 """
 
 import keras
