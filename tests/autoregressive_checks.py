@@ -37,16 +37,20 @@ def input_output_jacobian(model, labels=None, seed=0):
     """d logits / d input as a (D, D) array over the D = H·W·C positions in
     raster × colour order: entry [i, j] is the gradient of output position i
     (a random projection of its level logits, so that no cancellation hides
-    a dependence) with respect to input position j."""
+    a dependence) with respect to input position j.
+
+    One backward pass: the image is repeated D times as a batch, and row k
+    of the batch carries the gradient of output k only."""
     shape = tuple(model.image_shape)
     d = int(np.prod(shape))
     rng = np.random.default_rng(seed)
     # Continuous inputs away from the grid: every path carries a gradient.
-    x = tf.constant(rng.uniform(0.05, 0.95, (1, *shape)).astype("float32"))
+    image = rng.uniform(0.05, 0.95, (1, *shape)).astype("float32")
+    x = tf.constant(np.repeat(image, d, axis=0))
     one_hot = None
     if model.num_classes is not None:
         labels = 0 if labels is None else labels
-        one_hot = tf.one_hot([labels], model.num_classes)
+        one_hot = tf.one_hot([labels] * d, model.num_classes)
     with tf.GradientTape() as tape:
         tape.watch(x)
         logits = tf.cast(model.network(model.network_args(x, one_hot)), tf.float32)
@@ -55,8 +59,8 @@ def input_output_jacobian(model, labels=None, seed=0):
                 rng.normal(size=(model.num_levels,)).astype("float32")
             )
             logits = tf.reduce_sum(logits * weights, axis=-1)
-        out = tf.reshape(logits, [d])
-    jac = tape.jacobian(out, x)
+        selected = tf.reduce_sum(tf.reshape(logits, [d, d]) * tf.eye(d))
+    jac = tape.gradient(selected, x)
     return np.asarray(jac).reshape(d, d)
 
 

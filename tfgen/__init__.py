@@ -17,16 +17,26 @@ from tfgen import (  # noqa: E402
     models,
     recipes,
     reporting,
+    sampling,
     training,
     zoo,
 )
-from tfgen.models import DCGAN, GAN, WGANGP, ConditionalDCGAN  # noqa: E402
+from tfgen.models import (  # noqa: E402
+    DCGAN,
+    GAN,
+    WGANGP,
+    ConditionalDCGAN,
+    GatedPixelCNN,
+    PixelCNN,
+)
 
 __all__ = [
     "DCGAN",
     "GAN",
     "WGANGP",
     "ConditionalDCGAN",
+    "GatedPixelCNN",
+    "PixelCNN",
     "data",
     "distributions",
     "images",
@@ -35,6 +45,7 @@ __all__ = [
     "models",
     "recipes",
     "reporting",
+    "sampling",
     "training",
     "zoo",
     "__version__",

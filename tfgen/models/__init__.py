@@ -4,7 +4,7 @@ from tfgen.models.autoregressive import AutoregressiveModel
 from tfgen.models.base import GenerativeModel
 from tfgen.models.dcgan import DCGAN, ConditionalDCGAN
 from tfgen.models.gan import GAN, AdversarialModel
-from tfgen.models.pixel_cnn import PixelCNN
+from tfgen.models.pixel_cnn import GatedPixelCNN, PixelCNN
 from tfgen.models.pixel_rnn import DiagonalBiLSTMPixelRNN, PixelRNN, RowLSTMPixelRNN
 from tfgen.models.wgan_gp import WGANGP
 
@@ -14,6 +14,7 @@ __all__ = [
     "WGANGP",
     "AdversarialModel",
     "AutoregressiveModel",
+    "GatedPixelCNN",
     "PixelCNN",
     "PixelRNN",
     "RowLSTMPixelRNN",
