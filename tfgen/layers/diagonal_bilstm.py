@@ -133,9 +133,8 @@ class DiagonalBiLSTM(PixelLSTMLayer):
             flat = self.merge_groups(h)  # (2, B, H, h)
             above = tf.pad(flat, [[0, 0], [0, 0], [1, 0], [0, 0]])[:, :, :height]
             taps = tf.concat([above, flat], axis=-1)
-            recurrent = tf.reshape(
-                tf.einsum("dbhk,dkn->dbhn", taps, kernel), tf.shape(z_col)
-            )
+            taps = tf.reshape(taps, (2, -1, 2 * self.units))
+            recurrent = tf.reshape(tf.matmul(taps, kernel), tf.shape(z_col))
             return lstm_update(z_col + recurrent, c)
 
         hidden, _ = tf.scan(step, z, initializer=self.zero_state(tf.shape(z)[1:4]))
