@@ -55,11 +55,11 @@ README_END = "<!-- bits_per_dim_summary:end -->"
 # (model class, dataset) -> (value, unit, source)
 ANCHORS = {
     ("PixelCNN", "binarized_mnist"): (81.30, "nats", "PixelRNN paper, Table 4"),
-    ("RowLSTM", "binarized_mnist"): (80.54, "nats", "PixelRNN paper, Table 4"),
-    ("DiagonalBiLSTM", "binarized_mnist"): (79.20, "nats", "PixelRNN paper, Table 4"),
+    ("RowLSTMPixelRNN", "binarized_mnist"): (80.54, "nats", "PixelRNN paper, Table 4"),
+    ("DiagonalBiLSTMPixelRNN", "binarized_mnist"): (79.20, "nats", "PixelRNN paper, Table 4"),
     ("PixelCNN", "cifar10"): (3.14, "bits/dim", "PixelRNN paper, Table 5"),
-    ("RowLSTM", "cifar10"): (3.07, "bits/dim", "PixelRNN paper, Table 5"),
-    ("DiagonalBiLSTM", "cifar10"): (3.00, "bits/dim", "PixelRNN paper, Table 5"),
+    ("RowLSTMPixelRNN", "cifar10"): (3.07, "bits/dim", "PixelRNN paper, Table 5"),
+    ("DiagonalBiLSTMPixelRNN", "cifar10"): (3.00, "bits/dim", "PixelRNN paper, Table 5"),
     ("GatedPixelCNN", "cifar10"): (3.03, "bits/dim", "Gated PixelCNN paper, Table 1"),
 }
 
