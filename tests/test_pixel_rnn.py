@@ -201,6 +201,17 @@ def test_model_arguments_are_checked():
 
 
 @pytest.mark.parametrize("name", ["row_lstm_mnist", "diagonal_bilstm_mnist"])
-def test_zoo_entry_builds(name):
+def test_zoo_entry_builds_and_its_weights_load(name):
+    entry = zoo.get(name)
+    assert entry.training["command"].startswith(f"tfgen train {name}")
     model = zoo.load(name, weights=False)
     assert model.image_shape == (28, 28, 1) and model.num_levels == 2
+    if entry.weights:
+        trained = zoo.load(name)  # sha256-checked
+        x = random_levels(2, (28, 28, 1), 2)
+        assert np.all(np.isfinite(trained.log_prob(x)))
+        names = {m["name"] for m in entry.metrics}
+        assert {"test_nll", "test_bits_per_dim"} <= names
+        for metric in entry.metrics:
+            assert metric["protocol"]["split"] == "test"
+            assert metric["protocol"]["images"] == 10000
