@@ -18,10 +18,20 @@ from tfgen import (  # noqa: E402
     probe,
     recipes,
     reporting,
+    sampling,
     training,
     zoo,
 )
-from tfgen.models import DCGAN, GAN, VAE, WGANGP, ConditionalDCGAN, CycleGAN  # noqa: E402
+from tfgen.models import (  # noqa: E402
+    DCGAN,
+    GAN,
+    VAE,
+    WGANGP,
+    ConditionalDCGAN,
+    CycleGAN,
+    GatedPixelCNN,
+    PixelCNN,
+)
 
 __all__ = [
     "DCGAN",
@@ -30,6 +40,8 @@ __all__ = [
     "WGANGP",
     "ConditionalDCGAN",
     "CycleGAN",
+    "GatedPixelCNN",
+    "PixelCNN",
     "data",
     "distributions",
     "images",
@@ -39,6 +51,7 @@ __all__ = [
     "probe",
     "recipes",
     "reporting",
+    "sampling",
     "training",
     "zoo",
     "__version__",

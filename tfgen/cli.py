@@ -1,5 +1,5 @@
-"""The `tfgen` command line: zoo, sample, interpolate, reconstruct, translate,
-train, eval, classifier."""
+"""The `tfgen` command line: zoo, sample, complete, interpolate, reconstruct,
+translate, train, eval, classifier."""
 
 import argparse
 import json
@@ -64,6 +64,11 @@ def cmd_sample(args):
     labels = _parse_labels(args.labels)
     if labels is not None:
         kwargs["labels"] = labels
+    # Autoregressive models: temperature and sampler.
+    if getattr(args, "temperature", None) is not None:
+        kwargs["temperature"] = args.temperature
+    if getattr(args, "method", None) is not None:
+        kwargs["method"] = args.method
     images = model.sample(args.num, **kwargs)
     save_grid(images, args.output, nrow=args.nrow, scale=args.scale)
     if args.npy:
@@ -71,6 +76,75 @@ def cmd_sample(args):
 
         np.save(args.npy, images)
     print(f"wrote {args.num} samples of {args.name} to {args.output}")
+    return 0
+
+
+def _completion_images(model, name, args):
+    """The first `--num-images` images of `--data` (default: the model's
+    dataset) on the model's level grid, with their labels."""
+    from tfgen import data
+
+    source = args.data
+    if source is None:
+        source = _default_reference(name).split(":")[0]
+    labelled = source in data.DATASETS and data.DATASETS[source][2]
+    conditional = getattr(model, "num_classes", None) is not None
+    dataset = data.load(
+        source,
+        args.split if source in data.DATASETS else "train",
+        data_dir=args.data_dir,
+        num_levels=model.num_levels,
+        labels=labelled and conditional,
+        batch_size=args.num_images,
+    )
+    batch = next(iter(dataset))
+    import numpy as np
+
+    if labelled and conditional:
+        return np.asarray(batch[0]), np.asarray(batch[1]).astype("int32")
+    return np.asarray(batch), None
+
+
+def cmd_complete(args):
+    from tfgen.images import save_grid
+    from tfgen.sampling import completion_grid, completion_mask
+
+    model = _load_model(args.name)
+    if not hasattr(model, "complete"):
+        raise SystemExit(
+            f"{args.name} is not an autoregressive model; it cannot complete images."
+        )
+    images, labels = _completion_images(model, args.name, args)
+    if tuple(images.shape[1:]) != tuple(model.image_shape):
+        raise ValueError(
+            f"{args.name} takes images of shape {tuple(model.image_shape)}. "
+            f"Received images of shape {tuple(images.shape[1:])} from {args.data}"
+        )
+    known = completion_mask(model.image_shape, args.mask, args.size)
+    if labels is None and args.labels is not None:
+        labels = _parse_labels(args.labels)
+    kwargs = {} if labels is None else {"labels": labels}
+    if args.method is not None:
+        kwargs["method"] = args.method
+    completions = model.complete(
+        images,
+        known,
+        num_samples=args.num_samples,
+        seed=args.seed,
+        temperature=args.temperature,
+        progress=True,
+        **kwargs,
+    )
+    grid = completion_grid(images, known, completions)
+    save_grid(grid, args.output, nrow=args.num_samples + 2, scale=args.scale)
+    if args.npy:
+        import numpy as np
+
+        np.save(args.npy, completions)
+    print(
+        f"wrote {len(images)} rows (occluded, {args.num_samples} completions, "
+        f"original) of {args.name} to {args.output}"
+    )
     return 0
 
 
@@ -358,7 +432,50 @@ def build_parser():
     p.add_argument("--scale", type=int, default=2, help="pixel upscaling of the PNG")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--npy", default=None, help="also save the float samples as .npy")
+    p.add_argument(
+        "--temperature", type=float, help="autoregressive models: logits / T"
+    )
+    p.add_argument(
+        "--method",
+        choices=("auto", "cached", "compiled"),
+        help="autoregressive models: the sampler (default auto: cached if possible)",
+    )
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser(
+        "complete",
+        help="complete occluded images with an autoregressive model (PNG grid)",
+        description="Rows of: the occluded input, several completions, the "
+        "original (Figure 1 of the PixelRNN paper).",
+    )
+    p.add_argument("name", help="zoo name or a folder written by tfgen.zoo.save")
+    p.add_argument(
+        "--mask",
+        default="bottom_half",
+        choices=("bottom_half", "top_half", "right_half", "square"),
+        help="the occluded region",
+    )
+    p.add_argument("--size", type=int, help="side of the square (default H/2)")
+    p.add_argument(
+        "--data",
+        help="dataset name, image folder or .npy/.npz; default the model's dataset",
+    )
+    p.add_argument("--split", default="test")
+    p.add_argument(
+        "--data-dir", help="folder of <dataset>.npz; default $TFGEN_DATA_DIR"
+    )
+    p.add_argument("--num-images", type=int, default=8)
+    p.add_argument("--num-samples", type=int, default=4, help="completions per image")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--method", choices=("auto", "cached", "compiled"))
+    p.add_argument(
+        "--labels", help="class id(s) of a conditional model without labelled data"
+    )
+    p.add_argument("--scale", type=int, default=3)
+    p.add_argument("--npy", help="also save the completions (n, k, H, W, C) as .npy")
+    p.add_argument("-o", "--output", default="completions.png")
+    p.set_defaults(func=cmd_complete)
 
     p = sub.add_parser("interpolate", help="latent interpolation rows as a PNG")
     p.add_argument("name")

@@ -23,8 +23,10 @@ import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
 __all__ = [
+    "assert_levels",
     "bits_per_dim",
     "check_levels",
+    "check_num_levels",
     "discretized_logistic_mixture",
     "discretized_logistic_mixture_mean",
     "from_levels",
@@ -34,8 +36,13 @@ __all__ = [
 ]
 
 
-def _check_num_levels(num_levels):
-    if isinstance(num_levels, bool) or not 2 <= int(num_levels) <= 256:
+def check_num_levels(num_levels):
+    """Returns `num_levels` as an int in [2, 256], or raises."""
+    if (
+        isinstance(num_levels, bool)
+        or not isinstance(num_levels, int | np.integer)
+        or not 2 <= int(num_levels) <= 256
+    ):
         raise ValueError(
             f"`num_levels` must be an integer in [2, 256]. Received: num_levels={num_levels!r}"
         )
@@ -57,7 +64,7 @@ def pixel_distribution(params, num_levels, event_ndims=3):
         samples and `log_prob` arguments are int32 levels of shape
         (..., H, W, C) and whose `log_prob` is in nats per image.
     """
-    num_levels = _check_num_levels(num_levels)
+    num_levels = check_num_levels(num_levels)
     logits = tf.cast(params, tf.float32)
     if num_levels == 2:
         base = tfd.Bernoulli(logits=logits, dtype=tf.int32)
@@ -128,7 +135,7 @@ def discretized_logistic_mixture(
     References:
         Salimans et al., PixelCNN++, arXiv 1701.05517.
     """
-    num_levels = _check_num_levels(num_levels)
+    num_levels = check_num_levels(num_levels)
     logits, loc, scale = _logistic_mixture_params(
         params, num_mixtures, channels, num_levels, min_log_scale
     )
@@ -149,7 +156,7 @@ def discretized_logistic_mixture_mean(
 
     E[Y] = sum_{y>=1} P(Y >= y) = sum_{j=0}^{L-2} P(X > j) per component.
     """
-    num_levels = _check_num_levels(num_levels)
+    num_levels = check_num_levels(num_levels)
     logits, loc, scale = _logistic_mixture_params(
         params, num_mixtures, channels, num_levels, min_log_scale
     )
@@ -162,14 +169,14 @@ def discretized_logistic_mixture_mean(
 
 def to_levels(images, num_levels):
     """Images in [0, 1] on the level grid -> int32 levels (a graph op)."""
-    num_levels = _check_num_levels(num_levels)
+    num_levels = check_num_levels(num_levels)
     scaled = tf.cast(images, tf.float32) * float(num_levels - 1)
     return tf.cast(tf.round(scaled), tf.int32)
 
 
 def from_levels(levels, num_levels, dtype="float32"):
     """int levels -> images in [0, 1] (a graph op)."""
-    num_levels = _check_num_levels(num_levels)
+    num_levels = check_num_levels(num_levels)
     return tf.cast(levels, dtype) / float(num_levels - 1)
 
 
@@ -179,7 +186,7 @@ def check_levels(images, num_levels, name="x", atol=1e-4):
     Quantization is a modelling choice, so off-grid input is refused rather
     than rounded behind the caller's back. Returns float32 numpy.
     """
-    num_levels = _check_num_levels(num_levels)
+    num_levels = check_num_levels(num_levels)
     x = np.asarray(images, dtype=np.float32)
     scaled = x * (num_levels - 1)
     off = np.abs(scaled - np.round(scaled))
@@ -191,6 +198,34 @@ def check_levels(images, num_levels, name="x", atol=1e-4):
             f"{num_levels}) or round). Received {name}{list(bad)}={x[bad]!r}"
         )
     return x
+
+
+def assert_levels(images, num_levels, atol=1e-4):
+    """Graph-mode `check_levels`: returns float32 `images` after asserting
+    they lie in [0, 1] on the grid k/(num_levels-1) (fails the step if not)."""
+    num_levels = check_num_levels(num_levels)
+    x = tf.cast(images, tf.float32)
+    scaled = x * float(num_levels - 1)
+    off = tf.reduce_max(tf.abs(scaled - tf.round(scaled)))
+    checks = [
+        tf.debugging.assert_greater_equal(
+            x, 0.0, message="Expected images in [0, 1]; received values below 0."
+        ),
+        tf.debugging.assert_less_equal(
+            x, 1.0, message="Expected images in [0, 1]; received values above 1."
+        ),
+        tf.debugging.assert_less_equal(
+            off,
+            atol * (num_levels - 1),
+            message=(
+                f"Expected images on the grid k/{num_levels - 1} of a model with "
+                f"num_levels={num_levels} (use tfgen.data.load(..., num_levels="
+                f"{num_levels})); received off-grid values."
+            ),
+        ),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(x)
 
 
 def bits_per_dim(nats, image_shape):

@@ -6,7 +6,7 @@ from keras import ops
 
 __all__ = ["MaskedConv2D", "causal_mask"]
 
-_MASK_TYPES = ("A", "B")
+_MASK_TYPES = ("A", "B", "vertical_A", "vertical_B")
 
 
 def causal_mask(kernel_size, in_channels, out_channels, mask_type, color_groups=1):
@@ -21,14 +21,23 @@ def causal_mask(kernel_size, in_channels, out_channels, mask_type, color_groups=
         kernel_size: (kh, kw).
         in_channels, out_channels: both divisible by `color_groups`.
         mask_type: "A" (the first layer: nothing of the current colour) or
-            "B" (later layers: the current colour's own features too).
+            "B" (later layers: the current colour's own features too); or,
+            for the vertical stack of Gated PixelCNN, "vertical_A" (every
+            column of the rows strictly above the centre: the stack's first
+            layer, on the image) and "vertical_B" (every column of the rows
+            up to and including the centre row: later layers, whose input
+            already sees only rows above). Vertical masks ignore colours.
         color_groups: 1 for grayscale/binary images, 3 for RGB.
     """
     if mask_type not in _MASK_TYPES:
         raise ValueError(
-            f"`mask_type` must be 'A' or 'B'. Received: mask_type={mask_type!r}"
+            f"`mask_type` must be one of {_MASK_TYPES}. Received: mask_type={mask_type!r}"
         )
     kh, kw = kernel_size
+    if mask_type.startswith("vertical"):
+        mask = np.zeros((kh, kw, in_channels, out_channels), dtype="float32")
+        mask[: kh // 2 + (mask_type == "vertical_B")] = 1.0
+        return mask
     for name, channels in (("input", in_channels), ("output", out_channels)):
         if channels % color_groups:
             raise ValueError(
@@ -61,7 +70,8 @@ class MaskedConv2D(keras.layers.Conv2D):
         filters: output channels, divisible by `color_groups`.
         kernel_size: int or (kh, kw), e.g. 7 for PixelCNN's first layer or
             (1, 3) for Row LSTM's input-to-state convolution.
-        mask_type: "A" or "B".
+        mask_type: "A" or "B" (raster order), or "vertical_A" /
+            "vertical_B" (Gated PixelCNN's vertical stack; see `causal_mask`).
         color_groups: colour channels of the image (1 or 3); input and output
             features are split into that many contiguous blocks.
         **kwargs: other `keras.layers.Conv2D` arguments (activation,
@@ -89,7 +99,8 @@ class MaskedConv2D(keras.layers.Conv2D):
                 )
         if mask_type not in _MASK_TYPES:
             raise ValueError(
-                f"`mask_type` must be 'A' or 'B'. Received: mask_type={mask_type!r}"
+                f"`mask_type` must be one of {_MASK_TYPES}. "
+                f"Received: mask_type={mask_type!r}"
             )
         super().__init__(filters, kernel_size, padding="same", **kwargs)
         self.mask_type = mask_type

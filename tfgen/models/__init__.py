@@ -1,9 +1,12 @@
 """tfgen's model families."""
 
+from tfgen.models.autoregressive import AutoregressiveModel
 from tfgen.models.base import GenerativeModel
 from tfgen.models.cycle_gan import CycleGAN
 from tfgen.models.dcgan import DCGAN, ConditionalDCGAN
 from tfgen.models.gan import GAN, AdversarialModel
+from tfgen.models.pixel_cnn import GatedPixelCNN, PixelCNN
+from tfgen.models.pixel_rnn import DiagonalBiLSTMPixelRNN, PixelRNN, RowLSTMPixelRNN
 from tfgen.models.vae import VAE
 from tfgen.models.wgan_gp import WGANGP
 
@@ -13,6 +16,12 @@ __all__ = [
     "VAE",
     "WGANGP",
     "AdversarialModel",
+    "AutoregressiveModel",
+    "GatedPixelCNN",
+    "PixelCNN",
+    "PixelRNN",
+    "RowLSTMPixelRNN",
+    "DiagonalBiLSTMPixelRNN",
     "ConditionalDCGAN",
     "CycleGAN",
     "GenerativeModel",

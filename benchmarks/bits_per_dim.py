@@ -1,0 +1,316 @@
+"""Test likelihood of every autoregressive zoo entry, against the papers' anchors.
+
+What it measures: the exact negative log-likelihood of the test split under
+each zoo entry whose model is a `tfgen.models.AutoregressiveModel` and that
+has weights: the mean over all test images of -log p(x) in nats per image
+(the unit of binarized MNIST results) and in bits per dimension (that of
+CIFAR-10), with the standard error of the mean.
+
+How: `tfgen.zoo.load(name)` (weights checked against their sha256) builds the
+model in float32; the test split of the entry's dataset is read with
+`tfgen.data.load(name, "test", num_levels=model.num_levels)` (binarized
+MNIST: the fixed Larochelle-Murray binarization as stored, 10,000 images;
+CIFAR-10: the 8-bit values / 255, 10,000 images, no dequantization: the
+likelihood is that of the discrete pixels); `model.log_prob` gives nats per
+image. Results go into each entry's `metrics` (with the protocol) and a table
+into benchmarks/RESULTS.md.
+
+Anchors: PixelRNN paper (van den Oord et al. 2016, arXiv 1601.06759) Tables
+4 and 5 and Gated PixelCNN paper (arXiv 1606.05328) Table 1.
+
+Run from the repository root (with $TFGEN_DATA_DIR holding the datasets):
+
+    python3 benchmarks/bits_per_dim.py                    # every entry
+    python3 benchmarks/bits_per_dim.py --entries pixelcnn_mnist --no-write
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Measure this checkout's tfgen and zoo, not another installed copy.
+sys.path.insert(0, REPO_ROOT)
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from tfgen import data, models, zoo  # noqa: E402
+from tfgen.reporting import cpu_model, write_section  # noqa: E402
+
+MARK_START = "<!-- bits_per_dim:start -->"
+MARK_END = "<!-- bits_per_dim:end -->"
+README_START = "<!-- bits_per_dim_summary:start -->"
+README_END = "<!-- bits_per_dim_summary:end -->"
+
+# (model class, dataset) -> (value, unit, source)
+ANCHORS = {
+    ("PixelCNN", "binarized_mnist"): (81.30, "nats", "PixelRNN paper, Table 4"),
+    ("RowLSTMPixelRNN", "binarized_mnist"): (80.54, "nats", "PixelRNN paper, Table 4"),
+    ("DiagonalBiLSTMPixelRNN", "binarized_mnist"): (
+        79.20,
+        "nats",
+        "PixelRNN paper, Table 4",
+    ),
+    ("PixelCNN", "cifar10"): (3.14, "bits/dim", "PixelRNN paper, Table 5"),
+    ("RowLSTMPixelRNN", "cifar10"): (3.07, "bits/dim", "PixelRNN paper, Table 5"),
+    ("DiagonalBiLSTMPixelRNN", "cifar10"): (
+        3.00,
+        "bits/dim",
+        "PixelRNN paper, Table 5",
+    ),
+    ("GatedPixelCNN", "cifar10"): (3.03, "bits/dim", "Gated PixelCNN paper, Table 1"),
+}
+
+
+def autoregressive_entries(names=None):
+    """Zoo entries with weights whose model is autoregressive."""
+    found = []
+    for name in names or zoo.list(pretrained=True):
+        entry = zoo.get(name)
+        cls = models.get(entry.model)
+        if not entry.weights or not issubclass(cls, models.AutoregressiveModel):
+            if names:
+                raise ValueError(
+                    f"{name!r} is not an autoregressive zoo entry with weights. "
+                    f"Received: model={entry.model}, weights={entry.weights}"
+                )
+            continue
+        found.append(entry)
+    return found
+
+
+def test_images(entry, model, data_dir, limit=None):
+    name = entry.dataset["name"]
+    conditional = model.num_classes is not None
+    ds = data.load(
+        name,
+        "test",
+        data_dir=data_dir,
+        num_levels=model.num_levels,
+        labels=conditional,
+        batch_size=1000,
+    )
+    xs, ys = [], []
+    for batch in ds:
+        if conditional:
+            xs.append(np.asarray(batch[0]))
+            ys.append(np.asarray(batch[1]))
+        else:
+            xs.append(np.asarray(batch))
+    x = np.concatenate(xs)
+    y = np.concatenate(ys).astype("int32") if conditional else None
+    if limit:
+        x = x[:limit]
+        y = None if y is None else y[:limit]
+    return x, y
+
+
+def measure(entry, data_dir, batch_size, limit):
+    start = time.perf_counter()
+    keras.config.set_dtype_policy("float32")
+    model = zoo.load(entry.name)
+    x, y = test_images(entry, model, data_dir, limit)
+    nats = model.log_prob(x, labels=y, batch_size=batch_size).astype("float64")
+    nll = -nats
+    dims = int(np.prod(model.image_shape))
+    mean = float(nll.mean())
+    sem = float(nll.std(ddof=1) / math.sqrt(len(nll)))
+    return dict(
+        entry=entry,
+        model=model,
+        n=len(nll),
+        nats=mean,
+        nats_sem=sem,
+        bpd=mean / (dims * math.log(2.0)),
+        bpd_sem=sem / (dims * math.log(2.0)),
+        seconds=time.perf_counter() - start,
+    )
+
+
+def hardware_line():
+    cores = os.cpu_count()
+    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    return (
+        f"{cpu_model()}, {cores} logical cores, GPUs: {', '.join(gpus) if gpus else 'none'}; "
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, Python {platform.python_version()}"
+    )
+
+
+def protocol(result, date, limit):
+    entry = result["entry"]
+    dataset = entry.dataset["name"]
+    return {
+        "dataset": dataset,
+        "split": "test",
+        "images": result["n"],
+        "subset": None if not limit else f"first {limit} test images",
+        "data": (
+            "fixed Larochelle-Murray binarization (binarized_mnist x_test)"
+            if dataset == "binarized_mnist"
+            else f"8-bit values quantized to {result['model'].num_levels} levels, no dequantization"
+        ),
+        "likelihood": "exact discrete log-likelihood, float32 evaluation",
+        "standard_error": round(
+            result["nats_sem"] if dataset == "binarized_mnist" else result["bpd_sem"], 4
+        ),
+        "script": "benchmarks/bits_per_dim.py",
+        "hardware": hardware_line(),
+        "date": date,
+    }
+
+
+def update_entry(result, date, limit):
+    entry = result["entry"]
+    path = os.path.join(entry.directory, "entry.json")
+    metrics = [
+        m for m in entry.metrics if m["name"] not in ("test_nll", "test_bits_per_dim")
+    ]
+    proto = protocol(result, date, limit)
+    metrics.append(
+        {
+            "name": "test_nll",
+            "value": round(result["nats"], 2),
+            "unit": "nats",
+            "protocol": proto,
+        }
+    )
+    metrics.append(
+        {
+            "name": "test_bits_per_dim",
+            "value": round(result["bpd"], 4),
+            "unit": "bits/dim",
+            "protocol": proto,
+        }
+    )
+    entry.metrics = metrics
+    with open(path, "w") as f:
+        json.dump(entry.to_json(), f, indent=2)
+        f.write("\n")
+
+
+def table(results):
+    lines = [
+        "| Entry | Model | Dataset (test) | NLL (nats) | bits/dim | Anchor | Gap | Trained |",
+        "|---|---|---|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        entry = r["entry"]
+        dataset = entry.dataset["name"]
+        anchor = ANCHORS.get((entry.model, dataset))
+        if anchor is None:
+            anchor_text, gap = "–", "–"
+        else:
+            value, unit, _ = anchor
+            mine = r["nats"] if unit == "nats" else r["bpd"]
+            anchor_text = f"{value:.2f} {unit}"
+            gap = (
+                f"{mine - value:+.2f} {unit}"
+                if unit == "nats"
+                else f"{mine - value:+.3f}"
+            )
+        training = entry.training
+        trained = (
+            f"{training.get('epochs_trained', '?')} epochs, {training.get('wall_hours', '?')} h, "
+            f"{training.get('recipe', {}).get('precision', '?')}"
+        )
+        lines.append(
+            f"| `{entry.name}` | {entry.model} | {dataset} ({r['n']:,}) | "
+            f"{r['nats']:.2f} ± {r['nats_sem']:.2f} | {r['bpd']:.4f} | {anchor_text} | {gap} | {trained} |"
+        )
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Test NLL of the autoregressive zoo entries (nats, bits/dim)."
+    )
+    parser.add_argument(
+        "--entries", nargs="*", help="default: every autoregressive entry"
+    )
+    parser.add_argument("--data-dir", help="default $TFGEN_DATA_DIR")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument(
+        "--limit",
+        type=int,
+        help="first N test images only (a quick check; not written)",
+    )
+    parser.add_argument(
+        "--output", default=os.path.join(REPO_ROOT, "benchmarks", "RESULTS.md")
+    )
+    parser.add_argument(
+        "--readme",
+        default=os.path.join(REPO_ROOT, "README.md"),
+        help="Markdown file that gets the table between its markers",
+    )
+    parser.add_argument("--no-write", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    start = time.perf_counter()
+    date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    results = []
+    for entry in autoregressive_entries(args.entries):
+        result = measure(entry, args.data_dir, args.batch_size, args.limit)
+        print(
+            f"{entry.name}: {result['nats']:.2f} ± {result['nats_sem']:.2f} nats, "
+            f"{result['bpd']:.4f} bits/dim on {result['n']} test images "
+            f"({result['seconds']:.0f} s)",
+            flush=True,
+        )
+        results.append(result)
+    if not results:
+        print("no autoregressive zoo entry with weights")
+        return 1
+    anchors = sorted({v[2] for v in ANCHORS.values()})
+    section = "\n".join(
+        [
+            "## Autoregressive models: test likelihood",
+            "",
+            "`python3 benchmarks/bits_per_dim.py`",
+            "",
+            f"- Hardware: {hardware_line()}",
+            f"- Date: {date}",
+            "- Protocol: the whole test split of each entry's dataset (binarized MNIST: the "
+            "fixed Larochelle-Murray binarization, 10,000 images; CIFAR-10: 10,000 images, "
+            "8-bit values, no dequantization); exact discrete log-likelihood from "
+            "`model.log_prob`, float32 evaluation; mean ± standard error over images. "
+            "MNIST results are compared in nats per image, CIFAR-10 in bits/dim.",
+            f"- Anchors: {'; '.join(anchors)}.",
+            f"- Wall time of the evaluation: {time.perf_counter() - start:.0f} s",
+            "",
+            table(results),
+        ]
+    )
+    print(section)
+    if args.no_write or args.limit:
+        return 0
+    for result in results:
+        update_entry(result, date, args.limit)
+    write_section(args.output, section, MARK_START, MARK_END)
+    readme = "\n".join(
+        [
+            f"Test likelihood of the autoregressive zoo entries ({date[:10]}, "
+            "`python3 benchmarks/bits_per_dim.py`; protocol in benchmarks/RESULTS.md):",
+            "",
+            table(results),
+        ]
+    )
+    write_section(args.readme, readme, README_START, README_END)
+    print(f"wrote {args.output}, {args.readme} and the entries' metrics")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Gradient-based causality checks for autoregressive layers and networks.
+
+`dependencies(fn, x, groups_out)` returns the matrix D[p, q] = sum |d out_p /
+d x_q| where p and q index positions (row, column, colour group) in raster ×
+colour order; `check_causal` asserts that D is exactly zero wherever the
+order forbids a dependency, and nonzero somewhere it allows one.
+
+Shared by the autoregressive test files:
+
+```python
+from causality import check_causal
+check_causal(network, (4, 4, 3), strict=True)      # logits vs image
+check_causal(layer, (4, 4, 6), groups=3, strict=False)  # mask-B features
+```
+"""
+
+import numpy as np
+import tensorflow as tf
+
+
+def dependencies(fn, x, groups_out, groups_in):
+    """D[p, q] for out = fn(x), positions ordered (row, column, group).
+
+    `fn` maps (N, H, W, C_in) to (N, H, W, C_out) or (N, H, W, C, levels);
+    its batch elements must be independent. Output channels (or the C axis of
+    5-D outputs) are split into `groups_out` contiguous blocks; input channels
+    into `groups_in`. Every output position gets its own copy of `x` in one
+    batch, so one gradient call gives the whole matrix.
+    """
+    x = np.asarray(x, dtype="float32")
+    height, width, channels = x.shape
+    positions = height * width * groups_out
+    batch = tf.constant(np.repeat(x[None], positions, axis=0))
+    rng = np.random.default_rng(0)
+    with tf.GradientTape() as tape:
+        tape.watch(batch)
+        out = tf.cast(fn(batch), tf.float32)
+        out = tf.reshape(out, (positions, height * width * groups_out, -1))
+        # A random projection of each position's features, so that no sum of
+        # logits cancels by accident.
+        weights = rng.normal(size=(1, 1, out.shape[-1])).astype("float32")
+        picked = tf.reduce_sum(out * weights, axis=-1)
+        picked = tf.reduce_sum(picked * tf.eye(positions))
+    grad = tape.gradient(picked, batch).numpy()
+    grad = np.abs(grad).reshape(positions, height, width, groups_in, -1)
+    return grad.sum(-1).reshape(positions, height * width * groups_in)
+
+
+def allowed(height, width, groups, strict):
+    """A[p, q]: may output position p depend on input position q?"""
+    order = np.arange(height * width * groups)
+    if strict:
+        return order[None, :] < order[:, None]
+    return order[None, :] <= order[:, None]
+
+
+def check_causal(fn, shape, groups=None, strict=True, full=False, seed=0):
+    """Asserts raster × colour causality of `fn` on a random input of `shape`.
+
+    Args:
+        fn: the network or layer (batch elements independent).
+        shape: (H, W, C) of the input.
+        groups: colour groups of inputs and outputs (default: C, i.e. one
+            group per image channel).
+        strict: outputs see only strictly earlier positions (a network from
+            image to logits) instead of earlier-or-equal ones (mask-B layers).
+        full: also require a nonzero dependency on *every* allowed position
+            (a model whose receptive field covers the whole past).
+
+    Returns:
+        D, the dependency matrix.
+    """
+    height, width, channels = shape
+    groups = groups or channels
+    x = np.random.default_rng(seed).random(shape).astype("float32")
+    deps = dependencies(fn, x, groups, groups)
+    ok = allowed(height, width, groups, strict)
+    leaks = np.argwhere((deps > 0) & ~ok)
+    assert leaks.size == 0, (
+        "output position depends on a later input (p, q as raster×group "
+        f"indices): {leaks[:10].tolist()}"
+    )
+    for p in range(deps.shape[0]):
+        seen = deps[p][ok[p]]
+        if seen.size:
+            assert seen.max() > 0, f"output position {p} sees no earlier input"
+            if full:
+                assert seen.min() > 0, (
+                    f"output position {p} misses earlier inputs "
+                    f"{np.flatnonzero(ok[p] & (deps[p] == 0)).tolist()}"
+                )
+    return deps

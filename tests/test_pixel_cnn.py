@@ -1,0 +1,246 @@
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from autoregressive_checks import (
+    assert_causal,
+    assert_normalized,
+    assert_two_replica_step_equals_one,
+    random_levels,
+)
+
+import tfgen
+from tfgen import training, zoo
+from tfgen.layers import GatedActivation, MaskedConv2D, causal_mask
+from tfgen.models import AutoregressiveModel, PixelCNN
+
+TINY = {
+    "PixelCNN": dict(filters=6, num_blocks=2, head_filters=12, seed=0),
+    "GatedPixelCNN": dict(filters=12, num_layers=3, head_filters=24, seed=0),
+}
+
+
+def build(name, shape, levels, **kwargs):
+    cls = tfgen.models.get(name)
+    return cls(image_shape=shape, num_levels=levels, **{**TINY[name], **kwargs})
+
+
+CAUSAL_CASES = [
+    ("PixelCNN", (4, 4, 1), 2, {}),
+    ("PixelCNN", (4, 4, 3), 256, {}),
+    ("PixelCNN", (3, 4, 3), 2, {}),
+    ("GatedPixelCNN", (4, 4, 1), 2, {}),
+    ("GatedPixelCNN", (4, 4, 3), 256, {}),
+    ("GatedPixelCNN", (4, 3, 3), 4, dict(num_classes=3)),
+]
+
+
+@pytest.mark.parametrize("name,shape,levels,kwargs", CAUSAL_CASES)
+def test_outputs_depend_only_on_earlier_inputs(name, shape, levels, kwargs):
+    model = build(name, shape, levels, **kwargs)
+    jac = assert_causal(model, labels=1 if kwargs else None)
+    if name == "GatedPixelCNN" and shape[:2] == (4, 4):
+        # No blind spot: the last pixel sees every earlier pixel.
+        c = shape[-1]
+        last = jac[-c].reshape(shape)
+        assert np.all(last.reshape(-1, c).sum(-1)[:15] > 0)
+
+
+@pytest.mark.parametrize(
+    "name,shape,levels,kwargs",
+    [
+        ("PixelCNN", (2, 2, 1), 2, {}),
+        ("PixelCNN", (2, 2, 1), 3, {}),
+        ("PixelCNN", (1, 2, 3), 2, {}),
+        ("GatedPixelCNN", (2, 2, 1), 2, {}),
+        ("GatedPixelCNN", (2, 2, 1), 2, dict(num_classes=3)),
+    ],
+)
+def test_probabilities_of_all_images_sum_to_one(name, shape, levels, kwargs):
+    assert_normalized(
+        build(name, shape, levels, **kwargs), labels=2 if kwargs else None
+    )
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_untrained_256_way_model_gives_about_8_bits_per_dim(name):
+    model = build(name, (8, 8, 3), 256)
+    x = random_levels(4, (8, 8, 3), 256)
+    bpd = model.bits_per_dim(x)
+    assert bpd.shape == (4,)
+    assert np.all(np.abs(bpd - 8.0) < 0.1), bpd
+    np.testing.assert_allclose(
+        model.log_prob(x), -bpd * 8 * 8 * 3 * np.log(2.0), rtol=1e-5
+    )
+    dist = model.distribution(x)
+    np.testing.assert_allclose(
+        dist.log_prob(tfgen.distributions.to_levels(x, 256)),
+        model.log_prob(x),
+        rtol=1e-5,
+    )
+    assert dist.event_shape == (8, 8, 3)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_two_replica_step_equals_one_replica_step(name):
+    x = random_levels(8, (6, 6, 1), 2)
+    kwargs = dict(num_classes=3) if name == "GatedPixelCNN" else {}
+    data = (x, np.arange(8) % 3) if kwargs else x
+    assert_two_replica_step_equals_one(
+        lambda: build(name, (6, 6, 1), 2, **kwargs), data, 8
+    )
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_config_and_zoo_round_trips(name, tmp_path):
+    kwargs = dict(num_classes=3) if name == "GatedPixelCNN" else {}
+    model = build(name, (5, 5, 3), 4, **kwargs)
+    clone = type(model).from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+    directory = str(tmp_path / "saved")
+    zoo.save(model, directory)
+    loaded = zoo.load(directory)
+    x = random_levels(3, (5, 5, 3), 4)
+    labels = [0, 1, 2] if kwargs else None
+    np.testing.assert_allclose(
+        loaded.log_prob(x, labels=labels), model.log_prob(x, labels=labels), rtol=1e-6
+    )
+    with open(os.path.join(directory, "config.json")) as f:
+        assert json.load(f)["model"] == name
+
+
+@pytest.mark.parametrize(
+    "name,precision", [("PixelCNN", "float32"), ("GatedPixelCNN", "mixed_bfloat16")]
+)
+def test_fit_step_then_sample(name, precision):
+    kwargs = dict(num_classes=10) if name == "GatedPixelCNN" else {}
+    x = random_levels(16, (8, 8, 1), 2)
+    data = (x, np.arange(16) % 10) if kwargs else x
+    model, history = training.train(
+        lambda: build(name, (8, 8, 1), 2, **kwargs),
+        tf.data.Dataset.from_tensor_slices(data).batch(8),
+        1,
+        precision=precision,
+        seed=0,
+        verbose=0,
+    )
+    assert int(model.optimizer.iterations.numpy()) == 2
+    nll = history.history["nll"][-1]
+    assert np.isfinite(nll) and nll > 0
+    np.testing.assert_allclose(
+        history.history["bits_per_dim"][-1], nll / (64 * np.log(2.0)), rtol=1e-3
+    )
+    if precision == "mixed_bfloat16":
+        assert model.network.layers[1].compute_dtype == "bfloat16"
+        assert (
+            model(x[:2] if not kwargs else (x[:2], np.array([0, 1]))).dtype == "float32"
+        )
+    samples = model.sample(
+        3, seed=0, jit_compile=False, **({"labels": 4} if kwargs else {})
+    )
+    assert samples.shape == (3, 8, 8, 1) and samples.dtype == np.float32
+    np.testing.assert_array_equal(np.unique(samples), [0.0, 1.0])
+    metrics = model.evaluate(
+        tf.data.Dataset.from_tensor_slices(data).batch(8), verbose=0, return_dict=True
+    )
+    assert set(metrics) == {"nll", "bits_per_dim"}
+
+
+def test_bad_inputs_get_clear_errors():
+    model = build("PixelCNN", (4, 4, 1), 4)
+    good = random_levels(2, (4, 4, 1), 4)
+    with pytest.raises(ValueError, match="grid k/3"):
+        model.log_prob(good + 0.1 * (good < 0.5))
+    with pytest.raises(ValueError, match=r"shape \(None, 4, 4, 1\)"):
+        model.log_prob(good[:, :3])
+    with pytest.raises(TypeError, match="float"):
+        model.log_prob((good * 3).astype("uint8"))
+    with pytest.raises(ValueError, match=r"\[0.0, 1.0\]"):
+        model.log_prob(good * 3)
+    model.compile()
+    with pytest.raises(ValueError, match="shape"):
+        model.fit(np.zeros((2, 5, 4, 1), "float32"), epochs=1, verbose=0)
+    with pytest.raises(TypeError, match="float images"):
+        model.fit(np.zeros((2, 4, 4, 1), "int32"), epochs=1, verbose=0)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="grid"):
+        model.fit(np.full((2, 4, 4, 1), 0.5, "float32"), epochs=1, verbose=0)
+    conditional = build("GatedPixelCNN", (4, 4, 1), 2, num_classes=3)
+    binary = random_levels(2, (4, 4, 1), 2)
+    with pytest.raises(ValueError, match="labels"):
+        conditional.log_prob(binary)
+    with pytest.raises(ValueError, match="labels"):
+        conditional.log_prob(binary, labels=[0, 5])
+    with pytest.raises(ValueError, match="num_levels"):
+        PixelCNN(image_shape=(4, 4, 1), num_levels=1)
+    with pytest.raises(ValueError, match="num_levels"):
+        PixelCNN(image_shape=(4, 4, 1), num_levels=2.5)
+    with pytest.raises(ValueError, match="channels"):
+        PixelCNN(image_shape=(4, 4, 2), num_levels=2)
+    with pytest.raises(ValueError, match="colour groups"):
+        PixelCNN(image_shape=(4, 4, 3), num_levels=2, filters=8)
+    with pytest.raises(ValueError, match="unconditional"):
+        PixelCNN(image_shape=(4, 4, 1), num_levels=2, num_classes=3)
+
+
+def test_subclass_network_with_wrong_logits_shape_is_refused():
+    class Wrong(AutoregressiveModel):
+        def build_network(self):
+            inputs, x, _ = self.network_inputs()
+            return keras.Model(inputs, MaskedConv2D(2, 3, "A")(x))
+
+    with pytest.raises(ValueError, match=r"logits of shape \(batch, 4, 4, 1\)"):
+        Wrong(image_shape=(4, 4, 1), num_levels=2)
+
+
+def test_vertical_masks_and_gated_activation():
+    a = causal_mask((3, 3), 2, 4, "vertical_A")
+    b = causal_mask((3, 3), 2, 4, "vertical_B")
+    assert a[0].all() and not a[1:].any()
+    assert b[:2].all() and not b[2].any()
+    gate = GatedActivation(color_groups=3)
+    x = np.random.default_rng(0).normal(size=(1, 2, 2, 12)).astype("float32")
+    y = np.asarray(gate(x))
+    assert y.shape == (1, 2, 2, 6)
+    # Colour block g of the output comes from colour block g of the input.
+    blocks = x.reshape(1, 2, 2, 3, 2, 2)
+    expected = np.tanh(blocks[..., 0, :]) / (1 + np.exp(-blocks[..., 1, :]))
+    np.testing.assert_allclose(y, expected.reshape(1, 2, 2, 6), rtol=1e-5)
+    with pytest.raises(ValueError, match="divisible by 6"):
+        gate(np.zeros((1, 2, 2, 8), "float32"))
+    with pytest.raises(ValueError, match="mask_type"):
+        MaskedConv2D(4, 3, mask_type="C")
+
+
+def test_pixelcnn_layout_follows_the_paper():
+    model = PixelCNN(image_shape=(28, 28, 1), num_levels=2, filters=16, num_blocks=3)
+    convs = [layer for layer in model.network.layers if isinstance(layer, MaskedConv2D)]
+    assert (convs[0].kernel_size, convs[0].mask_type, convs[0].filters) == (
+        (7, 7),
+        "A",
+        32,
+    )
+    block = [(c.kernel_size, c.filters, c.mask_type) for c in convs[1:4]]
+    assert block == [((1, 1), 16, "B"), ((3, 3), 16, "B"), ((1, 1), 32, "B")]
+    assert len(convs) == 1 + 3 * 3 + 2
+    assert all(c.kernel_size == (1, 1) and c.mask_type == "B" for c in convs[-2:])
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in zoo.list() if zoo.get(n).model in ("PixelCNN", "GatedPixelCNN")]
+)
+def test_autoregressive_zoo_entries(name):
+    entry = zoo.get(name)
+    assert entry.training["command"].startswith(f"tfgen train {name}")
+    bare = zoo.load(name, weights=False)
+    assert bare.image_shape == tuple(entry.config["image_shape"])
+    if entry.weights:
+        model = zoo.load(name)
+        samples = model.sample(2, seed=0)
+        assert samples.shape == (2, *model.image_shape)
+        names = {m["name"] for m in entry.metrics}
+        assert {"test_nll", "test_bits_per_dim"} <= names
+        for metric in entry.metrics:
+            assert metric["protocol"]["split"] == "test"
