@@ -160,9 +160,6 @@ def protocol(result, date, limit):
             else f"8-bit values quantized to {result['model'].num_levels} levels, no dequantization"
         ),
         "likelihood": "exact discrete log-likelihood, float32 evaluation",
-        "standard_error": round(
-            result["nats_sem"] if dataset == "binarized_mnist" else result["bpd_sem"], 4
-        ),
         "script": "benchmarks/bits_per_dim.py",
         "hardware": hardware_line(),
         "date": date,
@@ -181,6 +178,7 @@ def update_entry(result, date, limit):
             "name": "test_nll",
             "value": round(result["nats"], 2),
             "unit": "nats",
+            "standard_error": round(result["nats_sem"], 3),
             "protocol": proto,
         }
     )
@@ -189,6 +187,7 @@ def update_entry(result, date, limit):
             "name": "test_bits_per_dim",
             "value": round(result["bpd"], 4),
             "unit": "bits/dim",
+            "standard_error": round(result["bpd_sem"], 5),
             "protocol": proto,
         }
     )

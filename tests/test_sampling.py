@@ -35,9 +35,13 @@ def test_cached_sampler_equals_compiled_sampler(models, name):
     compiled = model.sample(5, seed=7, method="compiled")
     cached = model.sample(5, seed=7, method="cached", jit_compile=False)
     np.testing.assert_array_equal(cached, compiled)
-    # XLA-compiled (the default for the cached sampler) draws the same.
-    np.testing.assert_array_equal(model.sample(5, seed=7), cached)
-    assert not np.array_equal(model.sample(5, seed=8), cached)
+    assert not np.array_equal(
+        model.sample(5, seed=8, method="cached", jit_compile=False), cached
+    )
+    if name in ("pixelcnn_rgb256", "gated_rgb_conditional"):
+        # XLA-compiled (the default for the cached sampler) draws the same;
+        # checked on two models, since each compilation takes seconds.
+        np.testing.assert_array_equal(model.sample(5, seed=7), cached)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

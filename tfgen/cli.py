@@ -96,6 +96,9 @@ def _completion_images(model, name, args):
         num_levels=model.num_levels,
         labels=labelled and conditional,
         batch_size=args.num_images,
+        # --shuffle SEED picks a random subset instead of the first images.
+        shuffle=args.shuffle is not None,
+        seed=args.shuffle,
     )
     batch = next(iter(dataset))
     import numpy as np
@@ -465,6 +468,12 @@ def build_parser():
         "--data-dir", help="folder of <dataset>.npz; default $TFGEN_DATA_DIR"
     )
     p.add_argument("--num-images", type=int, default=8)
+    p.add_argument(
+        "--shuffle",
+        type=int,
+        metavar="SEED",
+        help="pick the images at random with this seed (default: the first ones)",
+    )
     p.add_argument("--num-samples", type=int, default=4, help="completions per image")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=float, default=1.0)
