@@ -23,7 +23,6 @@ import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
 __all__ = [
-    "assert_levels",
     "bits_per_dim",
     "check_levels",
     "check_num_levels",
@@ -198,34 +197,6 @@ def check_levels(images, num_levels, name="x", atol=1e-4):
             f"{num_levels}) or round). Received {name}{list(bad)}={x[bad]!r}"
         )
     return x
-
-
-def assert_levels(images, num_levels, atol=1e-4):
-    """Graph-mode `check_levels`: returns float32 `images` after asserting
-    they lie in [0, 1] on the grid k/(num_levels-1) (fails the step if not)."""
-    num_levels = check_num_levels(num_levels)
-    x = tf.cast(images, tf.float32)
-    scaled = x * float(num_levels - 1)
-    off = tf.reduce_max(tf.abs(scaled - tf.round(scaled)))
-    checks = [
-        tf.debugging.assert_greater_equal(
-            x, 0.0, message="Expected images in [0, 1]; received values below 0."
-        ),
-        tf.debugging.assert_less_equal(
-            x, 1.0, message="Expected images in [0, 1]; received values above 1."
-        ),
-        tf.debugging.assert_less_equal(
-            off,
-            atol * (num_levels - 1),
-            message=(
-                f"Expected images on the grid k/{num_levels - 1} of a model with "
-                f"num_levels={num_levels} (use tfgen.data.load(..., num_levels="
-                f"{num_levels})); received off-grid values."
-            ),
-        ),
-    ]
-    with tf.control_dependencies(checks):
-        return tf.identity(x)
 
 
 def bits_per_dim(nats, image_shape):

@@ -9,7 +9,6 @@ from keras import ops
 
 from tfgen import sampling
 from tfgen.distributions import (
-    assert_levels,
     bits_per_dim,
     check_levels,
     check_num_levels,
@@ -19,7 +18,12 @@ from tfgen.distributions import (
 )
 from tfgen.models.base import GenerativeModel
 from tfgen.models.gan import _replica_info
-from tfgen.validation import check_images, check_labels, check_positive_int
+from tfgen.validation import (
+    check_image_batch,
+    check_images,
+    check_labels,
+    check_positive_int,
+)
 
 __all__ = ["AutoregressiveModel"]
 
@@ -266,17 +270,16 @@ class AutoregressiveModel(GenerativeModel):
 
     def _unpack(self, data):
         x, labels = self._split(data)
-        if tuple(x.shape[1:]) != tuple(self.image_shape):
-            raise ValueError(
-                f"Expected image batches of shape (batch, {', '.join(map(str, self.image_shape))}). "
-                f"Received: shape={tuple(x.shape)}"
-            )
-        if not x.dtype.is_floating:
-            raise TypeError(
-                "Expected float images in [0, 1] (divide uint8 by 255, or use "
-                f"tfgen.data.load). Received: dtype={x.dtype.name}"
-            )
-        x = assert_levels(tf.cast(x, "float32"), self.num_levels)
+        x = check_image_batch(
+            x,
+            self.image_shape,
+            num_levels=self.num_levels,
+            grid_message=(
+                f"Expected images on the grid k/{self.num_levels - 1} of a model with "
+                f"num_levels={self.num_levels} (use tfgen.data.load(..., num_levels="
+                f"{self.num_levels})); received off-grid values."
+            ),
+        )
         if labels is not None:
             labels = tf.reshape(tf.cast(labels, "int32"), [-1])
         return x, labels
