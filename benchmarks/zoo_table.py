@@ -26,12 +26,14 @@ HEADLINE_METRICS = (
     "classifier_fd",
     "classifier_score",
     "nll_iwae",
+    "test_nll",
+    "test_bits_per_dim",
     "bits_per_dim",
     "elbo_test",
     "linear_probe_accuracy",
 )
 # Training curves: the last epoch's value of each of these columns present.
-LOSS_COLUMNS = ("d_loss", "g_loss", "elbo", "kl")
+LOSS_COLUMNS = ("d_loss", "g_loss", "elbo", "kl", "nll")
 
 
 def _metric_text(metric):
@@ -42,6 +44,12 @@ def _metric_text(metric):
         return f"{metric['name']} {value} ({protocol})"
     if protocol.get("summary"):  # scripts that state their protocol in a line
         return f"{metric['name']} {value} ({protocol['summary']})"
+    if protocol.get("likelihood"):  # benchmarks/bits_per_dim.py
+        unit = f" {metric['unit']}" if metric.get("unit") else ""
+        return (
+            f"{metric['name']} {value}{unit} ({protocol['dataset']}:{protocol['split']}, "
+            f"{protocol['images']} images)"
+        )
     parts = []
     if protocol.get("reference"):
         parts.append(protocol["reference"])
@@ -66,6 +74,13 @@ def _last_losses(entry_dir, entry):
     return ", ".join(f"{k} {float(values[k]):.3f}" for k in keys)
 
 
+def _data_text(data):
+    split = data.get("split", "train")
+    if "domain_a" in data:  # two-domain (CycleGAN) recipes
+        return f"{data['domain_a']} ↔ {data['domain_b']} ({split})"
+    return f"{data['name']} ({split})"
+
+
 def table():
     lines = [
         "| name | model | data | epochs | train time | final losses | measured metrics | samples |",
@@ -76,11 +91,10 @@ def table():
         with open(path) as f:
             entry = json.load(f)
         training = entry["training"]
-        data = entry["dataset"]
-        split = data.get("split", "train")
+        data = _data_text(entry["dataset"])
         if not entry.get("weights"):
             lines.append(
-                f"| `{entry['name']}` | {entry['model']} | {data['name']} ({split}) | - | "
+                f"| `{entry['name']}` | {entry['model']} | {data} | - | "
                 "not trained yet | - | - | - |"
             )
             continue
@@ -104,7 +118,7 @@ def table():
             else "-"
         )
         lines.append(
-            f"| `{entry['name']}` | {entry['model']} | {data['name']} ({split}) | "
+            f"| `{entry['name']}` | {entry['model']} | {data} | "
             f"{training.get('epochs_trained', '-')} | {time} | {_last_losses(entry_dir, entry)} | "
             f"{metrics} | {samples} |"
         )
