@@ -33,7 +33,13 @@ def cmd_zoo_list(args):
             (
                 name,
                 entry.model,
-                entry.dataset.get("name", "-"),
+                entry.dataset.get("name")
+                or " <-> ".join(
+                    entry.dataset[k]
+                    for k in ("domain_a", "domain_b")
+                    if k in entry.dataset
+                )
+                or "-",
                 "yes" if entry.weights else "not yet",
                 metrics,
             )
