@@ -5,7 +5,7 @@ import keras
 from tfgen.layers.gated import gated_pixelcnn_block
 from tfgen.layers.masked_conv import MaskedConv2D
 from tfgen.layers.residual import pixelcnn_residual_block
-from tfgen.models.autoregressive import AutoregressiveModel
+from tfgen.models.autoregressive import AutoregressiveModel, check_network_sizes
 from tfgen.validation import check_positive_int
 
 __all__ = ["GatedPixelCNN", "PixelCNN", "output_head"]
@@ -91,20 +91,9 @@ class PixelCNN(AutoregressiveModel):
             check_positive_int(num_blocks, "num_blocks") if num_blocks else 0
         )
         self.kernel_size = check_positive_int(kernel_size, "kernel_size")
-        self.first_kernel_size = check_positive_int(
-            first_kernel_size, "first_kernel_size"
+        self.first_kernel_size, self.head_filters = check_network_sizes(
+            image_shape, first_kernel_size, head_filters, filters=self.filters
         )
-        self.head_filters = (
-            None
-            if head_filters is None
-            else check_positive_int(head_filters, "head_filters")
-        )
-        channels = int(image_shape[-1]) if len(image_shape) == 3 else 1
-        if self.filters % channels:
-            raise ValueError(
-                f"`filters` must divide into {channels} colour groups. "
-                f"Received: filters={filters}"
-            )
         super().__init__(
             image_shape,
             num_levels=num_levels,
@@ -199,20 +188,9 @@ class GatedPixelCNN(AutoregressiveModel):
         self.filters = check_positive_int(filters, "filters")
         self.num_layers = check_positive_int(num_layers, "num_layers")
         self.kernel_size = check_positive_int(kernel_size, "kernel_size")
-        self.first_kernel_size = check_positive_int(
-            first_kernel_size, "first_kernel_size"
+        self.first_kernel_size, self.head_filters = check_network_sizes(
+            image_shape, first_kernel_size, head_filters, filters=self.filters
         )
-        self.head_filters = (
-            None
-            if head_filters is None
-            else check_positive_int(head_filters, "head_filters")
-        )
-        channels = int(image_shape[-1]) if len(image_shape) == 3 else 1
-        if self.filters % channels:
-            raise ValueError(
-                f"`filters` must divide into {channels} colour groups. "
-                f"Received: filters={filters}"
-            )
         super().__init__(
             image_shape,
             num_levels=num_levels,

@@ -5,7 +5,7 @@ import keras
 from tfgen.layers.diagonal_bilstm import DiagonalBiLSTM
 from tfgen.layers.masked_conv import MaskedConv2D
 from tfgen.layers.row_lstm import RowLSTM
-from tfgen.models.autoregressive import AutoregressiveModel
+from tfgen.models.autoregressive import AutoregressiveModel, check_network_sizes
 from tfgen.models.pixel_cnn import output_head
 from tfgen.validation import check_positive_int
 
@@ -56,20 +56,9 @@ class PixelRNN(AutoregressiveModel):
         kwargs.pop("num_classes", None)
         self.units = check_positive_int(units, "units")
         self.num_layers = check_positive_int(num_layers, "num_layers")
-        self.first_kernel_size = check_positive_int(
-            first_kernel_size, "first_kernel_size"
+        self.first_kernel_size, self.head_filters = check_network_sizes(
+            image_shape, first_kernel_size, head_filters, units=self.units
         )
-        self.head_filters = (
-            None
-            if head_filters is None
-            else check_positive_int(head_filters, "head_filters")
-        )
-        channels = int(image_shape[-1]) if len(image_shape) == 3 else 1
-        if self.units % channels:
-            raise ValueError(
-                f"`units` must divide into {channels} colour groups. "
-                f"Received: units={units}"
-            )
         super().__init__(image_shape, num_levels=num_levels, seed=seed, **kwargs)
 
     def layer_kwargs(self):
