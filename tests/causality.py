@@ -88,13 +88,17 @@ def check_causal(
     )
     ok = allowed(height, width, groups, strict)
     where = (height, width, groups)
+
+    def at(index):
+        return tuple(int(i) for i in np.unravel_index(index, where))
+
     name = name or getattr(fn, "name", type(fn).__name__)
     leaks = np.argwhere((deps > 0) & ~ok)
     if leaks.size:
         p, q = leaks[0]
         raise AssertionError(
-            f"{name}: output {np.unravel_index(p, where)} depends on input "
-            f"{np.unravel_index(q, where)} (row, column, group), which it may not "
+            f"{name}: output {at(p)} depends on input "
+            f"{at(q)} (row, column, group), which it may not "
             f"see ({len(leaks)} leaking pairs; gradient {deps[p, q]:.3g})"
         )
     for p in range(deps.shape[0]):
@@ -102,13 +106,11 @@ def check_causal(
         if not seen.size:
             continue
         if seen.max() == 0:
-            raise AssertionError(
-                f"{name}: output {np.unravel_index(p, where)} depends on no earlier input"
-            )
+            raise AssertionError(f"{name}: output {at(p)} depends on no earlier input")
         if full and seen.min() == 0:
             missed = np.flatnonzero(ok[p] & (deps[p] == 0))
             raise AssertionError(
-                f"{name}: output {np.unravel_index(p, where)} misses earlier inputs "
-                f"{[np.unravel_index(q, where) for q in missed[:5]]}"
+                f"{name}: output {at(p)} misses earlier inputs "
+                f"{[at(q) for q in missed[:5]]}"
             )
     return deps
