@@ -78,6 +78,25 @@ def test_train_export_load(tmp_path, fake_data_dir):
     assert metrics.load_classifier(directory).feature_dim == 8
 
 
+def test_cifar10_recipe_merges_its_config_and_flips(fake_data_dir):
+    # The recipe's three stages, overridden by the caller's feature_dim; the
+    # flips run in the input pipeline.
+    net, info = metrics.train_classifier(
+        "cifar10",
+        epochs=1,
+        batch_size=8,
+        steps_per_epoch=1,
+        precision="float32",
+        data_dir=fake_data_dir,
+        config={"feature_dim": 4},
+        verbose=0,
+    )
+    assert net.image_shape == (32, 32, 3)
+    assert net.filters == (32, 64, 128) and net.feature_dim == 4
+    assert info["recipe"]["augment"] == "flip"
+    assert info["recipe"]["config"]["filters"] == [32, 64, 128]
+
+
 def test_loading_checks_sha256_and_metadata(tmp_path):
     directory = metrics.export_classifier(
         _tiny(), {"dataset": "mnist"}, zoo_dir=str(tmp_path)

@@ -617,12 +617,14 @@ def build_parser():
     p.add_argument("--json", help="also write the results with protocols to this file")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("classifier", help="domain classifiers of the 28x28 metrics")
+    p = sub.add_parser(
+        "classifier", help="domain classifiers (28x28 metrics, CycleGAN success rate)"
+    )
     classifier_sub = p.add_subparsers(dest="classifier_command", required=True)
     p = classifier_sub.add_parser(
         "train", help="train on the train split, measure test accuracy"
     )
-    p.add_argument("dataset", help="mnist or fashion_mnist")
+    p.add_argument("dataset", help="mnist, fashion_mnist or cifar10")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--learning-rate", type=float)
