@@ -26,7 +26,6 @@ Run from the repository root (with $TFGEN_DATA_DIR holding the datasets):
 
 import argparse
 import datetime
-import json
 import math
 import os
 import platform
@@ -45,7 +44,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfgen import data, models, zoo  # noqa: E402
-from tfgen.reporting import cpu_model, write_section  # noqa: E402
+from tfgen.reporting import cpu_model, replace_metrics, write_section  # noqa: E402
 
 MARK_START = "<!-- bits_per_dim:start -->"
 MARK_END = "<!-- bits_per_dim:end -->"
@@ -168,33 +167,25 @@ def protocol(result, date, limit):
 
 def update_entry(result, date, limit):
     entry = result["entry"]
-    path = os.path.join(entry.directory, "entry.json")
-    metrics = [
-        m for m in entry.metrics if m["name"] not in ("test_nll", "test_bits_per_dim")
-    ]
     proto = protocol(result, date, limit)
-    metrics.append(
+    records = [
         {
             "name": "test_nll",
             "value": round(result["nats"], 2),
             "unit": "nats",
             "standard_error": round(result["nats_sem"], 3),
             "protocol": proto,
-        }
-    )
-    metrics.append(
+        },
         {
             "name": "test_bits_per_dim",
             "value": round(result["bpd"], 4),
             "unit": "bits/dim",
             "standard_error": round(result["bpd_sem"], 5),
             "protocol": proto,
-        }
-    )
-    entry.metrics = metrics
-    with open(path, "w") as f:
-        json.dump(entry.to_json(), f, indent=2)
-        f.write("\n")
+        },
+    ]
+    path = os.path.join(entry.directory, "entry.json")
+    replace_metrics(path, records)
 
 
 def table(results):

@@ -205,14 +205,7 @@ def measure(entry, args, logits, zoo_dir):
 
 def update_entry(path, results):
     """Replaces the entry's records of these metric names by the new ones."""
-    with open(path) as f:
-        data = json.load(f)
-    names = {r.name for r in results}
-    kept = [m for m in data.get("metrics", []) if m.get("name") not in names]
-    data["metrics"] = kept + [r.to_json() for r in results]
-    with open(path, "w") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
+    _tfgen().reporting.replace_metrics(path, [r.to_json() for r in results])
 
 
 # ------------------------------------------------------------- tables

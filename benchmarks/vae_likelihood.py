@@ -275,17 +275,6 @@ def evaluate(name, args):
     return entry, records
 
 
-def update_entry(path, records):
-    with open(path) as f:
-        data = json.load(f)
-    names = {r["name"] for r in records}
-    kept = [m for m in data.get("metrics", []) if m.get("name") not in names]
-    data["metrics"] = kept + records
-    with open(path, "w") as f:
-        json.dump(data, f, indent=2)
-        f.write("\n")
-
-
 def section(results, command):
     lines = [
         "## VAE likelihoods",
@@ -382,7 +371,7 @@ def main(argv=None):
             )
         results.append((entry, records))
         if not args.no_write:
-            update_entry(path, records)
+            _tfgen().reporting.replace_metrics(path, records)
     command = "python3 benchmarks/vae_likelihood.py " + " ".join(argv or sys.argv[1:])
     text = section(results, command.strip())
     print(text)

@@ -1,10 +1,11 @@
 """Provenance of measured numbers: the hardware they came from, and the
 marked sections of Markdown files (README, RESULTS.md) that scripts rewrite."""
 
+import json
 import os
 import platform
 
-__all__ = ["cpu_model", "hardware_summary", "write_section"]
+__all__ = ["cpu_model", "hardware_summary", "replace_metrics", "write_section"]
 
 
 def cpu_model():
@@ -47,3 +48,16 @@ def write_section(path, section, start_mark, end_mark, header="# Benchmark resul
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         f.write(text)
+
+
+def replace_metrics(entry_path, records):
+    """Writes metric records (dicts with a `name`) into a zoo `entry.json`,
+    replacing older records of the same names and keeping the others."""
+    with open(entry_path) as f:
+        data = json.load(f)
+    names = {r["name"] for r in records}
+    kept = [m for m in data.get("metrics", []) if m.get("name") not in names]
+    data["metrics"] = kept + list(records)
+    with open(entry_path, "w") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
