@@ -1,5 +1,5 @@
 """The `tfgen` command line: zoo, sample, complete, interpolate, reconstruct,
-translate, train, eval, classifier."""
+translate, compress, decompress, train, eval, classifier."""
 
 import argparse
 import json
@@ -214,6 +214,71 @@ def cmd_translate(args):
         f"translated {len(x)} image(s) {args.direction} with {args.name} to "
         f"{args.output}; grid (input | translated | cycled back) in {grid}"
     )
+    return 0
+
+
+def _write_atomically(path, data):
+    # A half-written file never takes the name: write aside, then rename.
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    part = f"{path}.part"
+    with open(part, "wb") as f:
+        f.write(data)
+    os.replace(part, path)
+
+
+def cmd_compress(args):
+    import numpy as np
+
+    from tfgen import codec
+    from tfgen.images import read_images
+
+    model = _load_model(args.name)
+    if args.input.endswith(".npy"):
+        levels = np.load(args.input, allow_pickle=False)
+    else:
+        pixels, _ = read_images(args.input)
+        levels = codec.levels_from_pixels(pixels, model.num_levels)
+    blob = codec.compress(levels, model, batch_size=args.batch_size, progress=True)
+    _write_atomically(args.output, blob)
+    dims = int(np.prod(model.image_shape))
+    count = codec.read_header(blob)[0].count
+    print(
+        f"compressed {count} image(s) with {args.name} into {args.output}: "
+        f"{len(blob)} bytes, {8 * len(blob) / (count * dims):.4f} bits/dim"
+    )
+    return 0
+
+
+def cmd_decompress(args):
+    import io
+
+    import numpy as np
+
+    from tfgen import codec
+
+    with open(args.input, "rb") as f:
+        blob = f.read()
+    header, _ = codec.read_header(blob)
+    levels = codec.decompress(blob, progress=True)  # all of it before writing
+    if args.output.endswith(".npy"):
+        buffer = io.BytesIO()
+        np.save(buffer, levels, allow_pickle=False)
+        _write_atomically(args.output, buffer.getvalue())
+    else:
+        from PIL import Image
+
+        pixels = codec.pixels_from_levels(levels, header.num_levels)
+        os.makedirs(args.output, exist_ok=True)
+        for i, image in enumerate(pixels):
+            buffer = io.BytesIO()
+            Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(
+                buffer, format="PNG"
+            )
+            _write_atomically(
+                os.path.join(args.output, f"{i:05d}.png"), buffer.getvalue()
+            )
+    print(f"decompressed {len(levels)} image(s) ({header.model_name}) to {args.output}")
     return 0
 
 
@@ -502,6 +567,26 @@ def build_parser():
     p.add_argument("--scale", type=int, default=2)
     p.add_argument("-o", "--output", default="interpolation.png")
     p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser(
+        "compress",
+        help="compress images losslessly with a zoo model's likelihood",
+    )
+    p.add_argument("name", help="zoo name of an autoregressive model or a VAE")
+    p.add_argument(
+        "input",
+        help="a PNG, a folder of PNGs, or an .npy of levels (e.g. 0/1 for binary models)",
+    )
+    p.add_argument("-o", "--output", required=True, help="the compressed file (.tfg)")
+    p.add_argument("--batch-size", type=int, default=100)
+    p.set_defaults(func=cmd_compress)
+
+    p = sub.add_parser("decompress", help="decode a file written by tfgen compress")
+    p.add_argument("input", help="the compressed file")
+    p.add_argument(
+        "-o", "--output", required=True, help="a folder for PNGs, or an .npy of levels"
+    )
+    p.set_defaults(func=cmd_decompress)
 
     p = sub.add_parser(
         "translate",

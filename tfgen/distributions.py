@@ -29,6 +29,7 @@ __all__ = [
     "discretized_logistic_mixture",
     "discretized_logistic_mixture_mean",
     "from_levels",
+    "logistic_mixture_level_probs",
     "logistic_mixture_num_params",
     "pixel_distribution",
     "to_levels",
@@ -146,6 +147,29 @@ def discretized_logistic_mixture(
     )
     pixels = tfd.MixtureSameFamily(tfd.Categorical(logits=logits), components)
     return tfd.Independent(pixels, reinterpreted_batch_ndims=event_ndims - 1)
+
+
+def logistic_mixture_level_probs(
+    params, num_mixtures, channels, num_levels=256, min_log_scale=-7.0
+):
+    """The tables of `discretized_logistic_mixture`: mixture logits (..., K)
+    and each component's probabilities of the levels, (..., K, C, L).
+
+    Level y takes the logistic's mass on (y - 1, y], the end levels the
+    tails, as `tfd.QuantizedDistribution` does; the pixel's probability of
+    (y_1, ..., y_C) is sum_k softmax(logits)_k prod_c table[k, c, y_c]. An
+    entropy coder codes the channels in order from these (the codec).
+    """
+    num_levels = check_num_levels(num_levels)
+    logits, loc, scale = _logistic_mixture_params(
+        params, num_mixtures, channels, num_levels, min_log_scale
+    )
+    thresholds = tf.range(num_levels - 1, dtype=tf.float32)
+    cdf = tf.sigmoid((thresholds - loc[..., None]) / scale[..., None])
+    zeros = tf.zeros_like(cdf[..., :1])
+    ones = tf.ones_like(cdf[..., :1])
+    edges = tf.concat([zeros, cdf, ones], axis=-1)
+    return logits, edges[..., 1:] - edges[..., :-1]
 
 
 def discretized_logistic_mixture_mean(

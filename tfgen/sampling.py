@@ -89,17 +89,29 @@ def _set_position(levels, i, j, c, values):
     return tf.tensor_scatter_nd_update(levels, index, values)
 
 
-def compiled_sampler(model, jit_compile=False):
+def _default_choose(num_levels):
+    def choose(logits, t, noise, temperature):
+        return choose_levels(logits, noise, temperature, num_levels)
+
+    return choose
+
+
+def compiled_sampler(model, jit_compile=False, choose=None):
     """A `tf.function(levels, known, noise, labels, temperature) -> levels`
     that fills the unknown positions of `levels` (n, H, W, C) int32, keeping
     those where `known` is True, rerunning `model.network` at each step.
 
     `labels` is a one-hot (n, num_classes) float32 tensor, or an empty
-    (n, 0) tensor for unconditional models.
+    (n, 0) tensor for unconditional models. `choose(logits, t, noise,
+    temperature) -> int32 (n,)` picks the values at raster × colour position
+    `t` from its float32 logits ((n,) Bernoulli, (n, L) categorical); the
+    default draws them with `noise` (`choose_levels`), and the codec decodes
+    them instead.
     """
     height, width, channels = model.image_shape
     num_levels = model.num_levels
     total = height * width * channels
+    choose = choose or _default_choose(num_levels)
 
     def run(levels, known, noise, labels, temperature):
         def body(t, levels):
@@ -110,9 +122,7 @@ def compiled_sampler(model, jit_compile=False):
                 x = from_levels(levels, num_levels)
                 logits = model.network(model.network_args(x, labels), training=False)
                 logits = tf.cast(logits, tf.float32)[:, i, j, c]
-                value = choose_levels(
-                    logits, noise[:, i, j, c], temperature, num_levels
-                )
+                value = choose(logits, t, noise[:, i, j, c], temperature)
                 value = tf.where(keep, levels[:, i, j, c], value)
                 return _set_position(levels, i, j, c, value)
 
@@ -493,9 +503,10 @@ def _pointwise(op):
     return run
 
 
-def cached_sampler(model, jit_compile=False):
+def cached_sampler(model, jit_compile=False, choose=None):
     """The cached fast sampler of Ramachandran et al. (2017), as a
-    `tf.function` with the signature of `compiled_sampler`'s.
+    `tf.function` with the signature of `compiled_sampler`'s (and its
+    `choose`).
 
     Rows are an outer loop: at the start of row i the row-wise layers
     (vertical stacks) are computed for the whole row from the rows above;
@@ -508,6 +519,7 @@ def cached_sampler(model, jit_compile=False):
     num_levels = model.num_levels
     program = _StepProgram(model)
     conditional = getattr(model, "num_classes", None) is not None
+    choose = choose or _default_choose(num_levels)
     p = program.pad
 
     def run(levels, known, noise, labels, temperature):
@@ -533,9 +545,7 @@ def cached_sampler(model, jit_compile=False):
                 )
                 logits = tf.cast(logits, tf.float32)[:, 0, 0, c]
                 keep = known[:, i, j, c]
-                value = choose_levels(
-                    logits, noise[:, i, j, c], temperature, num_levels
-                )
+                value = choose(logits, t, noise[:, i, j, c], temperature)
                 value = tf.where(keep, levels[:, i, j, c], value)
                 levels = _set_position(levels, i, j, c, value)
                 # The image map gets the new value for the next windows.

@@ -266,6 +266,8 @@ def load(name, weights=True, **overrides):
         path = _fetch_weights(entry)
         verify(path, entry.sha256, f"zoo entry {entry.name!r}")
         model.load_weights(path)
+        # Who the model is, for files that must name it (tfgen.codec).
+        model.zoo_name, model.zoo_sha256 = entry.name, entry.sha256
     return model
 
 

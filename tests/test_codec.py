@@ -1,0 +1,243 @@
+import math
+import struct
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfgen
+from tfgen import bits_back, cli, codec, distributions, zoo
+
+AR_CASES = {
+    "pixelcnn_binary": (
+        "PixelCNN",
+        dict(image_shape=(5, 4, 1), num_levels=2, filters=6, num_blocks=1),
+    ),
+    "pixelcnn_rgb": (
+        "PixelCNN",
+        dict(image_shape=(3, 3, 3), num_levels=256, filters=6, num_blocks=1),
+    ),
+    "gated_levels": (
+        "GatedPixelCNN",
+        dict(image_shape=(4, 4, 1), num_levels=5, filters=6, num_layers=2),
+    ),
+    # No cached sampler: decodes through the compiled loop.
+    "row_lstm_binary": (
+        "RowLSTMPixelRNN",
+        dict(image_shape=(4, 3, 1), num_levels=2, units=4, num_layers=1),
+    ),
+}
+VAE_CASES = {
+    "vae_bernoulli": dict(image_shape=(6, 6, 1), likelihood="bernoulli"),
+    "vae_categorical": dict(image_shape=(4, 4, 1), likelihood="categorical"),
+    "vae_mixture_rgb": dict(
+        image_shape=(4, 4, 3), likelihood="logistic_mixture", num_mixtures=3
+    ),
+}
+
+
+@pytest.fixture
+def tiny_zoo(tmp_path, monkeypatch):
+    """`make(name)`: a registered zoo entry (weights and sha256 in tmp_path)
+    of one of the tiny cases, loaded through tfgen.zoo.load."""
+    monkeypatch.setattr(zoo, "_REGISTRY", dict(zoo._REGISTRY))
+
+    def make(name, seed=0):
+        keras.utils.set_random_seed(seed)
+        if name in AR_CASES:
+            cls, config = AR_CASES[name]
+        else:
+            cls = "VAE"
+            config = dict(latent_dim=2, hidden_units=(8,), **VAE_CASES[name])
+        config = {**config, "seed": 0}
+        model = tfgen.models.get(cls)(**config)
+        model(np.zeros((1, *config["image_shape"]), "float32"))
+        folder = tmp_path / f"{name}_{seed}"
+        folder.mkdir()
+        weights = str(folder / "model.weights.h5")
+        model.save_weights(weights)
+        entry_name = f"{name}_{seed}".replace("_", "-")
+        zoo.register(
+            dict(
+                name=entry_name,
+                model=cls,
+                config=config,
+                weights="model.weights.h5",
+                sha256=zoo.sha256(weights),
+                directory=str(folder),
+            ),
+            overwrite=True,
+        )
+        return zoo.load(entry_name)
+
+    return make
+
+
+def _levels(model, n, seed=0):
+    shape = tuple(model.image_shape)
+    return np.random.default_rng(seed).integers(0, model.num_levels, (n, *shape))
+
+
+@pytest.mark.parametrize("name", sorted(AR_CASES) + sorted(VAE_CASES))
+def test_round_trip_is_bit_exact(tiny_zoo, name):
+    model = tiny_zoo(name)
+    levels = _levels(model, 7)
+    # Chunks of 3 for autoregressive models: two full, one partial.
+    blob = codec.compress(levels, model, batch_size=3)
+    header, _ = codec.read_header(blob)
+    assert header.codec == ("bits_back" if name.startswith("vae") else "autoregressive")
+    assert header.model_name == model.zoo_name and header.count == 7
+    decoded = codec.decompress(blob)
+    assert decoded.dtype == np.uint8
+    np.testing.assert_array_equal(decoded, levels)
+
+
+def test_autoregressive_rate_is_the_model_nll(tiny_zoo):
+    # The payload costs -log2 p(x) bits, up to the range coder's flush
+    # (at most two 32-bit words) and the rounding of the logits.
+    model = tiny_zoo("pixelcnn_binary")
+    levels = _levels(model, 200, seed=1)
+    blob = codec.compress(levels, model, batch_size=200)
+    header, _ = codec.read_header(blob)
+    x = distributions.from_levels(levels, 2).numpy().astype("float32")
+    nll_bits = -float(np.sum(model.log_prob(x))) / math.log(2.0)
+    payload_bits = 8 * header.payload_bytes
+    assert nll_bits <= payload_bits <= nll_bits * 1.002 + 64
+
+
+def test_bits_back_rate_is_the_negative_elbo(tiny_zoo):
+    # BB-ANS codes each image at -log p(x|z) - log p(z) + log q(z|x) for the
+    # z it pops: on average the negative ELBO, plus the initial words.
+    model = tiny_zoo("vae_bernoulli")
+    levels = _levels(model, 300, seed=2)
+    blob = codec.compress(levels, model)
+    header, _ = codec.read_header(blob)
+    x = levels.astype("float32")
+    elbo_bits = -float(np.sum(model.log_prob(x, num_samples=1, seed=0))) / math.log(2.0)
+    coded = 8 * header.payload_bytes - 32 * bits_back.INITIAL_WORDS
+    assert abs(coded - elbo_bits) < 0.03 * elbo_bits
+
+
+def test_logistic_mixture_tables_match_the_distribution():
+    rng = np.random.default_rng(0)
+    k, c, levels = 3, 3, 256
+    params = rng.normal(size=(2, 2, distributions.logistic_mixture_num_params(k, c)))
+    params = params.astype("float32")
+    logits, tables = distributions.logistic_mixture_level_probs(params, k, c, levels)
+    np.testing.assert_allclose(np.sum(tables, axis=-1), 1.0, atol=1e-5)
+    x = rng.integers(0, levels, (2, 2, c))
+    weights = tf.nn.softmax(logits).numpy()
+    picked = np.take_along_axis(
+        tables.numpy(), np.broadcast_to(x[:, :, None, :, None], (2, 2, k, c, 1)), -1
+    )[..., 0]
+    by_hand = np.log(np.sum(weights * np.prod(picked, axis=-1), axis=-1)).sum()
+    dist = distributions.discretized_logistic_mixture(params, k, c, levels)
+    np.testing.assert_allclose(by_hand, dist.log_prob(x.astype("float32")), rtol=1e-4)
+
+
+def test_header_round_trip_and_integrity():
+    header = codec.Header(
+        codec="autoregressive",
+        model_name="pixelcnn_mnist",
+        weights_sha256="ab" * 32,
+        image_shape=(28, 28, 1),
+        num_levels=2,
+        count=3,
+        batch_size=2,
+        chunk_words=[1, 2],
+        checksum=12345,
+    )
+    blob = header.to_bytes() + bytes(12)
+    parsed, offset = codec.read_header(blob)
+    assert parsed == header and offset == len(blob) - 12
+    with pytest.raises(codec.CodecError, match="Not a tfgen codec file"):
+        codec.read_header(b"PNG!" + blob[4:])
+    with pytest.raises(codec.CodecError, match="Truncated.*payload of 12 bytes"):
+        codec.read_header(blob[:-1])
+    with pytest.raises(codec.CodecError, match="Truncated.*inside the model name"):
+        codec.read_header(blob[:12])
+    with pytest.raises(codec.CodecError, match="Corrupted.*payload of 12 bytes"):
+        codec.read_header(blob + b"\0")
+    flipped = bytearray(blob)
+    flipped[10] ^= 1  # inside the model name
+    with pytest.raises(codec.CodecError, match="header checksum"):
+        codec.read_header(bytes(flipped))
+    versioned = bytearray(blob)
+    versioned[4] = 9
+    with pytest.raises(codec.CodecError, match="format version 9"):
+        codec.read_header(bytes(versioned))
+
+
+@pytest.mark.parametrize("name", ["pixelcnn_binary", "vae_bernoulli"])
+def test_corrupted_payload_is_refused(tiny_zoo, name):
+    # The first payload word's high byte: its bits decide the first symbols
+    # (the stream's last bits may be padding that no symbol reads).
+    model = tiny_zoo(name)
+    blob = bytearray(codec.compress(_levels(model, 16), model))
+    _, offset = codec.read_header(bytes(blob))
+    blob[offset + 3] ^= 0xFF
+    with pytest.raises(codec.CodecError, match="Corrupted|CRC-32"):
+        codec.decompress(bytes(blob))
+
+
+def test_another_model_or_weights_is_refused(tiny_zoo):
+    model = tiny_zoo("pixelcnn_binary", seed=0)
+    retrained = tiny_zoo("pixelcnn_binary", seed=1)
+    blob = codec.compress(_levels(model, 2), model)
+    with pytest.raises(codec.CodecError, match="compressed with zoo model"):
+        codec.decompress(blob, model=retrained)
+    # Same name, other weights: the registry now points at new weights.
+    header, offset = codec.read_header(blob)
+    header.weights_sha256 = "00" * 32
+    forged = header.to_bytes() + blob[offset:]
+    with pytest.raises(codec.CodecError, match="weights sha256 000000"):
+        codec.decompress(forged)
+
+
+def test_bad_input_is_refused(tiny_zoo):
+    model = tiny_zoo("pixelcnn_binary")
+    with pytest.raises(ValueError, match=r"levels in \[0, 1\].*Received images"):
+        codec.compress(np.full((2, 5, 4, 1), 2), model)
+    with pytest.raises(ValueError, match="must lie on the grid k/1"):
+        codec.compress(np.full((2, 5, 4, 1), 0.5, "float32"), model)
+    with pytest.raises(ValueError, match=r"shape \(n, 5, 4, 1\).*\(2, 4, 4, 1\)"):
+        codec.compress(np.zeros((2, 4, 4, 1), "uint8"), model)
+    bare = tfgen.models.get("PixelCNN")(**AR_CASES["pixelcnn_binary"][1])
+    with pytest.raises(ValueError, match="needs a zoo model"):
+        codec.compress(np.zeros((1, 5, 4, 1), "uint8"), bare)
+    with pytest.raises(ValueError, match="0 and 255"):
+        codec.levels_from_pixels(np.array([0, 128, 255], np.uint8), 2)
+    np.testing.assert_array_equal(
+        codec.levels_from_pixels(np.array([0, 255], np.uint8), 2), [0, 1]
+    )
+
+
+def test_cli_compress_decompress(tiny_zoo, tmp_path, capsys):
+    model = tiny_zoo("gated_levels")
+    levels = _levels(model, 5).astype("uint8")
+    source = tmp_path / "levels.npy"
+    np.save(source, levels)
+    packed = str(tmp_path / "x.tfg")
+    assert cli.main(["compress", model.zoo_name, str(source), "-o", packed]) == 0
+    assert "compressed 5 image(s)" in capsys.readouterr().out
+    out_dir = tmp_path / "pngs"
+    assert cli.main(["decompress", packed, "-o", str(out_dir)]) == 0
+    assert sorted(p.name for p in out_dir.iterdir())[:2] == ["00000.png", "00001.png"]
+    # PNGs hold the levels as pixel values; they compress to the same file.
+    again = str(tmp_path / "y.tfg")
+    assert cli.main(["compress", model.zoo_name, str(out_dir), "-o", again]) == 0
+    assert open(packed, "rb").read() == open(again, "rb").read()
+    # A truncated file: a clear error, and no output written.
+    truncated = tmp_path / "t.tfg"
+    truncated.write_bytes(open(packed, "rb").read()[:-4])
+    target = tmp_path / "never.npy"
+    assert cli.main(["decompress", str(truncated), "-o", str(target)]) == 2
+    assert "Truncated" in capsys.readouterr().err and not target.exists()
+
+
+def test_header_layout_is_little_endian():
+    header = codec.Header("bits_back", "m", "cd" * 32, (2, 3, 1), 2, 1, 1, [4], 7)
+    blob = header.to_bytes()
+    assert blob[:4] == codec.MAGIC
+    assert struct.unpack("<BBH", blob[4:8]) == (codec.FORMAT_VERSION, 2, 1)
