@@ -241,3 +241,44 @@ def test_header_layout_is_little_endian():
     blob = header.to_bytes()
     assert blob[:4] == codec.MAGIC
     assert struct.unpack("<BBH", blob[4:8]) == (codec.FORMAT_VERSION, 2, 1)
+
+
+def _compression_script():
+    import importlib.util
+    import os
+
+    path = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        "benchmarks",
+        "compression.py",
+    )
+    spec = importlib.util.spec_from_file_location("compression_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("num_levels, shape", [(2, (28, 28, 1)), (256, (8, 8, 3))])
+def test_compression_benchmark_baselines_are_lossless(num_levels, shape):
+    script = _compression_script()
+    levels = np.random.default_rng(0).integers(0, num_levels, (3, *shape), np.uint8)
+    rows = script.run_baselines(levels, num_levels)
+    assert {"PNG", "WebP lossless", "gzip -9", "bzip2 -9", "xz -9"} <= {
+        row["method"].split(" (")[0] for row in rows
+    }
+    for row in rows:
+        assert row["exact"], row["method"]
+        assert row["bpd"] == 8 * row["bytes"] / levels.size
+
+
+def test_compression_benchmark_codec_row(tiny_zoo):
+    script = _compression_script()
+    model = tiny_zoo("pixelcnn_binary")
+    levels = _levels(model, 5).astype(np.uint8)
+    row = script.run_codec(zoo.get(model.zoo_name), levels, 2, 4, progress=False)
+    assert row["exact"] and row["codec"] == "autoregressive"
+    # The file is the payload plus its header; the payload is the NLL's bits.
+    assert row["bpd"] == 8 * row["bytes"] / levels.size
+    assert row["payload_bpd"] < row["bpd"]
+    assert row["model_rate"] == "exact NLL"
+    assert row["model_bpd"] <= row["payload_bpd"] * 1.01 + 64 / levels.size
