@@ -26,6 +26,7 @@ Run from the repository root (with $TFGEN_DATA_DIR holding the datasets):
 
 import argparse
 import datetime
+import json
 import math
 import os
 import platform
@@ -220,6 +221,53 @@ def table(results):
     return "\n".join(lines)
 
 
+def section_text(results, date, wall_seconds):
+    anchors = sorted({v[2] for v in ANCHORS.values()})
+    return "\n".join(
+        [
+            "## Autoregressive models: test likelihood",
+            "",
+            "`python3 benchmarks/bits_per_dim.py`",
+            "",
+            f"- Hardware: {hardware_line()}",
+            f"- Date: {date} (rows not measured in this run come from the records in "
+            "their entries, each with its own date and hardware)",
+            "- Protocol: the whole test split of each entry's dataset (binarized MNIST: the "
+            "fixed Larochelle-Murray binarization, 10,000 images; 8-bit MNIST and "
+            "CIFAR-10: 10,000 images, 8-bit values, no dequantization); exact discrete "
+            "log-likelihood from `model.log_prob`, float32 evaluation; mean ± standard "
+            "error over images. Binarized MNIST results are compared in nats per image, "
+            "CIFAR-10 in bits/dim.",
+            f"- Anchors: {'; '.join(anchors)}.",
+            f"- Wall time of this run's evaluations: {wall_seconds:.0f} s",
+            "",
+            table(results),
+        ]
+    )
+
+
+def recorded_results():
+    """Rows for the entries measured earlier, from their `entry.json` records."""
+    rows = []
+    for entry in autoregressive_entries():
+        with open(os.path.join(entry.directory, "entry.json")) as f:
+            records = {m["name"]: m for m in json.load(f).get("metrics", [])}
+        nll, bpd = records.get("test_nll"), records.get("test_bits_per_dim")
+        if nll is None or bpd is None:
+            continue
+        rows.append(
+            dict(
+                entry=entry,
+                n=nll["protocol"]["images"],
+                nats=nll["value"],
+                nats_sem=nll["standard_error"],
+                bpd=bpd["value"],
+                bpd_sem=bpd["standard_error"],
+            )
+        )
+    return rows
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Test NLL of the autoregressive zoo entries (nats, bits/dim)."
@@ -263,31 +311,18 @@ def main(argv=None):
     if not results:
         print("no autoregressive zoo entry with weights")
         return 1
-    anchors = sorted({v[2] for v in ANCHORS.values()})
-    section = "\n".join(
-        [
-            "## Autoregressive models: test likelihood",
-            "",
-            "`python3 benchmarks/bits_per_dim.py`",
-            "",
-            f"- Hardware: {hardware_line()}",
-            f"- Date: {date}",
-            "- Protocol: the whole test split of each entry's dataset (binarized MNIST: the "
-            "fixed Larochelle-Murray binarization, 10,000 images; CIFAR-10: 10,000 images, "
-            "8-bit values, no dequantization); exact discrete log-likelihood from "
-            "`model.log_prob`, float32 evaluation; mean ± standard error over images. "
-            "MNIST results are compared in nats per image, CIFAR-10 in bits/dim.",
-            f"- Anchors: {'; '.join(anchors)}.",
-            f"- Wall time of the evaluation: {time.perf_counter() - start:.0f} s",
-            "",
-            table(results),
-        ]
-    )
-    print(section)
+    section = section_text(results, date, time.perf_counter() - start)
     if args.no_write or args.limit:
+        print(section)
         return 0
     for result in results:
         update_entry(result, date, args.limit)
+    # The tables list every entry measured so far: the others from their records.
+    measured = {r["entry"].name for r in results}
+    results += [r for r in recorded_results() if r["entry"].name not in measured]
+    results.sort(key=lambda r: r["entry"].name)
+    section = section_text(results, date, time.perf_counter() - start)
+    print(section)
     write_section(args.output, section, MARK_START, MARK_END)
     readme = "\n".join(
         [
