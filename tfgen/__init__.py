@@ -9,6 +9,7 @@ _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 __version__ = "0.1.0"
 
 from tfgen import (  # noqa: E402
+    codec,
     data,
     distributions,
     images,
@@ -42,6 +43,7 @@ __all__ = [
     "CycleGAN",
     "GatedPixelCNN",
     "PixelCNN",
+    "codec",
     "data",
     "distributions",
     "images",
