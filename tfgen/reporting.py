@@ -21,11 +21,15 @@ def cpu_model():
 
 
 def hardware_summary():
-    """One line: core count, CPU model and GPUs, e.g. '2 x AMD EPYC, no GPU'."""
+    """One line: core count, CPU model and GPUs, e.g. '2 x AMD EPYC, no GPU';
+    a process pinned to fewer cores (taskset) says how many it could use."""
     import tensorflow as tf
 
     gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-    return f"{os.cpu_count()} x {cpu_model()}" + (
+    cores = os.cpu_count()
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+    pinned = f" ({usable} of them used)" if usable < cores else ""
+    return f"{cores} x {cpu_model()}{pinned}" + (
         f", GPUs: {gpus}" if gpus else ", no GPU"
     )
 
