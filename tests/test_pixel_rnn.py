@@ -123,6 +123,11 @@ def test_model_is_causal(kind, shape, levels):
     model = MODELS[kind](image_shape=shape, num_levels=levels, **TINY)
     # Several inputs, so that a ReLU that is off at one of them hides no path.
     jac = assert_causal(model, num_inputs=8)
+    if shape[-1] == 3:
+        # G reads its pixel's R, B its R and G (R -> G -> B inside the LSTM).
+        for red in range(0, jac.shape[0], 3):
+            assert jac[red + 1, red] > 0 and jac[red + 2, red] > 0
+            assert jac[red + 2, red + 1] > 0
     if kind == "diagonal":
         # Diagonal BiLSTM layers see the whole past of every position.
         past = np.tril(np.ones(jac.shape, bool), k=-1)
