@@ -158,7 +158,7 @@ def measure(entry, args, logits, zoo_dir):
     rgb = entry.config.get("image_shape", [0, 0, 0])[-1] == 3
     if rgb and logits:
         metrics.append("is")
-    elif rgb:
+    elif rgb and args.inception:
         notes.append(
             "Inception Score not measured: the FID weights hold no logits layer "
             "(pytorch-fid's pt_inception-2015-12-05-6726825d.pth has one)"
@@ -173,10 +173,14 @@ def measure(entry, args, logits, zoo_dir):
         progress=not args.quiet,
         fid_method=args.fid_method,
     )
-    print(f"== {entry.name}: {', '.join(metrics)} on Inception, n_gen={num_samples}")
-    results = tfgen.metrics.evaluate(
-        model, metrics, features="inception", batch_size=args.batch_size, **common
-    )
+    results = []
+    if args.inception:
+        print(
+            f"== {entry.name}: {', '.join(metrics)} on Inception, n_gen={num_samples}"
+        )
+        results += tfgen.metrics.evaluate(
+            model, metrics, features="inception", batch_size=args.batch_size, **common
+        )
     if _is_28_grayscale(entry) and args.classifier != "off":
         if has_classifier(dataset, zoo_dir):
             print(f"== {entry.name}: fid, is on the {dataset} classifier")
@@ -391,6 +395,12 @@ def parse_args(argv=None):
         default="auto",
         help="classifier metrics for 28x28 sets: when shipped (auto), required, or not",
     )
+    parser.add_argument(
+        "--no-inception",
+        dest="inception",
+        action="store_false",
+        help="skip the Inception metrics (the classifier ones of 28x28 sets only)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, help="Inception batch (default 64)")
     parser.add_argument(
@@ -447,7 +457,7 @@ def main(argv=None):
     entries = select_entries(zoo_dir, patterns)
     if not entries:
         raise SystemExit(f"No zoo entry with weights in {zoo_dir}.")
-    logits = weights_have_logits(args.weights)
+    logits = args.inception and weights_have_logits(args.weights)
     notes, records = [], []
     for entry in entries:
         results, entry_notes = measure(entry, args, logits, zoo_dir)
