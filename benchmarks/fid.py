@@ -351,7 +351,7 @@ def sanity(args):
         f"{meta['resize']}; input: {meta['input_dtype']}; FID matrix square root: "
         f"{args.fid_method}. Statistics from "
         "`tfgen.metrics.reference_statistics` (cached). Hardware: "
-        f"{tfgen.recipes._hardware()}; wall time {wall:.0f} s (cached parts cost "
+        f"{tfgen.reporting.hardware_summary()}; wall time {wall:.0f} s (cached parts cost "
         f"nothing); {datetime.date.today().isoformat()}, tfgen "
         f"{tfgen.__version__}, Python {platform.python_version()}.",
         "",

@@ -297,3 +297,18 @@ def test_benchmark_script_smoke(fid_env, fake_data_dir, tmp_path, capsys):
         assert PROTOCOL_KEYS <= set(record["protocol"])
         assert record["protocol"]["script"] == "benchmarks/fid.py"
     assert written["metrics"][0]["protocol"]["n_gen"] == 8
+
+
+def test_benchmark_sanity_smoke(fid_env, fake_data_dir, tmp_path):
+    # FID(CIFAR-10 train, test) and, the random weights having logits, IS(train).
+    results = tmp_path / "RESULTS.md"
+    argv = [
+        "--sanity", "--num-samples", "12", "--num-reference", "12",
+        "--batch-size", "6", "--data-dir", fake_data_dir, "--output", str(results),
+        "--fid-method", "eigh", "--quiet",
+    ]  # fmt: skip
+    assert _benchmark_module().main(argv) == 0
+    text = results.read_text()
+    assert "<!-- fid_sanity:start -->" in text
+    assert "| FID(cifar10:train, cifar10:test) |" in text
+    assert "| IS(cifar10:train), 10 splits |" in text and "| 12 vs 12 |" in text
