@@ -37,8 +37,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgen.distributions import from_levels
-
 __all__ = [
     "MASKS",
     "cached_sampler",
@@ -119,8 +117,8 @@ def compiled_sampler(model, jit_compile=False, choose=None):
             keep = known[:, i, j, c]
 
             def draw():
-                x = from_levels(levels, num_levels)
-                logits = model.network(model.network_args(x, labels), training=False)
+                args = model.network_args_from_levels(levels, labels)
+                logits = model.network(args, training=False)
                 logits = tf.cast(logits, tf.float32)[:, i, j, c]
                 value = choose(logits, t, noise[:, i, j, c], temperature)
                 value = tf.where(keep, levels[:, i, j, c], value)
@@ -525,8 +523,8 @@ def cached_sampler(model, jit_compile=False, choose=None):
     def run(levels, known, noise, labels, temperature):
         n = tf.shape(levels)[0]
         labels = labels if conditional else None
-        image = model.network_input(from_levels(levels, num_levels))
-        padded = program.pad_image(tf.cast(image, tf.float32))
+        table = model.level_inputs()
+        padded = program.pad_image(tf.gather(table, levels))
         pos, rows_in, rows_out = program.initial_state(n)
 
         def row_body(i, levels, padded, pos, rows_in, rows_out):
@@ -549,9 +547,7 @@ def cached_sampler(model, jit_compile=False, choose=None):
                 value = tf.where(keep, levels[:, i, j, c], value)
                 levels = _set_position(levels, i, j, c, value)
                 # The image map gets the new value for the next windows.
-                new = tf.cast(
-                    model.network_input(from_levels(value, num_levels)), tf.float32
-                )
+                new = tf.gather(table, value)
                 index = tf.stack(
                     [
                         tf.fill([n], i + p),

@@ -185,6 +185,28 @@ class AutoregressiveModel(GenerativeModel):
             return image
         return [image, one_hot_labels]
 
+    def level_inputs(self):
+        """float32 (num_levels,): what the network reads for each level,
+        computed once, eagerly. The samplers and the codec gather from it, so
+        that a graph and an eager pass feed the network the same bits (a
+        graph may rewrite k / (L - 1) * 2 - 1 and round its last bit
+        differently, which the codec's probability tables cannot absorb)."""
+        table = self.__dict__.get("_level_table")
+        if table is None:
+            with tf.init_scope():
+                levels = tf.range(self.num_levels)
+                values = self.network_input(from_levels(levels, self.num_levels))
+                table = tf.constant(np.asarray(tf.cast(values, tf.float32)))
+            self.__dict__["_level_table"] = table
+        return table
+
+    def network_args_from_levels(self, levels, one_hot_labels=None):
+        """`network_args` of int levels (n, H, W, C), through `level_inputs`."""
+        image = tf.gather(self.level_inputs(), levels)
+        if self.num_classes is None:
+            return image
+        return [image, one_hot_labels]
+
     def _one_hot(self, labels):
         if self.num_classes is None:
             return None

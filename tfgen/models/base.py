@@ -4,7 +4,19 @@ import keras
 
 from tfgen.validation import check_image_shape
 
-__all__ = ["GenerativeModel"]
+__all__ = ["GenerativeModel", "output_dtype"]
+
+
+def output_dtype():
+    """The dtype of the layers that give a likelihood's or a loss's
+    parameters: float32 under float32 and mixed policies (no bf16 logits),
+    float64 under a float64 policy (the codec's coding copies, whose
+    parallel and step-by-step passes must agree to float64 round-off)."""
+    return (
+        "float64"
+        if keras.config.dtype_policy().compute_dtype == "float64"
+        else "float32"
+    )
 
 
 @keras.saving.register_keras_serializable(package="tfgen")

@@ -6,6 +6,7 @@ from tfgen.layers.gated import gated_pixelcnn_block
 from tfgen.layers.masked_conv import MaskedConv2D
 from tfgen.layers.residual import pixelcnn_residual_block
 from tfgen.models.autoregressive import AutoregressiveModel, check_network_sizes
+from tfgen.models.base import output_dtype
 from tfgen.validation import check_positive_int
 
 __all__ = ["GatedPixelCNN", "PixelCNN", "output_head"]
@@ -14,7 +15,8 @@ __all__ = ["GatedPixelCNN", "PixelCNN", "output_head"]
 def output_head(h, model, hidden, name="head"):
     """ReLU, 1x1 mask B (`hidden`), ReLU, 1x1 mask B to the logits, shaped
     (B, H, W, C) for Bernoulli or (B, H, W, C, num_levels) categorical; the
-    logits layer computes in float32 for a sharp softmax under mixed precision."""
+    logits layer computes in float32 (float64 under a float64 policy) for a
+    sharp softmax under mixed precision."""
     channels = model.image_shape[-1]
     per_channel = 1 if model.num_levels == 2 else model.num_levels
     h = keras.layers.ReLU()(h)
@@ -27,15 +29,15 @@ def output_head(h, model, hidden, name="head"):
         1,
         mask_type="B",
         color_groups=channels,
-        dtype="float32",
+        dtype=output_dtype(),
         name=f"{name}_logits",
     )(h)
     if model.num_levels > 2:
         # Colour block c of the channels holds channel c's level logits.
-        # float32 too: under a mixed policy the Reshape would cast to bf16.
+        # Same dtype: under a mixed policy the Reshape would cast to bf16.
         logits = keras.layers.Reshape(
             (*model.image_shape, model.num_levels),
-            dtype="float32",
+            dtype=output_dtype(),
             name=f"{name}_levels",
         )(logits)
     return logits

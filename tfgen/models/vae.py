@@ -10,7 +10,7 @@ from keras import layers, ops
 from tensorflow_probability import distributions as tfd
 
 from tfgen import distributions as pixel
-from tfgen.models.base import GenerativeModel
+from tfgen.models.base import GenerativeModel, output_dtype
 from tfgen.models.dcgan import num_upsamplings
 from tfgen.models.gan import _replica_info, replica_slice_normal
 from tfgen.models.latent import interpolate_latents
@@ -211,7 +211,7 @@ class VAE(GenerativeModel):
             h = layers.Flatten()(h)
             h = layers.Dense(self.hidden_units[0], activation=self.activation)(h)
         # Mean and pre-softplus scale, in float32 for the density computations.
-        stats = layers.Dense(2 * self.latent_dim, dtype="float32", name="stats")(h)
+        stats = layers.Dense(2 * self.latent_dim, dtype=output_dtype(), name="stats")(h)
         return keras.Model(x, stats, name="encoder")
 
     def build_decoder(self):
@@ -222,8 +222,8 @@ class VAE(GenerativeModel):
             h = z
             for units in reversed(self.hidden_units):
                 h = layers.Dense(units, activation=self.activation)(h)
-            h = layers.Dense(height * width * p, dtype="float32", name="params")(h)
-            h = layers.Reshape((height, width, p), dtype="float32")(h)
+            h = layers.Dense(height * width * p, dtype=output_dtype(), name="params")(h)
+            h = layers.Reshape((height, width, p), dtype=output_dtype())(h)
         else:
             n = self.num_stages
             seed_h, seed_w = height // 2**n, width // 2**n
@@ -236,9 +236,14 @@ class VAE(GenerativeModel):
                     filters, 4, strides=2, padding="same", activation=self.activation
                 )(h)
                 filters = max(filters // 2, self.base_filters)
-            h = layers.Conv2D(p, 3, padding="same", dtype="float32", name="params")(h)
+            h = layers.Conv2D(
+                p, 3, padding="same", dtype=output_dtype(), name="params"
+            )(h)
         if self.likelihood == "categorical":
-            h = layers.Reshape((height, width, channels, self.num_levels))(h)
+            # Same dtype: under a mixed policy the Reshape would cast to bf16.
+            h = layers.Reshape(
+                (height, width, channels, self.num_levels), dtype=output_dtype()
+            )(h)
         return keras.Model(z, h, name="decoder")
 
     def call(self, inputs, training=False):
