@@ -31,6 +31,11 @@ HEADLINE_METRICS = (
     "bits_per_dim",
     "elbo_test",
     "linear_probe_accuracy",
+    "fid_a2b",
+    "fid_b2a",
+    "success_rate_a2b",
+    "success_rate_b2a",
+    "compressed_bits_per_dim",
 )
 # Training curves: the last epoch's value of each of these columns present.
 LOSS_COLUMNS = ("d_loss", "g_loss", "elbo", "kl", "nll")
@@ -49,6 +54,19 @@ def _metric_text(metric):
         return (
             f"{metric['name']} {value}{unit} ({protocol['dataset']}:{protocol['split']}, "
             f"{protocol['images']} images)"
+        )
+    if protocol.get("domains"):  # benchmarks/translation.py
+        success = metric["name"].startswith("success")
+        judge = "classifier" if success else "Inception"
+        shown = f"{value:.3f}" if success else f"{value:.1f}"
+        return (
+            f"{metric['name']} {shown} ({protocol['split']}, "
+            f"{protocol['n_a']} + {protocol['n_b']} images; {judge})"
+        )
+    if protocol.get("model_rate"):  # benchmarks/compression.py
+        return (
+            f"{metric['name']} {value} bits/dim ({protocol['dataset']}:{protocol['split']}, "
+            f"{protocol['images']} images; model {protocol['model_rate']})"
         )
     parts = []
     if protocol.get("reference"):
