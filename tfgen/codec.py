@@ -533,9 +533,9 @@ def decompress(blob, model=None, progress=False):
 
         try:
             levels = decode(coder, header, payload, progress=progress)
-        except (AssertionError, ValueError) as error:
-            if isinstance(error, CodecError):
-                raise
+        except CodecError:
+            raise
+        except (AssertionError, ValueError) as error:  # the ANS coder refused
             raise CodecError(_UNDECODABLE) from error
     if image_checksum(levels) != header.checksum:
         raise CodecError(f"The decoded images fail their CRC-32. {_UNDECODABLE}")

@@ -180,10 +180,10 @@ class AutoregressiveModel(GenerativeModel):
 
     def network_args(self, x, one_hot_labels=None):
         """The network's inputs for images `x` in [0, 1] (and one-hot labels)."""
-        image = self.network_input(x)
-        if self.num_classes is None:
-            return image
-        return [image, one_hot_labels]
+        return self._pack_args(self.network_input(x), one_hot_labels)
+
+    def _pack_args(self, image, one_hot_labels):
+        return image if self.num_classes is None else [image, one_hot_labels]
 
     def level_inputs(self):
         """float32 (num_levels,): what the network reads for each level,
@@ -202,10 +202,7 @@ class AutoregressiveModel(GenerativeModel):
 
     def network_args_from_levels(self, levels, one_hot_labels=None):
         """`network_args` of int levels (n, H, W, C), through `level_inputs`."""
-        image = tf.gather(self.level_inputs(), levels)
-        if self.num_classes is None:
-            return image
-        return [image, one_hot_labels]
+        return self._pack_args(tf.gather(self.level_inputs(), levels), one_hot_labels)
 
     def _one_hot(self, labels):
         if self.num_classes is None:
