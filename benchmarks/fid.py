@@ -172,6 +172,7 @@ def measure(entry, args, logits, zoo_dir):
         weights=args.weights,
         progress=not args.quiet,
         fid_method=args.fid_method,
+        work_dir=args.work_dir,
     )
     results = []
     if args.inception:
@@ -426,6 +427,12 @@ def parse_args(argv=None):
         choices=("sqrtm", "eigh"),
         default="sqrtm",
         help="FID's matrix square root: scipy sqrtm (pytorch-fid, TTUR) or eigh",
+    )
+    parser.add_argument(
+        "--work-dir",
+        help="keep features in resumable chunks here; the same command started "
+        "once per core (each pinned, e.g. taskset -c N, the extra ones with "
+        "--no-write) shares the work",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)

@@ -56,6 +56,19 @@ def fake_data_dir(tmp_path_factory):
 
 
 @pytest.fixture
+def pixel_stats_protocol():
+    """The protocol of the tests' fake 2-d feature networks (pixel mean and
+    max), as reference caches key it."""
+    return {
+        "feature_network": "pixel stats",
+        "feature_dim": 2,
+        "weights_sha256": "ab" * 32,
+        "resize": "none",
+        "input_dtype": "uint8",
+    }
+
+
+@pytest.fixture
 def images28():
     return np.random.default_rng(0).random((16, 28, 28, 1)).astype("float32")
 

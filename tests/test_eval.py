@@ -113,6 +113,31 @@ def test_same_seed_same_numbers_and_balanced_labels(cache, fake_data_dir):
     assert again.value == first.value and other.value != first.value
 
 
+def test_work_dir_gives_the_same_numbers_in_chunks(
+    cache, fake_data_dir, tmp_path, monkeypatch
+):
+    from tfgen.metrics import features
+
+    monkeypatch.setattr(features, "CHUNK_SIZE", 7)
+    kwargs = dict(
+        num_samples=20,
+        reference="mnist:train",
+        features="classifier",
+        classifier=_tiny_classifier(),
+        data_dir=fake_data_dir,
+        progress=False,
+        batch_size=8,
+    )
+    model = _tiny_gan()
+    direct = metrics.evaluate(model, "fid,kid,is,pr", **kwargs)
+    work = tmp_path / "work"
+    chunked = metrics.evaluate(model, "fid,kid,is,pr", work_dir=work, **kwargs)
+    for a, b in zip(direct, chunked):
+        assert a.name == b.name
+        np.testing.assert_allclose(a.value, b.value, rtol=1e-5)
+    assert os.listdir(work) == []  # the only participant removed its chunks
+
+
 def test_evaluate_on_inception_features(fid_env, fake_data_dir):
     # 28x28 batches of 8 with progress bars in every Inception test here, so
     # the network is traced once for all of them.

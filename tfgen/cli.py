@@ -416,6 +416,7 @@ def cmd_eval(args):
         classifier=args.classifier,
         batch_size=args.batch_size,
         fid_method=args.fid_method,
+        work_dir=args.work_dir,
     )
     for result in results:
         print(result)
@@ -698,6 +699,11 @@ def build_parser():
         choices=("sqrtm", "eigh"),
         default="sqrtm",
         help="matrix square root of FID: scipy sqrtm (the reference) or eigh (faster)",
+    )
+    p.add_argument(
+        "--work-dir",
+        help="keep the features in resumable chunks here; start the same command "
+        "once per core (e.g. under taskset) and the processes share the work",
     )
     p.add_argument("--json", help="also write the results with protocols to this file")
     p.set_defaults(func=cmd_eval)

@@ -17,6 +17,7 @@ for result in tfgen.metrics.evaluate(model, ["fid", "kid"], num_samples=50000,
 """
 
 import dataclasses
+import os
 import time
 
 import numpy as np
@@ -111,6 +112,34 @@ class _BalancedLabels:
         return self.model.sample(n, seed=seed, labels=labels.astype("int32"))
 
 
+def _chunked_generated(source, extractor, protocol, num_samples, seed, work_dir):
+    """Generated features through `chunked_features`: the chunks are keyed
+    by the images' sha256, so every process drawing the same samples shares
+    them, and no other model's chunks are ever read."""
+    import hashlib
+
+    from tfgen.metrics.features import chunked_features, draw_images, release_chunks
+
+    images = draw_images(
+        source,
+        num_samples,
+        extractor.batch_size,
+        seed,
+        desc="sampling",
+        progress=extractor.progress,
+    )
+    digest = hashlib.sha256(np.ascontiguousarray(images).data).hexdigest()
+    key = {
+        k: protocol.get(k)
+        for k in ("feature_network", "feature_dim", "weights_sha256", "resize")
+    }
+    key.update(images_sha256=digest, num_samples=int(num_samples), seed=seed)
+    directory = os.path.join(os.fspath(work_dir), f"generated-{digest[:16]}.chunks")
+    features = chunked_features(images, extractor, directory, key, desc="generated")
+    release_chunks(directory)
+    return features
+
+
 def _parse_metrics(metrics):
     if isinstance(metrics, str):
         metrics = [m.strip() for m in metrics.split(",") if m.strip()]
@@ -186,6 +215,7 @@ def evaluate(
     pr_k=3,
     cache_dir=None,
     fid_method="sqrtm",
+    work_dir=None,
 ):
     """Measures a model's samples against a real split; one pass, many metrics.
 
@@ -229,6 +259,14 @@ def evaluate(
         cache_dir: cache of weights and reference files.
         fid_method: `"sqrtm"` (scipy, as pytorch-fid and TTUR) or `"eigh"`
             (faster, never complex); see `frechet_distance`.
+        work_dir: a folder for the generated images' features, kept in
+            chunks (see `chunked_features`): the samples are drawn first,
+            then their features are computed chunk by chunk, so an
+            interrupted run resumes, and the same call started in several
+            processes (one per core) shares the work (the real split's
+            chunks are shared the same way, in the cache). The last process
+            to finish removes the chunks. None computes in memory, in one
+            pass.
 
     Returns:
         A list of `MetricResult`, in the order of `metrics` (`"pr"` gives
@@ -289,14 +327,20 @@ def evaluate(
         source = _BalancedLabels(model)
         sampling += f"; labels i mod {model.num_classes} over the run"
     generated_start = time.perf_counter()
-    out = extractor.features(
-        source,
-        num_samples=num_samples,
-        seed=seed,
-        logits=need_logits,
-        desc="generated",
-    )
-    generated, logits = out if need_logits else (out, None)
+    if work_dir is None:
+        out = extractor.features(
+            source,
+            num_samples=num_samples,
+            seed=seed,
+            logits=need_logits,
+            desc="generated",
+        )
+        generated, logits = out if need_logits else (out, None)
+    else:
+        generated = _chunked_generated(
+            source, extractor, protocol, num_samples, seed, work_dir
+        )
+        logits = extractor.logits_of(generated) if need_logits else None
     generated_seconds = time.perf_counter() - generated_start
 
     reference_kwargs = dict(

@@ -33,12 +33,17 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import time
 import warnings
 
 import numpy as np
 
+from tfgen.metrics.features import (
+    ChunksRemoved,
+    chunked_features,
+    release_chunks,
+    write_atomic,
+)
 from tfgen.metrics.fid import Statistics, _statistics_from_features
 
 __all__ = [
@@ -255,48 +260,17 @@ def _load_images(name, split, num_samples, data_dir):
 CHUNK_SIZE = 5000
 
 
-def _save_array(path, array):
-    with open(path, "wb") as f:  # a file object: np.save adds no suffix
-        np.save(f, array)
-
-
-def _chunked_features(images, extractor, directory, key, desc):
-    """Features of `images`, CHUNK_SIZE at a time, each chunk kept in
-    `directory` until the whole split is done: an interrupted computation
-    (50k Inception passes take about an hour on a 2-core CPU) resumes where
-    it stopped. Chunks of another request (`key` differs) are discarded."""
-    key_path = os.path.join(directory, "key.json")
-    if os.path.isfile(key_path):
-        with open(key_path) as f:
-            if json.load(f) != key:
-                shutil.rmtree(directory)
-    os.makedirs(directory, exist_ok=True)
-    with open(key_path, "w") as f:
-        json.dump(key, f, sort_keys=True)
-    parts = []
-    for start in range(0, len(images), CHUNK_SIZE):
-        stop = min(start + CHUNK_SIZE, len(images))
-        path = os.path.join(directory, f"{start:08d}-{stop:08d}.npy")
-        if os.path.isfile(path):
-            part = np.load(path, allow_pickle=False)
-        else:
-            label = desc if stop - start == len(images) else f"{desc} {start}:{stop}"
-            part = extractor.features(images[start:stop], desc=label)
-            _write_atomic(path, lambda p, part=part: _save_array(p, part))
-        parts.append(part)
-    return np.concatenate(parts)
-
-
 def _compute(name, split, num_samples, expected, get_extractor, data_dir, chunk_dir):
     images = _load_images(name, split, num_samples, data_dir)
     data_sha256 = hashlib.sha256(np.ascontiguousarray(images).data).hexdigest()
     start = time.perf_counter()
-    features = _chunked_features(
+    features = chunked_features(
         images,
         get_extractor(),
         chunk_dir,
         {**expected, "data_sha256": data_sha256},
         desc=f"{name}:{split} features",
+        chunk_size=CHUNK_SIZE,
     )
     from tfgen import __version__
 
@@ -313,15 +287,20 @@ def _compute(name, split, num_samples, expected, get_extractor, data_dir, chunk_
     return features, metadata
 
 
-def _write_atomic(path, write):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    partial = f"{path}.partial-{os.getpid()}.npz"
-    try:
-        write(partial)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+def _compute_shared(stored, request, chunk_dir):
+    """`_compute(*request, chunk_dir)`, or what a peer process that finished
+    the same chunked computation first has stored (`stored()`, read when
+    the chunks vanish under this one)."""
+    for _ in range(2):
+        try:
+            return _compute(*request, chunk_dir)
+        except ChunksRemoved:
+            found = stored()
+            if found is not None:
+                return found
+            # The peer stored another kind of file (statistics, not
+            # features): compute anew, from no chunks.
+    return _compute(*request, chunk_dir)
 
 
 def _statistics_of(features, metadata):
@@ -452,15 +431,19 @@ def reference_statistics(
         cached = _stored(features_path, expected, _read_features, "cached features")
         if cached is not None:
             stats = _statistics_of(*cached)
-            _write_atomic(path, stats.save)
+            write_atomic(path, stats.save)
             return stats
     chunks = _cache_path("features", name, split, num_samples, protocol, cache_dir)
-    features, metadata = _compute(
-        name, split, num_samples, expected, get_extractor, data_dir, chunks + ".chunks"
+    computed = _compute_shared(
+        lambda: _stored(path, expected, Statistics.load, "cached statistics"),
+        (name, split, num_samples, expected, get_extractor, data_dir),
+        chunks + ".chunks",
     )
-    stats = _statistics_of(features, metadata)
-    _write_atomic(path, stats.save)
-    shutil.rmtree(chunks + ".chunks", ignore_errors=True)
+    if isinstance(computed, Statistics):
+        return computed
+    stats = _statistics_of(*computed)
+    write_atomic(path, stats.save)
+    release_chunks(chunks + ".chunks")
     return stats
 
 
@@ -500,19 +483,24 @@ def reference_features(
         found = _stored(path, expected, _read_features, "cached features")
         if found is not None:
             return found
-    features, metadata = _compute(
-        name, split, num_samples, expected, get_extractor, data_dir, path + ".chunks"
+    computed = _compute_shared(
+        lambda: _stored(path, expected, _read_features, "cached features"),
+        (name, split, num_samples, expected, get_extractor, data_dir),
+        path + ".chunks",
     )
+    if isinstance(computed, ReferenceFeatures):
+        return computed
+    features, metadata = computed
     metadata_json = np.array(json.dumps(metadata, sort_keys=True))
-    _write_atomic(
+    write_atomic(
         path,
         lambda p: np.savez(p, features=features, metadata=metadata_json),
     )
     stats_path = _cache_path(
         "statistics", name, split, num_samples, protocol, cache_dir
     )
-    _write_atomic(stats_path, _statistics_of(features, metadata).save)
-    shutil.rmtree(path + ".chunks", ignore_errors=True)
+    write_atomic(stats_path, _statistics_of(features, metadata).save)
+    release_chunks(path + ".chunks")
     return ReferenceFeatures(features, metadata)
 
 
@@ -528,5 +516,5 @@ def ship_reference_statistics(name, split="train", zoo_dir=None, **kwargs):
         )
     stats = reference_statistics(name, split, use_shipped=False, **kwargs)
     path = shipped_statistics_path(name, split, zoo_dir)
-    _write_atomic(path, lambda p: stats.save(p, compressed=True))
+    write_atomic(path, lambda p: stats.save(p, compressed=True))
     return path
