@@ -29,3 +29,17 @@ def test_replace_metrics_keeps_other_records_and_fields(tmp_path):
     data = json.loads(path.read_text())
     assert data["extra"] == 1
     assert data["metrics"] == [{"name": "kid", "value": 2}, {"name": "fid", "value": 5}]
+
+
+def test_replace_metrics_keeps_records_of_other_protocols(tmp_path):
+    path = tmp_path / "entry.json"
+
+    def fid(value, reference, n_gen):
+        protocol = {"reference": reference, "n_gen": n_gen, "seed": 0}
+        return {"name": "fid", "value": value, "protocol": protocol}
+
+    path.write_text(json.dumps({"metrics": [fid(46.0, "cifar10:test", 10000)]}))
+    reporting.replace_metrics(str(path), [fid(42.0, "cifar10:train", 50000)])
+    reporting.replace_metrics(str(path), [fid(41.0, "cifar10:train", 50000)])
+    values = [m["value"] for m in json.loads(path.read_text())["metrics"]]
+    assert values == [46.0, 41.0]  # the rerun replaced only its own protocol

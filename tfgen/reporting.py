@@ -54,13 +54,30 @@ def write_section(path, section, start_mark, end_mark, header="# Benchmark resul
         f.write(text)
 
 
+def _same_protocol(old, new):
+    # Records of one metric under different protocols (FID-10k against the
+    # test split, FID-50k against train) answer different questions: both
+    # stay. A record whose protocol is not a dict cannot be told apart.
+    if old.get("name") != new.get("name"):
+        return False
+    a, b = old.get("protocol"), new.get("protocol")
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return True
+    return all(a.get(k) == b.get(k) for k in ("reference", "n_gen"))
+
+
 def replace_metrics(entry_path, records):
     """Writes metric records (dicts with a `name`) into a zoo `entry.json`,
-    replacing older records of the same names and keeping the others."""
+    replacing older records of the same name and protocol (the same
+    `protocol.reference` and `protocol.n_gen`, where present) and keeping
+    the others."""
     with open(entry_path) as f:
         data = json.load(f)
-    names = {r["name"] for r in records}
-    kept = [m for m in data.get("metrics", []) if m.get("name") not in names]
+    kept = [
+        m
+        for m in data.get("metrics", [])
+        if not any(_same_protocol(m, r) for r in records)
+    ]
     data["metrics"] = kept + list(records)
     with open(entry_path, "w") as f:
         json.dump(data, f, indent=2)
