@@ -268,7 +268,9 @@ def protocol_header(records, notes, command):
         f"- Input dtype: {'; '.join(dtypes) or '-'}.",
         f"- Hardware: {'; '.join(hardware) or '-'}.",
         "- Wall time: the whole evaluation of one feature network (sampling, "
-        "features, reference from cache or computed, metrics).",
+        "features, reference from cache or computed, metrics) in the process "
+        "that wrote the record; where processes shared the features "
+        "(`--work-dir`, one per core), the protocol says so.",
     ]
     for note in notes:
         lines.append(f"- Note: {note}.")
@@ -434,6 +436,17 @@ def parse_args(argv=None):
         "once per core (each pinned, e.g. taskset -c N, the extra ones with "
         "--no-write) shares the work",
     )
+    parser.add_argument(
+        "--table-only",
+        action="store_true",
+        help="rewrite the RESULTS.md section from the entries' records; measure nothing",
+    )
+    parser.add_argument(
+        "--note",
+        action="append",
+        default=[],
+        help="a line on how the run was done, for the RESULTS.md section (repeatable)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     for name in ("num_samples", "num_reference", "batch_size"):
@@ -460,12 +473,17 @@ def main(argv=None):
             print(f"wrote {args.output}")
         return 0
     zoo_dir = args.zoo_dir or tfgen.zoo.artifacts_dir()
+    if args.table_only:
+        section = results_section(zoo_dir, args.note, command.strip())
+        write_section(args.output, section)
+        print(f"wrote {args.output}")
+        return 0
     patterns = [p.strip() for p in (args.entries or "").split(",") if p.strip()]
     entries = select_entries(zoo_dir, patterns)
     if not entries:
         raise SystemExit(f"No zoo entry with weights in {zoo_dir}.")
     logits = args.inception and weights_have_logits(args.weights)
-    notes, records = [], []
+    notes, records = list(args.note), []
     for entry in entries:
         results, entry_notes = measure(entry, args, logits, zoo_dir)
         for result in results:

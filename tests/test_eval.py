@@ -136,6 +136,8 @@ def test_work_dir_gives_the_same_numbers_in_chunks(
         assert a.name == b.name
         np.testing.assert_allclose(a.value, b.value, rtol=1e-5)
     assert os.listdir(work) == []  # the only participant removed its chunks
+    assert "chunks of 7 under work_dir" in chunked[0].protocol["features_computed"]
+    assert "features_computed" not in direct[0].protocol
 
 
 def test_evaluate_on_inception_features(fid_env, fake_data_dir):
@@ -322,6 +324,12 @@ def test_benchmark_script_smoke(fid_env, fake_data_dir, tmp_path, capsys):
         assert PROTOCOL_KEYS <= set(record["protocol"])
         assert record["protocol"]["script"] == "benchmarks/fid.py"
     assert written["metrics"][0]["protocol"]["n_gen"] == 8
+    # The section can be rewritten from the records alone, with a note.
+    results.write_text(text.replace("| `tiny_mnist` | fid |", "| gone |"))
+    argv = ["--table-only", "--zoo-dir", str(zoo_dir), "--output", str(results)]
+    assert bench.main(argv + ["--note", "two lanes"]) == 0
+    rewritten = results.read_text()
+    assert "| `tiny_mnist` | fid |" in rewritten and "- Note: two lanes." in rewritten
 
 
 def test_benchmark_sanity_smoke(fid_env, fake_data_dir, tmp_path):

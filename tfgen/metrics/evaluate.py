@@ -377,6 +377,13 @@ def evaluate(
         "generated_seconds": round(generated_seconds, 1),
         "tfgen_version": __version__,
     }
+    if work_dir is not None:
+        from tfgen.metrics.features import CHUNK_SIZE
+
+        common["features_computed"] = (
+            f"in resumable chunks of {CHUNK_SIZE:,} under work_dir, shared with any "
+            "process running the same evaluation; wall times are this process's"
+        )
     if "classifier_test_accuracy" in protocol:
         common["classifier_test_accuracy"] = protocol["classifier_test_accuracy"]
     names = _NAMES[features]
