@@ -176,6 +176,15 @@ def test_statistics_round_trip_and_ttur_files(tmp_path):
     np.savez(tmp_path / "other.npz", x=np.zeros(2))
     with pytest.raises(ValueError, match="Expected arrays 'mu' and 'sigma'"):
         metrics.Statistics.load(str(tmp_path / "other.npz"))
+    # Packed: the upper triangle only, the same matrix back, bit for bit.
+    packed = stats.save(str(tmp_path / "p.npz"), compressed=True, packed=True)
+    with np.load(packed) as data:
+        assert "sigma" not in data.files
+        assert data["sigma_upper"].shape == (f.shape[1] * (f.shape[1] + 1) // 2,)
+    np.testing.assert_array_equal(metrics.Statistics.load(packed).sigma, stats.sigma)
+    np.savez(tmp_path / "bad.npz", mu=stats.mu, sigma_upper=np.zeros(4))
+    with pytest.raises(ValueError, match="d\\(d\\+1\\)/2 values"):
+        metrics.Statistics.load(str(tmp_path / "bad.npz"))
 
 
 # ------------------------------------------------------------------- KID

@@ -18,6 +18,8 @@ class Statistics:
     Saved as `.npz` with keys `mu` and `sigma` (the layout of TTUR's and
     pytorch-fid's statistics files, so theirs load too), `num_samples`, and
     `metadata` (a JSON string, so the file loads with `allow_pickle=False`).
+    `save(..., packed=True)` stores only sigma's upper triangle
+    (`sigma_upper`, row by row), half the size, for shipped files.
 
     Args:
         mu: (d,) feature mean.
@@ -42,13 +44,17 @@ class Statistics:
                 f"Received: mu.shape={self.mu.shape}, sigma.shape={self.sigma.shape}"
             )
 
-    def save(self, path, compressed=False):
+    def save(self, path, compressed=False, packed=False):
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         write = np.savez_compressed if compressed else np.savez
+        if packed:
+            covariance = {"sigma_upper": self.sigma[np.triu_indices(len(self.mu))]}
+        else:
+            covariance = {"sigma": self.sigma}
         write(
             path,
             mu=self.mu,
-            sigma=self.sigma,
+            **covariance,
             num_samples=self.num_samples,
             metadata=np.array(json.dumps(self.metadata, sort_keys=True)),
         )
@@ -57,10 +63,10 @@ class Statistics:
     @classmethod
     def load(cls, path):
         with np.load(path, allow_pickle=False) as data:
-            if "mu" not in data.files or "sigma" not in data.files:
+            if "mu" not in data.files or not {"sigma", "sigma_upper"} & set(data.files):
                 raise ValueError(
-                    f"{path} is not a statistics file. Expected arrays 'mu' and 'sigma'. "
-                    f"Received keys: {sorted(data.files)}"
+                    f"{path} is not a statistics file. Expected arrays 'mu' and 'sigma' "
+                    f"(or 'sigma_upper'). Received keys: {sorted(data.files)}"
                 )
             n = int(data["num_samples"]) if "num_samples" in data.files else 0
             metadata = {}
@@ -71,7 +77,24 @@ class Statistics:
                         f"{path} holds metadata that is not a JSON object. "
                         f"Received: {type(metadata).__name__}"
                     )
-            return cls(data["mu"], data["sigma"], n, metadata)
+            if "sigma" in data.files:
+                return cls(data["mu"], data["sigma"], n, metadata)
+            return cls(
+                data["mu"], _unpack_upper(data["sigma_upper"], path), n, metadata
+            )
+
+
+def _unpack_upper(upper, path):
+    # n(n+1)/2 values fill an n x n symmetric matrix.
+    d = int((np.sqrt(8 * upper.size + 1) - 1) / 2)
+    if upper.ndim != 1 or d * (d + 1) // 2 != upper.size:
+        raise ValueError(
+            f"{path}: 'sigma_upper' must hold the d(d+1)/2 values of an upper "
+            f"triangle. Received shape {upper.shape}"
+        )
+    sigma = np.zeros((d, d), "float64")
+    sigma[np.triu_indices(d)] = upper
+    return sigma + np.triu(sigma, 1).T
 
 
 def _statistics_from_features(features):

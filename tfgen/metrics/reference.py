@@ -516,5 +516,5 @@ def ship_reference_statistics(name, split="train", zoo_dir=None, **kwargs):
         )
     stats = reference_statistics(name, split, use_shipped=False, **kwargs)
     path = shipped_statistics_path(name, split, zoo_dir)
-    write_atomic(path, lambda p: stats.save(p, compressed=True))
+    write_atomic(path, lambda p: stats.save(p, compressed=True, packed=True))
     return path
