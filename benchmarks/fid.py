@@ -144,6 +144,12 @@ def weights_have_logits(weights):
     return tfgen.metrics.load_fid_inception(weights).output_layer is not None
 
 
+IS_NOTE = (
+    "Inception Score not measured: the FID weights hold no logits layer "
+    "(pytorch-fid's pt_inception-2015-12-05-6726825d.pth has one)"
+)
+
+
 def measure(entry, args, logits, zoo_dir):
     """`MetricResult`s of one entry, and notes on what was skipped."""
     tfgen = _tfgen()
@@ -159,10 +165,7 @@ def measure(entry, args, logits, zoo_dir):
     if rgb and logits:
         metrics.append("is")
     elif rgb and args.inception:
-        notes.append(
-            "Inception Score not measured: the FID weights hold no logits layer "
-            "(pytorch-fid's pt_inception-2015-12-05-6726825d.pth has one)"
-        )
+        notes.append(IS_NOTE)
     common = dict(
         num_samples=num_samples,
         reference=reference,
@@ -246,7 +249,7 @@ def records_table(records):
     return lines
 
 
-def protocol_header(records, notes, command):
+def protocol_header(records, notes, command, rebuilt=False):
     protocols = [
         r["protocol"] for _, r in records if isinstance(r.get("protocol"), dict)
     ]
@@ -256,8 +259,14 @@ def protocol_header(records, notes, command):
     lines = [
         "### Sample quality of the zoo (`benchmarks/fid.py`)",
         "",
-        f"Command: `{command}`. Every row is a record of the entry's "
-        "`entry.json`, measured by this script; its full protocol is there.",
+        (
+            f"Rebuilt by `{command}` from the entries' records, each measured by "
+            "this script in its own run (its hardware and wall time, and for newer "
+            "records the date, are in the record, in the entry's `entry.json`)."
+            if rebuilt
+            else f"Command: `{command}`. Every row is a record of the entry's "
+            "`entry.json`, measured by this script; its full protocol is there."
+        ),
         "",
         "- Reference: the entry's dataset, split and size as given; FID uses the "
         "statistics of all n_ref images, KID 100 subsets of min(1000, n) from "
@@ -277,7 +286,7 @@ def protocol_header(records, notes, command):
     return lines
 
 
-def results_section(zoo_dir, notes, command):
+def results_section(zoo_dir, notes, command, rebuilt=False):
     records = []
     for name, path in entry_paths(zoo_dir).items():
         with open(path) as f:
@@ -286,7 +295,10 @@ def results_section(zoo_dir, notes, command):
             protocol = record.get("protocol")
             if isinstance(protocol, dict) and protocol.get("script") == SCRIPT:
                 records.append((name, record))
-    lines = protocol_header(records, notes, command) + [""]
+    inception = [r for _, r in records if r["name"] in ("fid", "inception_score")]
+    if inception and not any(r["name"] == "inception_score" for r in inception):
+        notes = [*notes, IS_NOTE] if IS_NOTE not in notes else notes
+    lines = protocol_header(records, notes, command, rebuilt) + [""]
     lines += records_table(records) if records else ["(no measurements yet)"]
     return "\n".join(lines)
 
@@ -462,9 +474,13 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     tfgen = _tfgen()
-    command = "python3 benchmarks/fid.py " + " ".join(
-        a for a in (argv if argv is not None else sys.argv[1:])
-    )
+    words = list(argv if argv is not None else sys.argv[1:])
+    for i in reversed(range(len(words))):  # notes are printed as notes
+        if words[i] == "--note":
+            del words[i : i + 2]
+        elif words[i].startswith("--note="):
+            del words[i]
+    command = "python3 benchmarks/fid.py " + " ".join(words)
     if args.sanity:
         section = sanity(args)
         print(section)
@@ -474,7 +490,7 @@ def main(argv=None):
         return 0
     zoo_dir = args.zoo_dir or tfgen.zoo.artifacts_dir()
     if args.table_only:
-        section = results_section(zoo_dir, args.note, command.strip())
+        section = results_section(zoo_dir, args.note, command.strip(), rebuilt=True)
         write_section(args.output, section)
         print(f"wrote {args.output}")
         return 0

@@ -17,6 +17,7 @@ for result in tfgen.metrics.evaluate(model, ["fid", "kid"], num_samples=50000,
 """
 
 import dataclasses
+import datetime
 import os
 import time
 
@@ -374,6 +375,7 @@ def evaluate(
         "seed": seed,
         "sampling": sampling,
         "hardware": hardware_summary(),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "generated_seconds": round(generated_seconds, 1),
         "tfgen_version": __version__,
     }
