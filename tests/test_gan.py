@@ -126,9 +126,11 @@ def test_minimax_and_non_saturating_losses():
 
 
 @pytest.mark.parametrize("name", sorted(TINY))
-def test_config_round_trip(name):
-    model = make(name)
+@pytest.mark.parametrize("ema_decay", [None, 0.999])
+def test_config_round_trip(name, ema_decay):
+    model = make(name, ema_decay=ema_decay)
     config = model.get_config()
+    assert config["ema_decay"] == ema_decay
     clone = type(model).from_config(config)
     assert clone.get_config() == config
     restored = keras.saving.deserialize_keras_object(
@@ -165,6 +167,56 @@ def test_interpolation_endpoints():
         assert path.shape == (5, 28, 28, 1)
         np.testing.assert_allclose(path[0], model.generate(z[:1])[0], atol=1e-5)
         np.testing.assert_allclose(path[-1], model.generate(z[1:])[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("strategy", ["default", "mirrored"])
+def test_generator_average_matches_hand_computation(strategy, images28):
+    start = {}
+
+    def build():
+        model = make("DCGAN", ema_decay=0.9)
+        start["weights"] = model.generator.get_weights()
+        return model
+
+    # One batch: one generator step, so the average is 0.9 * start + 0.1 * live.
+    model, _ = training.train(
+        build,
+        batches("DCGAN", images28, batch_size=16),
+        1,
+        strategy=strategy,
+        precision="float32",
+        verbose=0,
+    )
+    live = model.generator.get_weights()
+    average = model.ema_generator.get_weights()
+    assert len(average) == len(live) == len(start["weights"])
+    for a, s, w in zip(average, start["weights"], live):
+        np.testing.assert_allclose(a, 0.9 * s + 0.1 * w, rtol=1e-6, atol=1e-7)
+    # Batch-norm moving statistics are averaged too, and nothing averaged trains.
+    assert len(model.ema_generator.non_trainable_weights) > 0
+    assert not model.ema_generator.trainable_weights
+
+
+def test_sampling_uses_the_average_and_round_trips(tmp_path, images28):
+    model, _ = training.train(
+        lambda: make("DCGAN", ema_decay=0.5),
+        batches("DCGAN", images28),
+        1,
+        precision="float32",
+        verbose=0,
+    )
+    z = model.latents(4, seed=2)
+    np.testing.assert_array_equal(model.sample(4, seed=2), model.generate(z))
+    averaged = model.generate(z)
+    live = model.generate(z, use_ema=False)
+    assert not np.allclose(averaged, live)
+    tfgen.zoo.save(model, str(tmp_path / "saved"))
+    loaded = tfgen.zoo.load(str(tmp_path / "saved"))
+    assert loaded.ema_decay == 0.5
+    np.testing.assert_array_equal(loaded.generate(z), averaged)
+    np.testing.assert_array_equal(loaded.generate(z, use_ema=False), live)
+    loaded.reset_ema()
+    np.testing.assert_array_equal(loaded.generate(z), live)
 
 
 class TestBadInput:
@@ -218,6 +270,15 @@ class TestBadInput:
     def test_bad_generator_loss(self):
         with pytest.raises(ValueError, match="generator_loss"):
             make("GAN", generator_loss="hinge")
+
+    @pytest.mark.parametrize("decay", [0.0, 1.0, 1.5, -0.1])
+    def test_bad_ema_decay(self, decay):
+        with pytest.raises(ValueError, match=r"ema_decay.*\(0, 1\).*Received"):
+            make("DCGAN", ema_decay=decay)
+
+    def test_reset_without_average(self):
+        with pytest.raises(ValueError, match="no generator average"):
+            make("DCGAN").reset_ema()
 
     def test_wgan_refuses_batch_norm(self):
         with pytest.raises(ValueError, match="batch norm"):

@@ -52,7 +52,8 @@ class DCGAN(AdversarialModel):
             discriminator stage.
         kernel_size: kernel size of every (transposed) convolution.
         discriminator_norm: `"batch"`, `"layer"` or `"none"`.
-        num_classes, d_steps, generator_loss, seed: see `AdversarialModel`.
+        num_classes, d_steps, generator_loss, seed, ema_decay: see
+            `AdversarialModel`.
         **kwargs: passed to `keras.Model`.
 
     Example:

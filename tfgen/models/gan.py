@@ -53,6 +53,17 @@ def replica_slice_uniform(local_shape, seed):
     )
 
 
+def _check_decay(decay):
+    if decay is None:
+        return None
+    value = float(decay)
+    if not 0.0 < value < 1.0:
+        raise ValueError(
+            f"`ema_decay` must be None or in (0, 1), e.g. 0.999. Received: ema_decay={decay!r}"
+        )
+    return value
+
+
 @keras.saving.register_keras_serializable(package="tfgen")
 class AdversarialModel(GenerativeModel):
     """A generator and a discriminator trained against each other.
@@ -76,6 +87,11 @@ class AdversarialModel(GenerativeModel):
             for an unconditional one. Conditional models train on
             `(images, labels)` batches and sample with `labels=`.
         d_steps: discriminator updates per generator update (k).
+        ema_decay: if set (e.g. 0.999), keep `ema_generator`, an exponential
+            moving average of the generator's weights (batch-norm moving
+            statistics included, as timm's `ModelEmaV2` averages buffers),
+            updated after every generator step; `sample` and `generate` use
+            it unless `use_ema=False`. `None` keeps none.
         generator_loss: `"non_saturating"` (descend -log D(G(z))),
             `"minimax"` (descend log(1 - D(G(z)))) or `"wasserstein"`.
         seed: seed of the model's `keras.random.SeedGenerator`.
@@ -101,6 +117,8 @@ class AdversarialModel(GenerativeModel):
 
     References:
         Goodfellow et al., Generative Adversarial Networks, arXiv 1406.2661.
+        Yazici et al., The Unusual Effectiveness of Averaging in GAN
+        Training, arXiv 1806.04498 (the generator EMA).
     """
 
     default_optimizer = {"learning_rate": 2e-4, "beta_1": 0.5, "beta_2": 0.999}
@@ -113,6 +131,7 @@ class AdversarialModel(GenerativeModel):
         d_steps=1,
         generator_loss="non_saturating",
         seed=None,
+        ema_decay=None,
         **kwargs,
     ):
         super().__init__(image_shape, **kwargs)
@@ -130,7 +149,13 @@ class AdversarialModel(GenerativeModel):
             )
         self.generator_loss = generator_loss
         self.seed = seed
+        self.ema_decay = _check_decay(ema_decay)
         self.generator = self.build_generator()
+        self.ema_generator = None
+        if self.ema_decay is not None:
+            self.ema_generator = self.build_generator()
+            self.ema_generator.trainable = False
+            self.ema_generator.set_weights(self.generator.get_weights())
         self.discriminator = self.build_discriminator()
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
@@ -297,6 +322,8 @@ class AdversarialModel(GenerativeModel):
         n = ops.shape(real[0::k])[0]
         global_n = ops.cast(n * num_replicas, "float32")
         g_per_example = self._generator_step(n, labels_g, global_n)
+        if self.ema_generator is not None:
+            self._update_ema()
         self.g_loss_tracker.update_state(
             ops.mean(g_per_example), sample_weight=ops.cast(n, "float32")
         )
@@ -304,6 +331,24 @@ class AdversarialModel(GenerativeModel):
 
     def _track_discriminator(self, penalty, real_logits, fake_logits, n):
         """Hook for subclasses with more trackers."""
+
+    def _update_ema(self):
+        # Every replica holds the same generator after the optimizer's
+        # all-reduce, so each computes the same average.
+        decay = self.ema_decay
+        for average, live in zip(self.ema_generator.weights, self.generator.weights):
+            average.assign(
+                average * decay + ops.cast(live, average.dtype) * (1.0 - decay)
+            )
+
+    def reset_ema(self):
+        """Copies the live generator's weights into `ema_generator`."""
+        if self.ema_generator is None:
+            raise ValueError(
+                f"{type(self).__name__} keeps no generator average. "
+                "Received: ema_decay=None; build the model with ema_decay=0.999."
+            )
+        self.ema_generator.set_weights(self.generator.get_weights())
 
     # ---------------------------------------------------------------- sampling
     def latents(self, n, seed=None):
@@ -313,8 +358,16 @@ class AdversarialModel(GenerativeModel):
             keras.random.normal((n, self.latent_dim), seed=seed), "float32"
         )
 
-    def generate(self, z, labels=None, batch_size=256, progress=False):
-        """Maps latents z (n, latent_dim) to images (n, H, W, C) in [0, 1]."""
+    def sampling_generator(self, use_ema=True):
+        """The network `generate` runs: the weight average when the model
+        keeps one and `use_ema`, else the live generator."""
+        if use_ema and self.ema_generator is not None:
+            return self.ema_generator
+        return self.generator
+
+    def generate(self, z, labels=None, batch_size=256, progress=False, use_ema=True):
+        """Maps latents z (n, latent_dim) to images (n, H, W, C) in [0, 1],
+        with the generator average when the model keeps one and `use_ema`."""
         z = np.asarray(z, dtype="float32")
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(
@@ -328,25 +381,29 @@ class AdversarialModel(GenerativeModel):
             batches = tqdm(
                 batches, total=math.ceil(z.shape[0] / batch_size), unit="batch"
             )
+        generator = self.sampling_generator(use_ema)
         out = []
         for start in batches:
             zb = ops.convert_to_tensor(z[start : start + batch_size])
             lb = None if labels is None else labels[start : start + batch_size]
-            images = self.generator(self._with_labels(zb, lb), training=False)
+            images = generator(self._with_labels(zb, lb), training=False)
             out.append(np.asarray(ops.cast(images, "float32")))
         images = (
             np.concatenate(out, axis=0) if out else np.zeros((0, *self.image_shape))
         )
         return np.clip((images + 1.0) / 2.0, 0.0, 1.0).astype("float32")
 
-    def sample(self, n, seed=None, labels=None, batch_size=256, progress=False):
+    def sample(
+        self, n, seed=None, labels=None, batch_size=256, progress=False, use_ema=True
+    ):
         """Draws `n` images in [0, 1]; `labels` (ints) for conditional models,
-        by default cycling through the classes."""
+        by default cycling through the classes. `use_ema`: see `generate`."""
         return self.generate(
             self.latents(n, seed),
             labels=labels,
             batch_size=batch_size,
             progress=progress,
+            use_ema=use_ema,
         )
 
     def interpolate(
@@ -374,6 +431,7 @@ class AdversarialModel(GenerativeModel):
             d_steps=self.d_steps,
             generator_loss=self.generator_loss,
             seed=self.seed,
+            ema_decay=self.ema_decay,
         )
         return config
 
@@ -393,7 +451,8 @@ class GAN(AdversarialModel):
         hidden_units: widths of the generator's hidden layers; the
             discriminator uses them in reverse.
         dropout: dropout rate in the discriminator.
-        num_classes, d_steps, generator_loss, seed: see `AdversarialModel`.
+        num_classes, d_steps, generator_loss, seed, ema_decay: see
+            `AdversarialModel`.
         **kwargs: passed to `keras.Model`.
 
     Example:
