@@ -97,6 +97,7 @@ def test_train_recipe_smoke_and_export(tmp_path, fake_data_dir):
     entry_json = zoo_dir / "dcgan_mnist" / "entry.json"
     data = json.loads(entry_json.read_text())
     data["config"]["base_filters"] = 4
+    assert data["metrics"]
     entry_json.write_text(json.dumps(data))
     assert (
         cli.main(["zoo", "export", run_dir, "dcgan_mnist", "--zoo-dir", str(zoo_dir)])
@@ -105,6 +106,7 @@ def test_train_recipe_smoke_and_export(tmp_path, fake_data_dir):
     exported = zoo.ZooEntry.from_json(str(entry_json))
     assert exported.sha256 == zoo.sha256(exported.weights_path)
     assert exported.training["epochs_trained"] == 1
+    assert exported.metrics == []  # measured on the weights it replaced
     assert (zoo_dir / "dcgan_mnist" / "samples.png").is_file()
 
 

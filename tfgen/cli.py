@@ -375,6 +375,11 @@ def cmd_export(args):
 
     entry = recipes.export(args.run_dir, args.name, zoo_dir=args.zoo_dir)
     print(f"exported {args.name}: {entry.weights} sha256 {entry.sha256}")
+    if not entry.metrics:
+        print(
+            f"{args.name} has no metric records for these weights: measure them "
+            "with benchmarks/fid.py, bits_per_dim.py or vae_likelihood.py"
+        )
     return 0
 
 

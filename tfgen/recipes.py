@@ -155,7 +155,8 @@ def run(
 
 def export(run_dir, name, zoo_dir=None):
     """Copies a finished run into `<zoo_dir>/<name>/` and records it in the
-    entry: weights and sha256, samples, curves, epochs and wall time."""
+    entry: weights and sha256, samples, curves, epochs and wall time. New
+    weights drop the entry's metric records, which were measured on the old."""
     from tfgen import zoo
     from tfgen.images import save_grid
 
@@ -167,7 +168,11 @@ def export(run_dir, name, zoo_dir=None):
     weights = os.path.join(target, zoo.WEIGHTS_FILE)
     model.save_weights(weights)
     entry.weights = zoo.WEIGHTS_FILE
+    previous = entry.sha256
     entry.sha256 = zoo.sha256(weights)
+    if entry.sha256 != previous:
+        # The records describe the old weights; the benchmarks measure anew.
+        entry.metrics = []
     sample_kwargs = entry.training.get("recipe", {}).get("sample_kwargs", {})
     images, nrow = model.preview(64, seed=0, **sample_kwargs)
     save_grid(images, os.path.join(target, "samples.png"), nrow=nrow, scale=2)
