@@ -189,20 +189,23 @@ def _iterate_dataset(dataset, batch_size, num_samples):
     return total, from_dataset()
 
 
-def draw_images(source, num_samples, batch_size=64, seed=0, desc=None, progress=True):
-    """All `num_samples` images of `source` (see `iterate_images`) as one
-    uint8 array (n, H, W, C), e.g. a model's samples drawn once so that
-    `chunked_features` can split their feature extraction."""
+def map_batches(
+    source, fn, batch_size=64, num_samples=None, seed=0, desc=None, progress=True
+):
+    """`fn` applied to each non-empty batch of `source` (see
+    `iterate_images`), with a tqdm progress bar, concatenated."""
     total, batches = iterate_images(source, batch_size, num_samples, seed)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, desc=desc or "images", unit="img")
+        bar = tqdm(total=total, desc=desc, unit="img")
     out = []
     try:
         for batch in batches:
-            out.append(batch.astype("uint8"))  # already integer levels
+            if len(batch) == 0:
+                continue
+            out.append(fn(batch))
             if bar is not None:
                 bar.update(len(batch))
     finally:
@@ -211,6 +214,21 @@ def draw_images(source, num_samples, batch_size=64, seed=0, desc=None, progress=
     if not out:
         raise ValueError("The image source yielded no images.")
     return np.concatenate(out)
+
+
+def draw_images(source, num_samples, batch_size=64, seed=0, desc=None, progress=True):
+    """All `num_samples` images of `source` (see `iterate_images`) as one
+    uint8 array (n, H, W, C), e.g. a model's samples drawn once so that
+    `chunked_features` can split their feature extraction."""
+    return map_batches(
+        source,
+        lambda batch: batch.astype("uint8"),  # already integer levels
+        batch_size,
+        num_samples,
+        seed,
+        desc=desc or "images",
+        progress=progress,
+    )
 
 
 #: Images per resumable chunk of a long feature computation.
@@ -464,34 +482,27 @@ class FeatureExtractor:
         `FIDInceptionV3.logits`). `num_samples`/`seed`: see `iterate_images`."""
         if logits and self.network.output_layer is None:
             self.network.logits(np.zeros((1, 2048), "float32"))  # raises, explains
-        total, batches = iterate_images(source, self.batch_size, num_samples, seed)
-        out = []
-        bar = None
-        if self.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=total, desc=desc or "Inception features", unit="img")
-        try:
-            for batch in batches:
-                n = len(batch)
-                if n == 0:
-                    continue
-                if n < self.batch_size:
-                    pad = np.zeros((self.batch_size - n, *batch.shape[1:]), "float32")
-                    batch = np.concatenate([batch, pad])
-                forward = self._compiled(batch.shape[1:])
-                out.append(np.asarray(forward(batch))[:n])
-                if bar is not None:
-                    bar.update(n)
-        finally:
-            if bar is not None:
-                bar.close()
-        if not out:
-            raise ValueError("The image source yielded no images.")
-        features = np.concatenate(out).astype("float32", copy=False)
+        features = map_batches(
+            source,
+            self._run_batch,
+            self.batch_size,
+            num_samples,
+            seed,
+            desc=desc or "Inception features",
+            progress=self.progress,
+        )
+        features = features.astype("float32", copy=False)
         if not logits:
             return features
         return features, self.logits_of(features)
+
+    def _run_batch(self, batch):
+        # Pad the last batch to the fixed size: one trace per image size.
+        n = len(batch)
+        if n < self.batch_size:
+            pad = np.zeros((self.batch_size - n, *batch.shape[1:]), "float32")
+            batch = np.concatenate([batch, pad])
+        return np.asarray(self._compiled(batch.shape[1:])(batch))[:n]
 
     def logits_of(self, features):
         """The logits (n, 1008) of pool3 `features` (n, 2048); see
