@@ -36,6 +36,18 @@ def _tiny_gan(shape=(28, 28, 1), **kwargs):
     )
 
 
+def _classifier_kwargs(data_dir, reference, num_samples, batch_size=8):
+    return dict(
+        num_samples=num_samples,
+        reference=reference,
+        features="classifier",
+        classifier=_tiny_classifier(),
+        data_dir=data_dir,
+        progress=False,
+        batch_size=batch_size,
+    )
+
+
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TFGEN_CACHE_DIR", str(tmp_path / "cache"))
@@ -95,15 +107,7 @@ def test_same_seed_same_numbers_and_balanced_labels(cache, fake_data_dir):
             self.labels.extend(labels)
             return np.random.default_rng(seed).random((n, 28, 28, 1)).astype("float32")
 
-    kwargs = dict(
-        num_samples=25,
-        reference="mnist:test",
-        features="classifier",
-        classifier=_tiny_classifier(),
-        data_dir=fake_data_dir,
-        progress=False,
-        batch_size=8,
-    )
+    kwargs = _classifier_kwargs(fake_data_dir, "mnist:test", 25)
     model = Conditional()
     first = metrics.evaluate(model, ["fid"], seed=3, **kwargs)[0]
     assert model.labels == [i % 10 for i in range(25)]
@@ -113,21 +117,21 @@ def test_same_seed_same_numbers_and_balanced_labels(cache, fake_data_dir):
     assert again.value == first.value and other.value != first.value
 
 
+def test_protocol_names_the_generator_average(cache, fake_data_dir):
+    kwargs = _classifier_kwargs(fake_data_dir, "mnist:train", 8)
+    plain = metrics.evaluate(_tiny_gan(), ["fid"], **kwargs)[0]
+    averaged = metrics.evaluate(_tiny_gan(ema_decay=0.999), ["fid"], **kwargs)[0]
+    assert "weight average" not in plain.protocol["sampling"]
+    assert "weight average (ema_decay=0.999)" in averaged.protocol["sampling"]
+
+
 def test_work_dir_gives_the_same_numbers_in_chunks(
     cache, fake_data_dir, tmp_path, monkeypatch
 ):
     from tfgen.metrics import features
 
     monkeypatch.setattr(features, "CHUNK_SIZE", 7)
-    kwargs = dict(
-        num_samples=20,
-        reference="mnist:train",
-        features="classifier",
-        classifier=_tiny_classifier(),
-        data_dir=fake_data_dir,
-        progress=False,
-        batch_size=8,
-    )
+    kwargs = _classifier_kwargs(fake_data_dir, "mnist:train", 20)
     model = _tiny_gan()
     direct = metrics.evaluate(model, "fid,kid,is,pr", **kwargs)
     work = tmp_path / "work"

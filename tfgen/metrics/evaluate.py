@@ -327,6 +327,8 @@ def evaluate(
     if getattr(model, "num_classes", None):
         source = _BalancedLabels(model)
         sampling += f"; labels i mod {model.num_classes} over the run"
+    if getattr(model, "ema_generator", None) is not None:
+        sampling += f"; the generator's weight average (ema_decay={model.ema_decay})"
     generated_start = time.perf_counter()
     if work_dir is None:
         out = extractor.features(
