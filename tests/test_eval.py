@@ -139,9 +139,23 @@ def test_work_dir_gives_the_same_numbers_in_chunks(
     for a, b in zip(direct, chunked):
         assert a.name == b.name
         np.testing.assert_allclose(a.value, b.value, rtol=1e-5)
-    assert os.listdir(work) == []  # the only participant removed its chunks
+    # The only participant removed its chunks and kept the assembled features.
+    (kept,) = os.listdir(work)
+    assert kept.startswith("generated-") and kept.endswith(".npz")
     assert "chunks of 7 under work_dir" in chunked[0].protocol["features_computed"]
     assert "features_computed" not in direct[0].protocol
+
+    # A rerun (say, after a crash in the metric step) reads the kept features.
+    def no_extraction(*args, **kwargs):
+        raise AssertionError("features were extracted again")
+
+    monkeypatch.setattr(features, "chunked_features", no_extraction)
+    again = metrics.evaluate(model, "fid,kid,is,pr", work_dir=work, **kwargs)
+    for a, b in zip(chunked, again):
+        assert a.value == b.value
+    # Other samples (another seed) are not answered from them.
+    with pytest.raises(AssertionError, match="extracted again"):
+        metrics.evaluate(model, "fid", work_dir=work, **{**kwargs, "seed": 5})
 
 
 def test_evaluate_on_inception_features(fid_env, fake_data_dir):

@@ -119,7 +119,12 @@ def _chunked_generated(source, extractor, protocol, num_samples, seed, work_dir)
     them, and no other model's chunks are ever read."""
     import hashlib
 
-    from tfgen.metrics.features import chunked_features, draw_images, release_chunks
+    from tfgen.metrics.features import (
+        chunked_features,
+        draw_images,
+        release_chunks,
+        write_atomic,
+    )
 
     images = draw_images(
         source,
@@ -135,10 +140,37 @@ def _chunked_generated(source, extractor, protocol, num_samples, seed, work_dir)
         for k in ("feature_network", "feature_dim", "weights_sha256", "resize")
     }
     key.update(images_sha256=digest, num_samples=int(num_samples), seed=seed)
-    directory = os.path.join(os.fspath(work_dir), f"generated-{digest[:16]}.chunks")
+    stem = os.path.join(os.fspath(work_dir), f"generated-{digest[:16]}")
+    kept = _load_kept_features(f"{stem}.npz", key)
+    if kept is not None:
+        return kept
+    directory = f"{stem}.chunks"
     features = chunked_features(images, extractor, directory, key, desc="generated")
+    # Kept whole until the caller deletes work_dir: a process that dies in the
+    # metric step (minutes for 50k precision/recall) resumes from here.
+    write_atomic(
+        f"{stem}.npz",
+        lambda path: np.savez(path, features=features, key=_key_text(key)),
+    )
     release_chunks(directory)
     return features
+
+
+def _key_text(key):
+    import json
+
+    return np.asarray(json.dumps(key, sort_keys=True))
+
+
+def _load_kept_features(path, key):
+    """The features a finished extraction kept in work_dir, if it was of the
+    same images by the same network; None otherwise."""
+    if not os.path.isfile(path):
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        if str(data["key"]) != str(_key_text(key)):
+            return None
+        return data["features"]
 
 
 def _parse_metrics(metrics):
@@ -266,8 +298,11 @@ def evaluate(
             interrupted run resumes, and the same call started in several
             processes (one per core) shares the work (the real split's
             chunks are shared the same way, in the cache). The last process
-            to finish removes the chunks. None computes in memory, in one
-            pass.
+            to finish removes the chunks; the assembled features stay in
+            `work_dir` (`generated-<sha>.npz`, 400 MB for 50,000) so that a
+            rerun after a crash in the metric step skips them; delete the
+            folder when the records are written. None computes in memory, in
+            one pass.
 
     Returns:
         A list of `MetricResult`, in the order of `metrics` (`"pr"` gives
