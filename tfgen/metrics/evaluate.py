@@ -123,7 +123,7 @@ def _chunked_generated(source, extractor, protocol, num_samples, seed, work_dir)
         chunked_features,
         draw_images,
         release_chunks,
-        write_atomic,
+        save_features,
     )
 
     images = draw_images(
@@ -148,29 +148,20 @@ def _chunked_generated(source, extractor, protocol, num_samples, seed, work_dir)
     features = chunked_features(images, extractor, directory, key, desc="generated")
     # Kept whole until the caller deletes work_dir: a process that dies in the
     # metric step (minutes for 50k precision/recall) resumes from here.
-    write_atomic(
-        f"{stem}.npz",
-        lambda path: np.savez(path, features=features, key=_key_text(key)),
-    )
+    save_features(f"{stem}.npz", features, key)
     release_chunks(directory)
     return features
-
-
-def _key_text(key):
-    import json
-
-    return np.asarray(json.dumps(key, sort_keys=True))
 
 
 def _load_kept_features(path, key):
     """The features a finished extraction kept in work_dir, if it was of the
     same images by the same network; None otherwise."""
+    from tfgen.metrics.features import load_features
+
     if not os.path.isfile(path):
         return None
-    with np.load(path, allow_pickle=False) as data:
-        if str(data["key"]) != str(_key_text(key)):
-            return None
-        return data["features"]
+    features, metadata = load_features(path)
+    return features if metadata == key else None
 
 
 def _parse_metrics(metrics):

@@ -18,7 +18,9 @@ __all__ = [
     "chunked_features",
     "default_extractor",
     "draw_images",
+    "load_features",
     "release_chunks",
+    "save_features",
     "describe_source",
     "features_of",
     "iterate_images",
@@ -243,6 +245,25 @@ class ChunksRemoved(RuntimeError):
     """The chunk folder vanished while this process waited on a chunk: a
     peer that finished the computation removed it (its caller stores the
     result elsewhere and should read it from there)."""
+
+
+def save_features(path, features, metadata):
+    """Writes features (n, d) with their JSON-able `metadata` to the `.npz`
+    `path` atomically; `load_features` reads it back without pickle."""
+    text = np.array(json.dumps(metadata, sort_keys=True))
+    write_atomic(path, lambda p: np.savez(p, features=features, metadata=text))
+
+
+def load_features(path):
+    """`(features, metadata)` of a `save_features` file; ValueError when the
+    file holds something else."""
+    with np.load(path, allow_pickle=False) as stored:
+        if "features" not in stored.files or "metadata" not in stored.files:
+            raise ValueError(
+                f"{path} is not a features file. Expected arrays 'features' "
+                f"and 'metadata'. Received keys: {sorted(stored.files)}"
+            )
+        return stored["features"], json.loads(str(stored["metadata"]))
 
 
 def write_atomic(path, write):

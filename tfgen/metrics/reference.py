@@ -30,7 +30,6 @@ tfgen.metrics.fid(model, stats, num_samples=50000)
 import collections
 import datetime
 import hashlib
-import json
 import os
 import re
 import time
@@ -41,7 +40,9 @@ import numpy as np
 from tfgen.metrics.features import (
     ChunksRemoved,
     chunked_features,
+    load_features,
     release_chunks,
+    save_features,
     write_atomic,
 )
 from tfgen.metrics.fid import Statistics, _statistics_from_features
@@ -310,15 +311,7 @@ def _statistics_of(features, metadata):
 
 
 def _read_features(path):
-    with np.load(path, allow_pickle=False) as stored:
-        if "features" not in stored.files or "metadata" not in stored.files:
-            raise ValueError(
-                f"{path} is not a reference features file. Expected arrays "
-                f"'features' and 'metadata'. Received keys: {sorted(stored.files)}"
-            )
-        return ReferenceFeatures(
-            stored["features"], json.loads(str(stored["metadata"]))
-        )
+    return ReferenceFeatures(*load_features(path))
 
 
 def _stored(path, expected, read, source):
@@ -491,11 +484,7 @@ def reference_features(
     if isinstance(computed, ReferenceFeatures):
         return computed
     features, metadata = computed
-    metadata_json = np.array(json.dumps(metadata, sort_keys=True))
-    write_atomic(
-        path,
-        lambda p: np.savez(p, features=features, metadata=metadata_json),
-    )
+    save_features(path, features, metadata)
     stats_path = _cache_path(
         "statistics", name, split, num_samples, protocol, cache_dir
     )
