@@ -125,6 +125,19 @@ def test_protocol_names_the_generator_average(cache, fake_data_dir):
     assert "weight average (ema_decay=0.999)" in averaged.protocol["sampling"]
 
 
+def test_protocol_names_the_default_sampling_mode(cache, fake_data_dir):
+    class Decoder:
+        image_shape = (28, 28, 1)
+
+        def sample(self, n, seed=None, mode="mean"):
+            scale = 0.5 if mode == "mean" else 1.0
+            return scale * np.random.default_rng(seed).random((n, 28, 28, 1))
+
+    kwargs = _classifier_kwargs(fake_data_dir, "mnist:train", 8)
+    result = metrics.evaluate(Decoder(), ["fid"], **kwargs)[0]
+    assert result.protocol["sampling"].endswith("; mode='mean'")
+
+
 def test_work_dir_gives_the_same_numbers_in_chunks(
     cache, fake_data_dir, tmp_path, monkeypatch
 ):

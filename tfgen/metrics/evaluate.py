@@ -18,6 +18,7 @@ for result in tfgen.metrics.evaluate(model, ["fid", "kid"], num_samples=50000,
 
 import dataclasses
 import datetime
+import inspect
 import os
 import time
 
@@ -355,6 +356,10 @@ def evaluate(
         sampling += f"; labels i mod {model.num_classes} over the run"
     if getattr(model, "ema_generator", None) is not None:
         sampling += f"; the generator's weight average (ema_decay={model.ema_decay})"
+    mode = inspect.signature(model.sample).parameters.get("mode")
+    if mode is not None and mode.default is not inspect.Parameter.empty:
+        # A VAE decodes the mean image by default, not a draw of p(x|z).
+        sampling += f"; mode={mode.default!r}"
     generated_start = time.perf_counter()
     if work_dir is None:
         out = extractor.features(
