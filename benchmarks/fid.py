@@ -1,8 +1,9 @@
 """Sample quality of every zoo generator, each number with its protocol.
 
 What it measures, for every zoo entry with weights whose model has
-`sample(n, seed=...)` (GANs now; VAEs and autoregressive models alike once
-they ship), through `tfgen.metrics.evaluate`:
+`sample(n, seed=...)` (GANs, VAEs and autoregressive models; CycleGAN
+translates instead and has its own benchmark), through
+`tfgen.metrics.evaluate`:
 
 - on FID Inception pool3 features (TF's inception-2015-12-05 graph, the
   network of TTUR, pytorch-fid and StyleGAN; bilinear resize to 299x299
@@ -91,8 +92,12 @@ def entry_paths(zoo_dir):
     }
 
 
-def select_entries(zoo_dir, patterns):
-    """Entries with weights whose names match the comma-separated globs."""
+def select_entries(zoo_dir, patterns, skipped=None):
+    """Entries with weights whose names match the comma-separated globs.
+
+    An entry without one dataset name (CycleGAN's two domains) has no
+    reference set to be measured against: it is left out, with a line in
+    `skipped`, or refused when named by a pattern without wildcards."""
     tfgen = _tfgen()
     paths = entry_paths(zoo_dir)
     selected = []
@@ -100,18 +105,31 @@ def select_entries(zoo_dir, patterns):
         if patterns and not any(fnmatch.fnmatch(name, p) for p in patterns):
             continue
         entry = tfgen.zoo.ZooEntry.from_json(path)
-        if entry.weights:
-            selected.append(entry)
+        if not entry.weights:
+            continue
+        if not (entry.dataset or {}).get("name"):
+            why = (
+                f"{name} not measured: its dataset {entry.dataset} names no single "
+                "reference set (a translation model; see benchmarks/translation.py)"
+            )
+            if name in patterns:
+                raise SystemExit(f"--entries {name}: {why}.")
+            if skipped is not None:
+                skipped.append(why)
+            continue
+        selected.append(entry)
     if patterns:
         known = {e.name for e in selected}
         missing = [p for p in patterns if not any(fnmatch.fnmatch(n, p) for n in known)]
         if missing:
-            with_weights = sorted(
-                n for n, p in paths.items() if tfgen.zoo.ZooEntry.from_json(p).weights
-            )
+            measurable = []
+            for n, p in sorted(paths.items()):
+                entry = tfgen.zoo.ZooEntry.from_json(p)
+                if entry.weights and (entry.dataset or {}).get("name"):
+                    measurable.append(n)
             raise SystemExit(
-                f"--entries {missing} match no zoo entry with weights. Expected names "
-                f"among {with_weights}."
+                f"--entries {missing} match no zoo entry with weights and a "
+                f"dataset. Expected names among {measurable}."
             )
     return selected
 
@@ -495,11 +513,14 @@ def main(argv=None):
         print(f"wrote {args.output}")
         return 0
     patterns = [p.strip() for p in (args.entries or "").split(",") if p.strip()]
-    entries = select_entries(zoo_dir, patterns)
+    skipped = []
+    entries = select_entries(zoo_dir, patterns, skipped)
     if not entries:
         raise SystemExit(f"No zoo entry with weights in {zoo_dir}.")
+    for why in skipped:
+        print(f"== {why}")
     logits = args.inception and weights_have_logits(args.weights)
-    notes, records = list(args.note), []
+    notes, records = list(args.note) + skipped, []
     for entry in entries:
         results, entry_notes = measure(entry, args, logits, zoo_dir)
         for result in results:

@@ -363,6 +363,33 @@ def test_benchmark_script_smoke(fid_env, fake_data_dir, tmp_path, capsys):
     assert "| `tiny_mnist` | fid |" in rewritten and "- Note: two lanes." in rewritten
 
 
+def test_benchmark_leaves_out_translation_entries(tmp_path):
+    datasets = {
+        "gan": {"name": "mnist", "split": "train"},
+        "c2d": {"domain_a": "cifar10:cat", "domain_b": "cifar10:dog"},
+    }
+    for name, dataset in datasets.items():
+        (tmp_path / name).mkdir()
+        entry = zoo.ZooEntry(
+            name=name,
+            model="DCGAN",
+            config={},
+            dataset=dataset,
+            weights="model.weights.h5",
+            sha256="0" * 64,
+        )
+        (tmp_path / name / "entry.json").write_text(json.dumps(entry.to_json()))
+    bench = _benchmark_module()
+    skipped = []
+    selected = bench.select_entries(str(tmp_path), [], skipped)
+    assert [e.name for e in selected] == ["gan"]
+    assert skipped[0].startswith("c2d not measured: its dataset")
+    with pytest.raises(SystemExit, match="c2d: c2d not measured.*no single reference"):
+        bench.select_entries(str(tmp_path), ["c2d"])
+    with pytest.raises(SystemExit, match=r"Expected names among \['gan'\]"):
+        bench.select_entries(str(tmp_path), ["nope*"])
+
+
 def test_benchmark_sanity_smoke(fid_env, fake_data_dir, tmp_path):
     # FID(CIFAR-10 train, test) and, the random weights having logits, IS(train).
     results = tmp_path / "RESULTS.md"
