@@ -74,11 +74,12 @@ def write_section(path, section, start_mark=MARK_START, end_mark=MARK_END):
 
 
 def _tfgen():
-    try:
-        import tfgen
-    except ImportError:  # a checkout without `pip install -e .`
+    # The tfgen and zoo of the checkout this script lives in: an installed
+    # copy's zoo holds the weights of the day it was installed.
+    if REPO_ROOT not in sys.path:
         sys.path.insert(0, REPO_ROOT)
-        import tfgen
+    import tfgen
+
     return tfgen
 
 

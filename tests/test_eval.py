@@ -2,6 +2,8 @@ import importlib.util
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -361,6 +363,27 @@ def test_benchmark_script_smoke(fid_env, fake_data_dir, tmp_path, capsys):
     assert bench.main(argv + ["--note", "two lanes"]) == 0
     rewritten = results.read_text()
     assert "| `tiny_mnist` | fid |" in rewritten and "- Note: two lanes." in rewritten
+
+
+def test_benchmark_measures_its_checkout():
+    # Run as a script, it takes tfgen and the zoo from its checkout, not from
+    # an installed copy, whose zoo holds the weights of its install day.
+    root = os.path.realpath(os.path.join(os.path.dirname(__file__), os.pardir))
+    code = (
+        "import runpy; g = runpy.run_path('benchmarks/fid.py'); t = g['_tfgen']()\n"
+        "print(t.__file__); print(t.zoo.artifacts_dir())"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TFGEN_ZOO_DIR"}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        env={**env, "PYTHONSAFEPATH": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
+    assert os.path.realpath(out[0]) == os.path.join(root, "tfgen", "__init__.py")
+    assert os.path.realpath(out[1]) == os.path.join(root, "zoo")
 
 
 def test_benchmark_leaves_out_translation_entries(tmp_path):
