@@ -5,6 +5,7 @@ each family (PixelCNN, Gated PixelCNN, PixelRNN):
 from autoregressive_checks import assert_causal, assert_normalized
 assert_causal(model)           # tiny images, e.g. (4, 4, 3)
 assert_normalized(model)       # tiny images, e.g. (2, 2, 1) binary
+assert_zoo_metrics(entry)      # a shipped entry's records
 ```
 """
 
@@ -22,6 +23,7 @@ __all__ = [
     "assert_causal",
     "assert_normalized",
     "assert_two_replica_step_equals_one",
+    "assert_zoo_metrics",
     "random_levels",
 ]
 
@@ -111,3 +113,19 @@ def assert_two_replica_step_equals_one(build, data, batch_size):
         not np.allclose(a, b) for a, b in zip(fresh.get_weights(), single.get_weights())
     ]
     assert any(moved)
+
+
+def assert_zoo_metrics(entry, images=None):
+    """Likelihoods are on the test split (all `images` of it, when given);
+    sample-quality records of benchmarks/fid.py name their n_gen and
+    feature network instead."""
+    names = {m["name"] for m in entry.metrics}
+    assert {"test_nll", "test_bits_per_dim"} <= names
+    for metric in entry.metrics:
+        protocol = metric["protocol"]
+        if protocol.get("script") == "benchmarks/fid.py":
+            assert protocol["n_gen"] > 0 and protocol["features"]
+            continue
+        assert protocol["split"] == "test"
+        if images is not None:
+            assert protocol["images"] == images

@@ -9,6 +9,7 @@ from autoregressive_checks import (
     assert_causal,
     assert_normalized,
     assert_two_replica_step_equals_one,
+    assert_zoo_metrics,
     random_levels,
 )
 
@@ -257,7 +258,4 @@ def test_autoregressive_zoo_entries(name):
         model = zoo.load(name)
         samples = model.sample(2, seed=0)
         assert samples.shape == (2, *model.image_shape)
-        names = {m["name"] for m in entry.metrics}
-        assert {"test_nll", "test_bits_per_dim"} <= names
-        for metric in entry.metrics:
-            assert metric["protocol"]["split"] == "test"
+        assert_zoo_metrics(entry)

@@ -6,6 +6,7 @@ from autoregressive_checks import (
     assert_causal,
     assert_normalized,
     assert_two_replica_step_equals_one,
+    assert_zoo_metrics,
     random_levels,
 )
 from causality import check_causal, dependencies
@@ -217,8 +218,4 @@ def test_zoo_entry_builds_and_its_weights_load(name):
         trained = zoo.load(name)  # sha256-checked
         x = random_levels(2, (28, 28, 1), 2)
         assert np.all(np.isfinite(trained.log_prob(x)))
-        names = {m["name"] for m in entry.metrics}
-        assert {"test_nll", "test_bits_per_dim"} <= names
-        for metric in entry.metrics:
-            assert metric["protocol"]["split"] == "test"
-            assert metric["protocol"]["images"] == 10000
+        assert_zoo_metrics(entry, images=10000)
