@@ -93,6 +93,11 @@ def entry_paths(zoo_dir):
     }
 
 
+def _has_reference(entry):
+    """Whether the entry names one dataset to be measured against."""
+    return bool((entry.dataset or {}).get("name"))
+
+
 def select_entries(zoo_dir, patterns, skipped=None):
     """Entries with weights whose names match the comma-separated globs.
 
@@ -108,7 +113,7 @@ def select_entries(zoo_dir, patterns, skipped=None):
         entry = tfgen.zoo.ZooEntry.from_json(path)
         if not entry.weights:
             continue
-        if not (entry.dataset or {}).get("name"):
+        if not _has_reference(entry):
             why = (
                 f"{name} not measured: its dataset {entry.dataset} names no single "
                 "reference set (a translation model; see benchmarks/translation.py)"
@@ -123,11 +128,11 @@ def select_entries(zoo_dir, patterns, skipped=None):
         known = {e.name for e in selected}
         missing = [p for p in patterns if not any(fnmatch.fnmatch(n, p) for n in known)]
         if missing:
-            measurable = []
-            for n, p in sorted(paths.items()):
-                entry = tfgen.zoo.ZooEntry.from_json(p)
-                if entry.weights and (entry.dataset or {}).get("name"):
-                    measurable.append(n)
+            measurable = sorted(
+                n
+                for n, p in paths.items()
+                if (e := tfgen.zoo.ZooEntry.from_json(p)).weights and _has_reference(e)
+            )
             raise SystemExit(
                 f"--entries {missing} match no zoo entry with weights and a "
                 f"dataset. Expected names among {measurable}."
