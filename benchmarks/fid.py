@@ -264,8 +264,10 @@ def records_table(records):
         p = record.get("protocol", {})
         if not isinstance(p, dict):
             continue
+        # Older one-split scores carry std 0, which is no spread.
+        std = record.get("std") if p.get("splits", 2) > 1 else None
         lines.append(
-            f"| `{name}` | {record['name']} | {_fmt(record['value'], record.get('std'))} | "
+            f"| `{name}` | {record['name']} | {_fmt(record['value'], std)} | "
             f"{p.get('reference') or '-'} | {p.get('n_gen', '-')} | "
             f"{p.get('n_ref') if p.get('n_ref') is not None else '-'} | "
             f"{_short_features(p)} | {p.get('seed', '-')} | {p.get('wall_seconds', '-')} |"

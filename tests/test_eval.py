@@ -90,6 +90,9 @@ def test_evaluate_on_classifier_features(cache, fake_data_dir):
     assert score.protocol["reference"] is None and score.protocol["splits"] == 1
     assert "softmax" in score.protocol["features"]
     assert 1.0 <= score.value <= 10.0
+    # One split has no spread: no std, and none printed.
+    assert score.std is None and "std" not in score.to_json()
+    assert "±" not in str(score)
     record = by_name["classifier_kid"].to_json()
     assert list(record) == ["name", "value", "std", "protocol"]
     text = str(by_name["classifier_fd"])
@@ -363,6 +366,17 @@ def test_benchmark_script_smoke(fid_env, fake_data_dir, tmp_path, capsys):
     assert bench.main(argv + ["--note", "two lanes"]) == 0
     rewritten = results.read_text()
     assert "| `tiny_mnist` | fid |" in rewritten and "- Note: two lanes." in rewritten
+    assert "| `tiny_mnist` | classifier_score |" in rewritten
+    assert "± 0.0000" not in rewritten  # one split: no spread
+
+
+def test_benchmark_table_leaves_out_the_spread_of_one_split():
+    bench = _benchmark_module()
+    protocol = {"n_gen": 10, "splits": 1, "features": "f", "weights_sha256": ""}
+    old = {"name": "classifier_score", "value": 5.0, "std": 0.0, "protocol": protocol}
+    ten = {**old, "std": 0.25, "protocol": {**protocol, "splits": 10}}
+    rows = bench.records_table([("a", old), ("b", ten)])
+    assert "| 5.0000 |" in rows[2] and "| 5.0000 ± 0.2500 |" in rows[3]
 
 
 def test_benchmark_measures_its_checkout():

@@ -469,7 +469,8 @@ def evaluate(
             add(
                 "is",
                 score.mean,
-                score.std,
+                # One split has no spread to report.
+                score.std if is_splits > 1 else None,
                 features=logits_description,
                 splits=is_splits,
             )
