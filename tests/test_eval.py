@@ -143,6 +143,44 @@ def test_protocol_names_the_default_sampling_mode(cache, fake_data_dir):
     assert result.protocol["sampling"].endswith("; mode='mean'")
 
 
+def test_sample_kwargs_reach_every_call_and_the_protocol(cache, fake_data_dir):
+    calls = []
+
+    class Decoder:
+        image_shape = (28, 28, 1)
+
+        def sample(self, n, seed=None, mode="mean", temperature=1.0):
+            calls.append((mode, temperature))
+            return np.random.default_rng(seed).random((n, 28, 28, 1))
+
+    kwargs = _classifier_kwargs(fake_data_dir, "mnist:train", 12)
+    sample_kwargs = {"mode": "sample", "temperature": 0.5}
+    result = metrics.evaluate(
+        Decoder(), ["fid"], sample_kwargs=sample_kwargs, **kwargs
+    )[0]
+    assert set(calls) == {("sample", 0.5)} and len(calls) == 2  # batches of 8
+    assert result.protocol["sampling"].endswith("; mode='sample'; temperature=0.5")
+    with pytest.raises(ValueError, match=r"accepts the sample_kwargs \['mode', "):
+        metrics.evaluate(Decoder(), ["fid"], sample_kwargs={"use_ema": 0}, **kwargs)
+
+
+def test_protocol_names_the_live_generator(cache, fake_data_dir):
+    model = _tiny_gan(ema_decay=0.999)
+    kwargs = _classifier_kwargs(fake_data_dir, "mnist:train", 8)
+    live = metrics.evaluate(model, ["fid"], sample_kwargs={"use_ema": False}, **kwargs)
+    sampling = live[0].protocol["sampling"]
+    assert "the live generator (use_ema=False)" in sampling
+    assert "weight average (ema_decay" not in sampling
+
+
+def test_cli_sample_args():
+    parsed = cli._sample_args(["use_ema=false", "mode=mean", "temperature=0.5"])
+    assert parsed == {"use_ema": False, "mode": "mean", "temperature": 0.5}
+    assert cli._sample_args(None) == {}
+    with pytest.raises(ValueError, match="takes KEY=VALUE"):
+        cli._sample_args(["use_ema"])
+
+
 def test_work_dir_gives_the_same_numbers_in_chunks(
     cache, fake_data_dir, tmp_path, monkeypatch
 ):

@@ -403,6 +403,23 @@ def _default_reference(name):
     return f"{dataset}:train"
 
 
+def _sample_args(pairs):
+    """`KEY=VALUE` strings as keyword arguments; values are read as JSON
+    (`false`, `0.5`, `"mean"`) and otherwise kept as strings (`mean`)."""
+    kwargs = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(
+                f"--sample-arg takes KEY=VALUE (e.g. use_ema=false). Received: {pair!r}"
+            )
+        try:
+            kwargs[key] = json.loads(value)
+        except json.JSONDecodeError:
+            kwargs[key] = value
+    return kwargs
+
+
 def cmd_eval(args):
     from tfgen import metrics
 
@@ -422,6 +439,7 @@ def cmd_eval(args):
         batch_size=args.batch_size,
         fid_method=args.fid_method,
         work_dir=args.work_dir,
+        sample_kwargs=_sample_args(args.sample_arg),
     )
     for result in results:
         print(result)
@@ -709,6 +727,14 @@ def build_parser():
         "--work-dir",
         help="keep the features in resumable chunks here; start the same command "
         "once per core (e.g. under taskset) and the processes share the work",
+    )
+    p.add_argument(
+        "--sample-arg",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a keyword argument of every model.sample call, named in the "
+        "protocol (repeatable): use_ema=false measures a GAN's live generator, "
+        "mode=sample a VAE's draws instead of its decoder means",
     )
     p.add_argument("--json", help="also write the results with protocols to this file")
     p.set_defaults(func=cmd_eval)

@@ -100,18 +100,55 @@ class MetricResult:
         return f"{self.name} = {value}  [{self.summary()}]"
 
 
-class _BalancedLabels:
-    """A conditional model's `sample(n, seed)` with labels `i mod num_classes`
-    counted over the whole run, so every class gets its share."""
+class _Sampler:
+    """A model's `sample(n, seed)` with fixed keyword arguments; a
+    conditional model gets labels `i mod num_classes` counted over the whole
+    run, so every class gets its share."""
 
-    def __init__(self, model):
+    def __init__(self, model, sample_kwargs):
         self.model = model
+        self.kwargs = dict(sample_kwargs)
         self.offset = 0
 
     def sample(self, n, seed=None):
-        labels = (self.offset + np.arange(n)) % self.model.num_classes
+        kwargs = dict(self.kwargs)
+        if getattr(self.model, "num_classes", None):
+            labels = (self.offset + np.arange(n)) % self.model.num_classes
+            kwargs["labels"] = labels.astype("int32")
         self.offset += n
-        return self.model.sample(n, seed=seed, labels=labels.astype("int32"))
+        return self.model.sample(n, seed=seed, **kwargs)
+
+
+def _sampling_protocol(model, batch_size, seed, sample_kwargs):
+    """How the samples were drawn, in words, for the records."""
+    params = inspect.signature(model.sample).parameters
+    reserved = {"n", "seed", "labels", "batch_size", "progress"}
+    unknown = sorted(k for k in sample_kwargs if k not in params or k in reserved)
+    if unknown:
+        accepted = sorted(k for k in params if k not in reserved)
+        raise ValueError(
+            f"{type(model).__name__}.sample accepts the sample_kwargs {accepted}. "
+            f"Received: {unknown}"
+        )
+    text = f"model.sample({batch_size} per call, seeds {seed}, {seed}+1, ...)"
+    if getattr(model, "num_classes", None):
+        text += f"; labels i mod {model.num_classes} over the run"
+    averaged = getattr(model, "ema_generator", None) is not None
+    if averaged:
+        if sample_kwargs.get("use_ema", True):
+            text += f"; the generator's weight average (ema_decay={model.ema_decay})"
+        else:
+            text += "; the live generator (use_ema=False), not its weight average"
+    mode = params.get("mode")
+    if "mode" in sample_kwargs:
+        text += f"; mode={sample_kwargs['mode']!r}"
+    elif mode is not None and mode.default is not inspect.Parameter.empty:
+        # A VAE decodes the mean image by default, not a draw of p(x|z).
+        text += f"; mode={mode.default!r}"
+    for key, value in sorted(sample_kwargs.items()):
+        if key != "mode" and not (key == "use_ema" and averaged):
+            text += f"; {key}={value!r}"
+    return text
 
 
 def _chunked_generated(source, extractor, protocol, num_samples, seed, work_dir):
@@ -241,6 +278,7 @@ def evaluate(
     cache_dir=None,
     fid_method="sqrtm",
     work_dir=None,
+    sample_kwargs=None,
 ):
     """Measures a model's samples against a real split; one pass, many metrics.
 
@@ -295,6 +333,11 @@ def evaluate(
             rerun after a crash in the metric step skips them; delete the
             folder when the records are written. None computes in memory, in
             one pass.
+        sample_kwargs: more keyword arguments of every `model.sample` call,
+            named in the protocol's `sampling`: e.g. `{"use_ema": False}`
+            measures a GAN's live generator instead of its weight average,
+            `{"mode": "sample"}` a VAE's draws of p(x|z) instead of its
+            decoder means.
 
     Returns:
         A list of `MetricResult`, in the order of `metrics` (`"pr"` gives
@@ -349,17 +392,8 @@ def evaluate(
         logits_description = extractor.describe("logits")
     is_splits = is_splits or (10 if features == "inception" else 1)
 
-    source = model
-    sampling = f"model.sample({batch_size} per call, seeds {seed}, {seed}+1, ...)"
-    if getattr(model, "num_classes", None):
-        source = _BalancedLabels(model)
-        sampling += f"; labels i mod {model.num_classes} over the run"
-    if getattr(model, "ema_generator", None) is not None:
-        sampling += f"; the generator's weight average (ema_decay={model.ema_decay})"
-    mode = inspect.signature(model.sample).parameters.get("mode")
-    if mode is not None and mode.default is not inspect.Parameter.empty:
-        # A VAE decodes the mean image by default, not a draw of p(x|z).
-        sampling += f"; mode={mode.default!r}"
+    sampling = _sampling_protocol(model, batch_size, seed, sample_kwargs or {})
+    source = _Sampler(model, sample_kwargs or {})
     generated_start = time.perf_counter()
     if work_dir is None:
         out = extractor.features(
