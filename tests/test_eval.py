@@ -292,6 +292,7 @@ def test_cli_eval_saved_folder(fid_env, fake_data_dir, tmp_path, capsys):
     assert "n_gen=8; n_ref=8" in out and "resize bilinear to 299x299" in out
     report = json.load(open(out_json))
     assert report["model"] == saved
+    assert report["weights_sha256"] == zoo.sha256(f"{saved}/{zoo.WEIGHTS_FILE}")
     assert [m["name"] for m in report["metrics"]] == [
         "fid",
         "kid",

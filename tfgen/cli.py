@@ -420,6 +420,16 @@ def _sample_args(pairs):
     return kwargs
 
 
+def _weights_sha256(name, model):
+    """The sha256 of the weights a report measured: a zoo entry's checked one,
+    or that of a saved folder's weights file."""
+    digest = getattr(model, "zoo_sha256", None)
+    if digest is None and os.path.isdir(name):
+        zoo = _zoo()
+        digest = zoo.sha256(os.path.join(name, zoo.WEIGHTS_FILE))
+    return digest
+
+
 def cmd_eval(args):
     from tfgen import metrics
 
@@ -446,6 +456,7 @@ def cmd_eval(args):
     if args.json:
         report = {
             "model": args.name,
+            "weights_sha256": _weights_sha256(args.name, model),
             "metrics": [result.to_json() for result in results],
         }
         directory = os.path.dirname(os.path.abspath(args.json))
