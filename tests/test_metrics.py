@@ -522,6 +522,34 @@ def test_pytorch_fid_file_converts_and_caches(tmp_path, monkeypatch):
         )
 
 
+def test_conversion_beside_a_peer_writing_the_same_cache(tmp_path):
+    # Processes started once per core convert at the same moment; a peer that
+    # holds the cache file open for writing must not fail this one.
+    import h5py
+
+    keras.utils.set_random_seed(2)
+    net = metrics.FIDInceptionV3()
+    path = write_torch_zip(str(tmp_path / "w.pth"), _pytorch_fid_state_dict(net))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    converted = cache / f"fid_inception-{zoo.sha256(path)[:16]}.weights.h5"
+    with h5py.File(converted, "w"):  # the peer, mid-write
+        loaded = inception._load_archive(path, str(cache))
+    images = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3))
+    images = images.astype("float32")
+    np.testing.assert_allclose(
+        np.asarray(loaded(images)), np.asarray(net(images)), rtol=1e-5, atol=1e-5
+    )
+    assert sorted(p.name for p in cache.iterdir()) == [
+        converted.name[: -len(".weights.h5")] + ".json",
+        converted.name,
+    ]  # no partial file left
+    again = inception._load_archive(path, str(cache))  # from the cache, checked
+    np.testing.assert_allclose(
+        np.asarray(again(images)), np.asarray(net(images)), rtol=1e-5, atol=1e-5
+    )
+
+
 def test_archive_of_another_network_is_refused(tmp_path):
     path = write_torch_zip(
         str(tmp_path / "x.pth"), {"fc.weight": np.zeros((2, 2), "float32")}

@@ -266,11 +266,13 @@ def load_features(path):
         return stored["features"], json.loads(str(stored["metadata"]))
 
 
-def write_atomic(path, write):
+def write_atomic(path, write, suffix=".npz"):
     """Calls `write(partial_path)`, then renames the file to `path`, so a
-    reader never sees half a file and an interrupted write leaves none."""
+    reader never sees half a file, an interrupted write leaves none, and
+    processes writing the same file at once do not collide. `suffix` ends
+    the partial name, for writers that insist on one (`.weights.h5`)."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    partial = f"{path}.partial-{os.getpid()}-{threading.get_ident()}.npz"
+    partial = f"{path}.partial-{os.getpid()}-{threading.get_ident()}{suffix}"
     try:
         write(partial)
         os.replace(partial, path)

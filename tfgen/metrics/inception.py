@@ -29,6 +29,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from tfgen.metrics.features import write_atomic
 from tfgen.metrics.torch_archive import read_torch_archive
 from tfgen.zoo import ChecksumError
 from tfgen.zoo import sha256 as _sha256
@@ -994,15 +995,24 @@ def _load_archive(path, cache):
         for name, layer in model.conv_units().items():
             units[name].set_weights(layer.get_weights())
         model = bare
-    os.makedirs(cache, exist_ok=True)
-    model.save_weights(converted)
     meta = {
         "source": os.path.basename(path),
         "source_sha256": digest,
-        "converted_sha256": _sha256(converted),
         "has_logits": has_logits,
         "format": "keras .weights.h5 of tfgen.metrics.FIDInceptionV3",
     }
-    with open(meta_path, "w") as f:
-        json.dump(meta, f, indent=2)
+
+    # Processes started together (one per core) convert at once: each writes
+    # its own file and renames it into place, never into a file a peer holds.
+    def save(partial):
+        model.save_weights(partial)
+        meta["converted_sha256"] = _sha256(partial)
+
+    write_atomic(converted, save, suffix=".weights.h5")
+    write_atomic(meta_path, lambda p: _write_json(p, meta), suffix=".json")
     return model
+
+
+def _write_json(path, data):
+    with open(path, "w") as f:
+        json.dump(data, f, indent=2)
