@@ -1,4 +1,5 @@
 import io
+import json
 import os
 import pickle
 import struct
@@ -548,6 +549,37 @@ def test_conversion_beside_a_peer_writing_the_same_cache(tmp_path):
     np.testing.assert_allclose(
         np.asarray(again(images)), np.asarray(net(images)), rtol=1e-5, atol=1e-5
     )
+
+
+def test_damaged_weights_are_rebuilt_or_refused(tmp_path):
+    # A cache file damaged before its sha256 was recorded (as the conversion
+    # race once did) passes the checksum; its collapsed features do not.
+    keras.utils.set_random_seed(3)
+    net = metrics.FIDInceptionV3()
+    path = write_torch_zip(str(tmp_path / "w.pth"), _pytorch_fid_state_dict(net))
+    cache = str(tmp_path / "cache")
+    inception._load_archive(path, cache)
+    converted = os.path.join(cache, f"fid_inception-{zoo.sha256(path)[:16]}.weights.h5")
+    collapsed = metrics.FIDInceptionV3()
+    for layer in collapsed.conv_units().values():
+        layer.kernel.assign(np.zeros(layer.kernel.shape, "float32"))
+    collapsed.save_weights(converted)
+    meta_path = converted[: -len(".weights.h5")] + ".json"
+    with open(meta_path) as f:
+        meta = json.load(f)
+    meta["converted_sha256"] = zoo.sha256(converted)
+    with open(meta_path, "w") as f:
+        json.dump(meta, f)
+    images = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3))
+    images = images.astype("float32")
+    rebuilt = inception._load_archive(path, cache)
+    np.testing.assert_allclose(
+        np.asarray(rebuilt(images)), np.asarray(net(images)), rtol=1e-5, atol=1e-5
+    )
+    alone = str(tmp_path / "collapsed.weights.h5")
+    collapsed.save_weights(alone)
+    with pytest.raises(ValueError, match="give unlike images the same features"):
+        metrics.load_fid_inception(alone)
 
 
 def test_archive_of_another_network_is_refused(tmp_path):

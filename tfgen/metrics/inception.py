@@ -943,7 +943,7 @@ def load_fid_inception(weights=None, sha256=None, cache_dir=None, require_logits
     key = (os.path.abspath(path), os.path.getmtime(path))
     if key not in _LOADED:
         if path.endswith(".weights.h5"):
-            _LOADED[key] = _load_converted(path)
+            _LOADED[key] = _check_not_collapsed(_load_converted(path), path)
         else:
             _LOADED[key] = _load_archive(path, default_cache_dir(cache_dir))
     model = _LOADED[key]
@@ -953,6 +953,26 @@ def load_fid_inception(weights=None, sha256=None, cache_dir=None, require_logits
             "Score cannot be computed from them. Expected pytorch-fid's "
             "pt_inception-2015-12-05-6726825d.pth (its `fc` layer is the 1008-way "
             "output); the TorchScript feature extractor has none."
+        )
+    return model
+
+
+def _collapsed(model):
+    """True when the network gives two unlike images (nearly) the same
+    features, as weights with zeroed blocks do; such a file can still match
+    the sha256 recorded when it was written."""
+    ramp = np.linspace(0, 255, 32 * 32 * 3, dtype="float32").reshape(1, 32, 32, 3)
+    features = np.asarray(model(np.concatenate([ramp, 255 - ramp])))
+    spread = np.abs(features[0] - features[1]).max()
+    return not spread > 1e-3 * np.abs(features).max()
+
+
+def _check_not_collapsed(model, path):
+    if _collapsed(model):
+        raise ValueError(
+            f"The FID Inception weights {path} give unlike images the same "
+            "features: the file is damaged. Expected the published network; "
+            "delete the file and convert or download it again."
         )
     return model
 
@@ -985,7 +1005,9 @@ def _load_archive(path, cache):
         if meta.get("source_sha256") == digest and meta.get(
             "converted_sha256"
         ) == _sha256(converted):
-            return _load_converted(converted, bool(meta.get("has_logits")))
+            model = _load_converted(converted, bool(meta.get("has_logits")))
+            if not _collapsed(model):
+                return model
     archive = read_torch_archive(path)
     model = FIDInceptionV3(include_logits=True)
     has_logits = load_archive_weights(model, archive)
@@ -995,6 +1017,7 @@ def _load_archive(path, cache):
         for name, layer in model.conv_units().items():
             units[name].set_weights(layer.get_weights())
         model = bare
+    _check_not_collapsed(model, path)
     meta = {
         "source": os.path.basename(path),
         "source_sha256": digest,
