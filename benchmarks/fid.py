@@ -47,7 +47,6 @@ Run from the repository root:
 import argparse
 import datetime
 import fnmatch
-import inspect
 import json
 import os
 import platform
@@ -175,22 +174,6 @@ IS_NOTE = (
 )
 
 
-# Sets whose pixels are 0 or 1: a model is measured on images of that kind.
-BINARY_DATASETS = ("binarized_mnist",)
-
-
-def sample_kwargs(model, dataset):
-    """A VAE on binary data is measured on its draws of p(x|z), binary like
-    the reference images (its decoder means are gray, and Inception sets
-    them apart from any binary image); elsewhere on its decoder means."""
-    if (
-        dataset in BINARY_DATASETS
-        and "mode" in inspect.signature(model.sample).parameters
-    ):
-        return {"mode": "sample"}
-    return {}
-
-
 def measure(entry, args, logits, zoo_dir):
     """`MetricResult`s of one entry, and notes on what was skipped."""
     tfgen = _tfgen()
@@ -217,7 +200,6 @@ def measure(entry, args, logits, zoo_dir):
         progress=not args.quiet,
         fid_method=args.fid_method,
         work_dir=args.work_dir,
-        sample_kwargs=sample_kwargs(model, dataset),
     )
     results = []
     if args.inception:

@@ -523,21 +523,26 @@ def test_pytorch_fid_file_converts_and_caches(tmp_path, monkeypatch):
         )
 
 
+def _random_archive(tmp_path, seed):
+    """A random FIDInceptionV3, its pytorch-fid archive, and two images."""
+    keras.utils.set_random_seed(seed)
+    net = metrics.FIDInceptionV3()
+    path = write_torch_zip(str(tmp_path / "w.pth"), _pytorch_fid_state_dict(net))
+    images = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3))
+    return net, path, images.astype("float32")
+
+
 def test_conversion_beside_a_peer_writing_the_same_cache(tmp_path):
     # Processes started once per core convert at the same moment; a peer that
     # holds the cache file open for writing must not fail this one.
     import h5py
 
-    keras.utils.set_random_seed(2)
-    net = metrics.FIDInceptionV3()
-    path = write_torch_zip(str(tmp_path / "w.pth"), _pytorch_fid_state_dict(net))
+    net, path, images = _random_archive(tmp_path, seed=2)
     cache = tmp_path / "cache"
     cache.mkdir()
     converted = cache / f"fid_inception-{zoo.sha256(path)[:16]}.weights.h5"
     with h5py.File(converted, "w"):  # the peer, mid-write
         loaded = inception._load_archive(path, str(cache))
-    images = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3))
-    images = images.astype("float32")
     np.testing.assert_allclose(
         np.asarray(loaded(images)), np.asarray(net(images)), rtol=1e-5, atol=1e-5
     )
@@ -554,9 +559,7 @@ def test_conversion_beside_a_peer_writing_the_same_cache(tmp_path):
 def test_damaged_weights_are_rebuilt_or_refused(tmp_path):
     # A cache file damaged before its sha256 was recorded (as the conversion
     # race once did) passes the checksum; its collapsed features do not.
-    keras.utils.set_random_seed(3)
-    net = metrics.FIDInceptionV3()
-    path = write_torch_zip(str(tmp_path / "w.pth"), _pytorch_fid_state_dict(net))
+    net, path, images = _random_archive(tmp_path, seed=3)
     cache = str(tmp_path / "cache")
     inception._load_archive(path, cache)
     converted = os.path.join(cache, f"fid_inception-{zoo.sha256(path)[:16]}.weights.h5")
@@ -570,8 +573,6 @@ def test_damaged_weights_are_rebuilt_or_refused(tmp_path):
     meta["converted_sha256"] = zoo.sha256(converted)
     with open(meta_path, "w") as f:
         json.dump(meta, f)
-    images = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3))
-    images = images.astype("float32")
     rebuilt = inception._load_archive(path, cache)
     np.testing.assert_allclose(
         np.asarray(rebuilt(images)), np.asarray(net(images)), rtol=1e-5, atol=1e-5

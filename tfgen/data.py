@@ -17,6 +17,7 @@ import tensorflow as tf
 
 __all__ = [
     "CLASS_NAMES",
+    "BINARY_DATASETS",
     "DATASETS",
     "DatasetNotFoundError",
     "default_data_dir",
@@ -38,6 +39,8 @@ DATASETS = {
         (28, 28, 1),
     ),
 }
+#: Sets stored with 0/1 pixels (read as 0/255 bytes).
+BINARY_DATASETS = ("binarized_mnist",)
 _TFDS_SPLITS = {"valid": "validation"}
 CLASS_NAMES = {
     "mnist": tuple(str(d) for d in range(10)),
@@ -288,7 +291,7 @@ def load(
     )
     if labels and y is None:
         raise ValueError(f"Dataset {name!r} has no labels. Received: labels=True")
-    binary_source = isinstance(name, str) and name == "binarized_mnist"
+    binary_source = isinstance(name, str) and name in BINARY_DATASETS
     if binary_source:
         # Stored as 0/1: scale to 0/255 so every option below sees bytes.
         x = x * np.uint8(255)

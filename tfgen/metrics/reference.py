@@ -245,7 +245,7 @@ def _load_images(name, split, num_samples, data_dir):
     from tfgen import data
 
     images = data.load_arrays(name, split, data_dir=data_dir)[0]
-    if name == "binarized_mnist":
+    if name in data.BINARY_DATASETS:
         images = images * np.uint8(255)  # stored as 0/1
     if num_samples is not None:
         if num_samples > len(images):
