@@ -177,3 +177,39 @@ def test_multi_worker_needs_tf_config(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ValueError, match="TF_CONFIG"):
         training.get_strategy("multi_worker")
+
+
+def test_recipe_file_with_a_schedule_and_weight_average(tmp_path):
+    from tfgen import recipes
+
+    path = tmp_path / "recipe.json"
+    path.write_text(
+        json.dumps(
+            {
+                "model": "PixelCNN",
+                "config": {"image_shape": [8, 8, 1], "num_levels": 2},
+                "dataset": {"name": "binarized_mnist"},
+                "optimizers": {
+                    "optimizer": {
+                        "learning_rate": {
+                            "class_name": "CosineDecay",
+                            "config": {
+                                "initial_learning_rate": 1e-3,
+                                "decay_steps": 100,
+                            },
+                        },
+                        "use_ema": True,
+                    }
+                },
+            }
+        )
+    )
+    spec = recipes.from_file(str(path))
+    optimizer = recipes.compile_kwargs(spec)["optimizer"]
+    assert optimizer.name == "optimizer" and optimizer.use_ema
+    schedule = optimizer._learning_rate
+    assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)
+    assert float(schedule(100)) == pytest.approx(0.0, abs=1e-9)
+    path.write_text(json.dumps({"model": "PixelCNN", "epochz": 3}))
+    with pytest.raises(ValueError, match="Unknown recipe fields \\['epochz'\\]"):
+        recipes.from_file(str(path))

@@ -336,7 +336,9 @@ def cmd_train(args):
     from tfgen import recipes
 
     overrides = json.loads(args.config) if args.config else {}
-    if args.name:
+    if args.recipe:
+        spec = recipes.from_file(args.recipe)
+    elif args.name:
         spec = recipes.from_zoo(args.name)
     elif args.model and args.dataset:
         spec = recipes.RecipeSpec(
@@ -347,7 +349,8 @@ def cmd_train(args):
         overrides = {}
     else:
         raise SystemExit(
-            "Give a zoo NAME, or --model CLASS --dataset NAME [--config JSON]."
+            "Give a zoo NAME, --recipe FILE, or --model CLASS --dataset NAME "
+            "[--config JSON]."
         )
     spec = spec.replace(
         config_overrides=overrides,
@@ -666,6 +669,7 @@ def build_parser():
 
     p = sub.add_parser("train", help="train a zoo recipe or a model on a dataset")
     p.add_argument("name", nargs="?", help="zoo entry whose recipe to run")
+    p.add_argument("--recipe", help="JSON file of RecipeSpec fields (instead of NAME)")
     p.add_argument("--model", help="model class, e.g. DCGAN (instead of NAME)")
     p.add_argument("--dataset", help="dataset name or path (with --model)")
     p.add_argument("--split", default="train")

@@ -14,7 +14,7 @@ import shutil
 
 from tfgen.reporting import hardware_summary
 
-__all__ = ["RecipeSpec", "export", "from_zoo", "run"]
+__all__ = ["RecipeSpec", "compile_kwargs", "export", "from_file", "from_zoo", "run"]
 
 
 @dataclasses.dataclass
@@ -81,13 +81,43 @@ def from_zoo(name):
     )
 
 
-def _compile_kwargs(spec):
+def from_file(path):
+    """The recipe in a JSON file of `RecipeSpec` fields (a run being trained
+    before it becomes a zoo entry)."""
+    with open(path) as f:
+        fields = json.load(f)
+    if not isinstance(fields, dict):
+        raise ValueError(
+            f"A recipe file holds a JSON object of RecipeSpec fields. Received "
+            f"{type(fields).__name__} in {path}"
+        )
+    known = {f.name for f in dataclasses.fields(RecipeSpec)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ValueError(
+            f"Unknown recipe fields {unknown} in {path}. Expected some of "
+            f"{sorted(known)}"
+        )
+    return RecipeSpec(**fields)
+
+
+def _optimizer(name, kwargs):
+    """`keras.optimizers.Adam(name=name, **kwargs)`; a `learning_rate` given
+    as a serialized schedule (`{"class_name": "CosineDecay", "config":
+    {...}}`) is deserialized, so a recipe's schedule ends where its run ends."""
     import keras
 
-    kwargs = {
-        key: keras.optimizers.Adam(name=key, **value)
-        for key, value in spec.optimizers.items()
-    }
+    kwargs = dict(kwargs)
+    rate = kwargs.get("learning_rate")
+    if isinstance(rate, dict):
+        kwargs["learning_rate"] = keras.optimizers.schedules.deserialize(rate)
+    return keras.optimizers.Adam(name=name, **kwargs)
+
+
+def compile_kwargs(spec):
+    """The keyword arguments of `model.compile` for `spec`: its named
+    optimizers built, and its other compile options."""
+    kwargs = {key: _optimizer(key, value) for key, value in spec.optimizers.items()}
     return {**spec.compile, **kwargs}
 
 
@@ -138,7 +168,7 @@ def run(
         output_dir=output_dir,
         strategy=strategy,
         precision=spec.precision,
-        compile_kwargs=lambda: _compile_kwargs(spec),
+        compile_kwargs=lambda: compile_kwargs(spec),
         steps_per_epoch=steps_per_epoch,
         batch_size=spec.batch_size,
         sample_kwargs=spec.sample_kwargs,
