@@ -55,6 +55,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from tfgen import codec, data, models, zoo  # noqa: E402
+from tfgen.levels import pixels_from_levels  # noqa: E402
 from tfgen.reporting import hardware_summary, replace_metrics, write_section  # noqa: E402
 
 MARK_START = "<!-- compression:start -->"
@@ -92,7 +93,7 @@ def test_levels(name, data_dir, count):
 
 
 def pixels(levels, num_levels):
-    return codec.pixels_from_levels(levels, num_levels)
+    return pixels_from_levels(levels, num_levels)
 
 
 # ---------------------------------------------------------------- baselines
@@ -238,7 +239,7 @@ def codec_entries(dataset, names=None):
 def model_rate(model, levels, num_levels, batch_size):
     """`(nats per image, what)`: the exact NLL of an autoregressive model, or
     the negative ELBO of a VAE (one posterior draw per image, seed 0)."""
-    x = codec.pixels_from_levels(levels, num_levels).astype("float32") / 255.0
+    x = pixels_from_levels(levels, num_levels).astype("float32") / 255.0
     if isinstance(model, models.AutoregressiveModel):
         return -model.log_prob(x, batch_size=batch_size).astype("float64"), "exact NLL"
     return -model.elbo(x, num_samples=1, seed=0).astype("float64"), "negative ELBO"

@@ -100,7 +100,7 @@ def test_autoregressive_rate_is_the_model_nll(tiny_zoo):
     levels = _levels(model, 200, seed=1)
     blob = codec.compress(levels, model, batch_size=200)
     header, _ = codec.read_header(blob)
-    x = distributions.from_levels(levels, 2).numpy().astype("float32")
+    x = tfgen.levels.from_levels(levels, 2).numpy().astype("float32")
     nll_bits = -float(np.sum(model.log_prob(x))) / math.log(2.0)
     payload_bits = 8 * header.payload_bytes
     assert nll_bits <= payload_bits <= nll_bits * 1.002 + 64
@@ -255,9 +255,9 @@ def test_bad_input_is_refused(tiny_zoo):
     with pytest.raises(ValueError, match="needs a zoo model"):
         codec.compress(np.zeros((1, 5, 4, 1), "uint8"), bare)
     with pytest.raises(ValueError, match="0 and 255"):
-        codec.levels_from_pixels(np.array([0, 128, 255], np.uint8), 2)
+        tfgen.levels.levels_from_pixels(np.array([0, 128, 255], np.uint8), 2)
     np.testing.assert_array_equal(
-        codec.levels_from_pixels(np.array([0, 255], np.uint8), 2), [0, 1]
+        tfgen.levels.levels_from_pixels(np.array([0, 255], np.uint8), 2), [0, 1]
     )
 
 

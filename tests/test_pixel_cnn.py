@@ -95,7 +95,7 @@ def test_untrained_256_way_model_gives_about_8_bits_per_dim(name):
     )
     dist = model.distribution(x)
     np.testing.assert_allclose(
-        dist.log_prob(tfgen.distributions.to_levels(x, 256)),
+        dist.log_prob(tfgen.levels.to_levels(x, 256)),
         model.log_prob(x),
         rtol=1e-5,
     )

@@ -56,7 +56,7 @@ def test_log_prob_matches_numerical_integration_with_1d_latent():
     # Riemann sum; the integrand is smooth and negligible beyond |z| = 10).
     z = np.linspace(-10.0, 10.0, 8001, dtype="float32")[:, None]
     params = model.decoder(z)
-    levels = distributions.to_levels(x, 2)
+    levels = tfgen.levels.to_levels(x, 2)
     log_px_z = model._pixel_distribution(params[:, None]).log_prob(levels[None])
     log_prior = -0.5 * z**2 - 0.5 * math.log(2 * math.pi)
     integrand = np.asarray(log_px_z, "float64") + log_prior.astype("float64")
@@ -91,7 +91,7 @@ def test_analytic_kl_equals_monte_carlo_kl():
 def test_gradients_reach_encoder_through_reparameterized_sample():
     x = _binary(4)
     model = tfgen.VAE((28, 28, 1), **TINY)
-    levels = distributions.to_levels(x, 2)
+    levels = tfgen.levels.to_levels(x, 2)
     eps = tf.random.stateless_normal((4, model.latent_dim), seed=(0, 1))
     with tf.GradientTape() as tape:
         log_px, _ = model._elbo_terms(x, levels, eps, training=True)

@@ -69,7 +69,7 @@ def _posterior_table(model, levels, edges):
     """(d, buckets) float64 probabilities of the posterior over buckets."""
     from scipy.special import ndtr
 
-    from tfgen.distributions import from_levels
+    from tfgen.levels import from_levels
 
     x = np.asarray(from_levels(levels[None], model.num_levels), "float32")
     mean, scale = (np.asarray(t, "float32") for t in model._posterior_params(x))

@@ -232,13 +232,14 @@ def cmd_compress(args):
 
     from tfgen import codec
     from tfgen.images import read_images
+    from tfgen.levels import levels_from_pixels
 
     model = _load_model(args.name)
     if args.input.endswith(".npy"):
         levels = np.load(args.input, allow_pickle=False)
     else:
         pixels, _ = read_images(args.input)
-        levels = codec.levels_from_pixels(pixels, model.num_levels)
+        levels = levels_from_pixels(pixels, model.num_levels)
     blob = codec.compress(levels, model, batch_size=args.batch_size, progress=True)
     _write_atomically(args.output, blob)
     dims = int(np.prod(model.image_shape))
@@ -268,7 +269,9 @@ def cmd_decompress(args):
     else:
         from PIL import Image
 
-        pixels = codec.pixels_from_levels(levels, header.num_levels)
+        from tfgen.levels import pixels_from_levels
+
+        pixels = pixels_from_levels(levels, header.num_levels)
         os.makedirs(args.output, exist_ok=True)
         for i, image in enumerate(pixels):
             buffer = io.BytesIO()

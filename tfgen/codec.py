@@ -63,8 +63,6 @@ __all__ = [
     "Header",
     "compress",
     "decompress",
-    "levels_from_pixels",
-    "pixels_from_levels",
     "read_header",
 ]
 
@@ -203,35 +201,6 @@ def image_checksum(levels):
     return zlib.crc32(np.ascontiguousarray(levels, "uint8").tobytes())
 
 
-def levels_from_pixels(pixels, num_levels):
-    """uint8 pixel values (PNG) -> levels of a model with `num_levels`, the
-    inverse of `pixels_from_levels`: pixel values must be on its grid,
-    round(k 255 / (L - 1)) (0 and 255 for binary models)."""
-    x = np.asarray(pixels)
-    if x.dtype != np.uint8:
-        raise ValueError(f"Expected uint8 pixel values. Received dtype {x.dtype}")
-    levels = np.round(x.astype(np.float64) * (num_levels - 1) / 255.0).astype(np.int32)
-    off = pixels_from_levels(levels, num_levels) != x
-    if off.any():
-        bad = np.unravel_index(int(np.argmax(off)), x.shape)
-        grid = (
-            "0 and 255"
-            if num_levels == 2
-            else f"on the grid round(k * 255 / {num_levels - 1})"
-        )
-        raise ValueError(
-            f"Pixel values must be {grid} for a model with num_levels={num_levels}. "
-            f"Received pixel {[int(i) for i in bad]} = {int(x[bad])}"
-        )
-    return levels
-
-
-def pixels_from_levels(levels, num_levels):
-    """Levels -> uint8 pixel values round(k 255 / (L - 1))."""
-    scaled = np.asarray(levels, np.float64) * 255.0 / (num_levels - 1)
-    return np.round(scaled).astype(np.uint8)
-
-
 # -------------------------------------------------------------- model identity
 def _identity(model):
     """`(model, zoo name, weights sha256)` of a zoo name or a model that
@@ -287,7 +256,7 @@ def probabilities(logits, num_levels):
 
 def _check_levels(images, image_shape, num_levels):
     """int32 levels (n, H, W, C) from uint8/int levels or floats on the grid."""
-    from tfgen.distributions import check_levels
+    from tfgen.levels import check_levels
 
     x = np.asarray(images)
     gray = image_shape[-1] == 1

@@ -11,7 +11,7 @@ levels per channel sees the grid k / (num_levels - 1), k = 0 .. num_levels-1:
 ```python
 logits = network(x)                                   # (B, H, W, C, 256)
 dist = tfgen.distributions.pixel_distribution(logits, num_levels=256)
-nats = -dist.log_prob(tfgen.distributions.to_levels(x, 256))   # (B,)
+nats = -dist.log_prob(tfgen.levels.to_levels(x, 256))   # (B,)
 bpd = tfgen.distributions.bits_per_dim(nats, x.shape[1:])
 ```
 """
@@ -22,31 +22,16 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_probability import distributions as tfd
 
+from tfgen.levels import check_num_levels
+
 __all__ = [
     "bits_per_dim",
-    "check_levels",
-    "check_num_levels",
     "discretized_logistic_mixture",
     "discretized_logistic_mixture_mean",
-    "from_levels",
     "logistic_mixture_level_probs",
     "logistic_mixture_num_params",
     "pixel_distribution",
-    "to_levels",
 ]
-
-
-def check_num_levels(num_levels):
-    """Returns `num_levels` as an int in [2, 256], or raises."""
-    if (
-        isinstance(num_levels, bool)
-        or not isinstance(num_levels, int | np.integer)
-        or not 2 <= int(num_levels) <= 256
-    ):
-        raise ValueError(
-            f"`num_levels` must be an integer in [2, 256]. Received: num_levels={num_levels!r}"
-        )
-    return int(num_levels)
 
 
 def pixel_distribution(params, num_levels, event_ndims=3):
@@ -188,39 +173,6 @@ def discretized_logistic_mixture_mean(
     mean_levels = tf.reduce_sum(above, axis=-1)  # (..., K, C)
     weights = tf.nn.softmax(logits, axis=-1)[..., None]
     return tf.reduce_sum(weights * mean_levels, axis=-2) / float(num_levels - 1)
-
-
-def to_levels(images, num_levels):
-    """Images in [0, 1] on the level grid -> int32 levels (a graph op)."""
-    num_levels = check_num_levels(num_levels)
-    scaled = tf.cast(images, tf.float32) * float(num_levels - 1)
-    return tf.cast(tf.round(scaled), tf.int32)
-
-
-def from_levels(levels, num_levels, dtype="float32"):
-    """int levels -> images in [0, 1] (a graph op)."""
-    num_levels = check_num_levels(num_levels)
-    return tf.cast(levels, dtype) / float(num_levels - 1)
-
-
-def check_levels(images, num_levels, name="x", atol=1e-4):
-    """Checks that float images in [0, 1] lie on the grid k/(num_levels-1).
-
-    Quantization is a modelling choice, so off-grid input is refused rather
-    than rounded behind the caller's back. Returns float32 numpy.
-    """
-    num_levels = check_num_levels(num_levels)
-    x = np.asarray(images, dtype=np.float32)
-    scaled = x * (num_levels - 1)
-    off = np.abs(scaled - np.round(scaled))
-    if off.size and float(off.max()) > atol * (num_levels - 1):
-        bad = np.unravel_index(int(np.argmax(off)), off.shape)
-        raise ValueError(
-            f"`{name}` must lie on the grid k/{num_levels - 1} of a model with "
-            f"num_levels={num_levels} (use tfgen.data.load(..., num_levels="
-            f"{num_levels}) or round). Received {name}{list(bad)}={x[bad]!r}"
-        )
-    return x
 
 
 def bits_per_dim(nats, image_shape):

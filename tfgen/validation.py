@@ -96,8 +96,7 @@ def check_image_batch(
     images, image_shape, name="images", num_levels=None, grid_message=None
 ):
     """Graph-side check of a training batch: float images of `image_shape` in
-    [0, 1] and, with `num_levels`, on the grid k / (num_levels - 1) (1e-3
-    tolerance). Returns them as float32; a bad batch raises (shape and dtype
+    [0, 1] and, with `num_levels`, on the grid k / (num_levels - 1) (`tfgen.levels`). Returns them as float32; a bad batch raises (shape and dtype
     while tracing, values when the step runs)."""
     import tensorflow as tf
 
@@ -119,11 +118,7 @@ def check_image_batch(
         images, 1.0, message=f"Expected {name} in [0, 1]; received values above 1."
     )
     if num_levels is not None:
-        scaled = images * float(num_levels - 1)
-        tf.debugging.assert_less_equal(
-            tf.abs(scaled - tf.round(scaled)),
-            1e-3,
-            message=grid_message
-            or f"Expected {name} on the grid k/{num_levels - 1} of {num_levels} levels.",
-        )
+        from tfgen.levels import assert_on_grid
+
+        images = assert_on_grid(images, num_levels, name=name, message=grid_message)
     return images

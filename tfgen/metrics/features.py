@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 
+from tfgen import levels
 from tfgen.validation import check_positive_int
 
 __all__ = [
@@ -48,21 +49,7 @@ def to_uint8_levels(images, name="images"):
     _check_shape(images.shape, name)
     if images.ndim == 3:
         images = images[..., None]
-    if images.dtype == np.uint8:
-        return images.astype("float32")
-    if np.issubdtype(images.dtype, np.floating):
-        if images.size:
-            lo, hi = float(np.min(images)), float(np.max(images))
-            if np.isnan(lo) or np.isnan(hi) or lo < 0.0 or hi > 1.0:
-                raise ValueError(
-                    f"Float `{name}` must lie in [0, 1] (uint8 images may be passed as "
-                    f"they are). Received values in [{lo}, {hi}]"
-                )
-        return np.rint(images.astype("float32") * 255.0)
-    raise TypeError(
-        f"`{name}` must be uint8 in [0, 255] or floats in [0, 1]. "
-        f"Received: {name}.dtype={images.dtype}"
-    )
+    return levels.to_uint8_levels(images, name)
 
 
 def _first_component(element):

@@ -8,12 +8,12 @@ import tensorflow as tf
 from keras import ops
 
 from tfgen import sampling
-from tfgen.distributions import (
-    bits_per_dim,
+from tfgen.distributions import bits_per_dim, pixel_distribution
+from tfgen.levels import (
     check_levels,
     check_num_levels,
     from_levels,
-    pixel_distribution,
+    levels_of,
     to_levels,
 )
 from tfgen.models.base import GenerativeModel
@@ -259,7 +259,7 @@ class AutoregressiveModel(GenerativeModel):
     def distribution(self, x, labels=None):
         """The model's `tfd.Independent` over Bernoulli or Categorical pixels
         given `x` (each pixel's factor conditioned on the pixels before it).
-        Its `log_prob` takes int32 levels (`tfgen.distributions.to_levels`)."""
+        Its `log_prob` takes int32 levels (`tfgen.levels.to_levels`)."""
         x, labels = self._validate(x, labels)
         logits = self((x, labels) if self.num_classes is not None else x)
         return pixel_distribution(logits, self.num_levels)
@@ -521,12 +521,9 @@ class AutoregressiveModel(GenerativeModel):
                 f"{shape} or {shape[:2]}. Received: known_mask.shape={mask.shape}"
             )
         # Only the known values have to lie on the grid.
-        check_levels(np.where(mask, images, 0.0), self.num_levels, name="images")
+        levels = levels_of(np.where(mask, images, 0.0), self.num_levels, "images")
         num_samples = check_positive_int(num_samples, "num_samples")
         labels = check_labels(labels, n, self.num_classes)
-        levels = np.where(mask, np.rint(images * (self.num_levels - 1)), 0).astype(
-            "int32"
-        )
         levels = np.repeat(levels, num_samples, axis=0)
         mask = np.repeat(mask, num_samples, axis=0)
         if labels is not None:

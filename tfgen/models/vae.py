@@ -10,6 +10,7 @@ from keras import layers, ops
 from tensorflow_probability import distributions as tfd
 
 from tfgen import distributions as pixel
+from tfgen import levels as grid
 from tfgen.models.base import GenerativeModel, output_dtype
 from tfgen.models.dcgan import num_upsamplings
 from tfgen.models.gan import _replica_info, replica_slice_normal
@@ -331,7 +332,7 @@ class VAE(GenerativeModel):
             num_levels=self.num_levels,
             grid_message=self._grid_message(),
         )
-        return images, pixel.to_levels(images, self.num_levels)
+        return images, grid.to_levels(images, self.num_levels)
 
     def _grid_message(self):
         if self.num_levels == 2:
@@ -345,14 +346,9 @@ class VAE(GenerativeModel):
     def _check(self, x, name="x"):
         """Numpy-side validation of images for the inference methods."""
         x = check_images(x, self.image_shape, name=name)
-        scaled = x * (self.num_levels - 1)
-        off = np.abs(scaled - np.round(scaled))
-        if off.size and float(off.max()) > 1e-3:
-            bad = np.unravel_index(int(np.argmax(off)), off.shape)
-            raise ValueError(
-                f"{self._grid_message()} Received {name}{list(bad)}={x[bad]!r}"
-            )
-        return x
+        return grid.check_levels(
+            x, self.num_levels, name=name, message=self._grid_message()
+        )
 
     def _elbo_terms(self, x, levels, eps, training):
         mean, scale = self._posterior_params(x, training=training)
@@ -475,7 +471,7 @@ class VAE(GenerativeModel):
         out = []
         for start in _batches(len(x), batch_size, progress):
             xb = tf.convert_to_tensor(x[start : start + batch_size])
-            levels = pixel.to_levels(xb, self.num_levels)
+            levels = grid.to_levels(xb, self.num_levels)
             mean, scale = self._posterior_params(xb)
             running = tf.fill([xb.shape[0]], float(init))
             for s in range(0, k, chunk_size):
@@ -543,7 +539,7 @@ class VAE(GenerativeModel):
         levels = float(self.num_levels - 1)
         if mode == "sample":
             sample = self._pixel_distribution(params).sample(seed=seed)
-            return pixel.from_levels(sample, self.num_levels)
+            return grid.from_levels(sample, self.num_levels)
         if self.likelihood == "bernoulli":
             if mode == "mean":
                 return tf.sigmoid(params)
