@@ -93,7 +93,7 @@ def keras_io_loop(model, n, noise, rows=None, temperature=1.0):
 
 
 def tfgen_sampler(model, method, jit_compile):
-    run = model._sampler(method, jit_compile=jit_compile)
+    run = model.sampler(method, jit_compile=jit_compile)
 
     def sample(noise):
         n = int(noise.shape[0])

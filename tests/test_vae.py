@@ -78,7 +78,7 @@ def test_analytic_kl_equals_monte_carlo_kl():
     assert isinstance(q, tfgen.distributions.tfd.MultivariateNormalDiag) or (
         type(q).__name__ == "MultivariateNormalDiag"
     )
-    mean, scale = model._posterior_params(x)
+    mean, scale = model.posterior_params(x)
     analytic = np.asarray(model.analytic_kl(mean, scale))
     z = q.sample(200000, seed=(1, 2))
     mc = np.asarray(tf.reduce_mean(q.log_prob(z) - model.prior().log_prob(z), axis=0))

@@ -72,7 +72,7 @@ def _posterior_table(model, levels, edges):
     from tfgen.levels import from_levels
 
     x = np.asarray(from_levels(levels[None], model.num_levels), "float32")
-    mean, scale = (np.asarray(t, "float32") for t in model._posterior_params(x))
+    mean, scale = (np.asarray(t, "float32") for t in model.posterior_params(x))
     mean = mean[0].astype(np.float64)[:, None]
     scale = scale[0].astype(np.float64)[:, None]
     cdf = ndtr((edges[None, :] - mean) / scale)

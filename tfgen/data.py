@@ -21,6 +21,7 @@ __all__ = [
     "DATASETS",
     "DatasetNotFoundError",
     "default_data_dir",
+    "parse_splits",
     "load",
     "load_arrays",
     "load_domain",
@@ -83,7 +84,9 @@ def default_data_dir(path=None):
     )
 
 
-def _parse_splits(name, split):
+def parse_splits(name, split):
+    """`split` of dataset `name` ("train", "train+valid", ...) as a list of
+    its known splits, or a ValueError naming them."""
     splits = DATASETS[name][1]
     parts = [p.strip() for p in str(split).split("+")]
     for part in parts:
@@ -166,7 +169,7 @@ def load_arrays(name, split="train", data_dir=None, download=False, tfds_data_di
         return _check_user_array(name, "array"), None
     if name in DATASETS:
         _, _, labelled, _ = DATASETS[name]
-        splits = _parse_splits(name, split)
+        splits = parse_splits(name, split)
         directory = default_data_dir(data_dir)
         path = os.path.join(directory, f"{name}.npz")
         if os.path.isfile(path):

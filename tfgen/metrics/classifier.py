@@ -378,7 +378,7 @@ def classifier_dir(name, zoo_dir=None):
     """`<zoo>/classifiers/<name>/`, the folder of a shipped classifier."""
     from tfgen import zoo
 
-    zoo._check_name(name)
+    zoo.check_name(name)
     return os.path.join(zoo_dir or zoo.artifacts_dir(), _CLASSIFIERS_DIR, name)
 
 

@@ -150,7 +150,7 @@ def _check_request(name, split, num_samples):
             f"Received: {type(name).__name__}"
         )
     if name in data.DATASETS:
-        data._parse_splits(name, split)
+        data.parse_splits(name, split)
     if num_samples is not None:
         num_samples = check_positive_int(num_samples, "num_samples")
     return num_samples

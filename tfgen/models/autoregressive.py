@@ -357,7 +357,10 @@ class AutoregressiveModel(GenerativeModel):
         """Whether `method="cached"` can run this model's network."""
         return sampling.supports_cached_sampling(self)
 
-    def _sampler(self, method, jit_compile=None):
+    def sampler(self, method, jit_compile=None):
+        """The compiled sampling function of `method` ("cached", "compiled"
+        or "auto"), built once per (method, jit_compile) and reused; what
+        `sample`, `complete` and the codec run."""
         if method not in _METHODS:
             raise ValueError(
                 f"`method` must be one of {_METHODS}. Received: method={method!r}"
@@ -398,7 +401,7 @@ class AutoregressiveModel(GenerativeModel):
                 f"Received: temperature={temperature!r}"
             )
         batch_size = check_positive_int(batch_size, "batch_size")
-        run = self._sampler(method, jit_compile=jit_compile)
+        run = self.sampler(method, jit_compile=jit_compile)
         seed = (
             keras.random.SeedGenerator(seed)
             if isinstance(seed, int)

@@ -249,11 +249,13 @@ class VAE(GenerativeModel):
 
     def call(self, inputs, training=False):
         """Decoder parameters at the posterior mean of `inputs` (images)."""
-        mean, _ = self._posterior_params(inputs, training=training)
+        mean, _ = self.posterior_params(inputs, training=training)
         return self.decoder(mean, training=training)
 
     # ---------------------------------------------------------- distributions
-    def _posterior_params(self, x, training=False):
+    def posterior_params(self, x, training=False):
+        """The Gaussian posterior q(z|x) as float32 `(mean, scale)`, each
+        (n, latent_dim): what the ELBO, IWAE and bits-back coding draw from."""
         stats = ops.cast(self.encoder(x, training=training), "float32")
         mean = stats[:, : self.latent_dim]
         # softplus keeps the scale positive and its gradient bounded.
@@ -262,7 +264,7 @@ class VAE(GenerativeModel):
 
     def posterior(self, x, training=False):
         """q(z|x) as a `tfd.MultivariateNormalDiag` (batch of images in [0, 1])."""
-        mean, scale = self._posterior_params(x, training=training)
+        mean, scale = self.posterior_params(x, training=training)
         return tfd.MultivariateNormalDiag(loc=mean, scale_diag=scale)
 
     def prior(self):
@@ -351,7 +353,7 @@ class VAE(GenerativeModel):
         )
 
     def _elbo_terms(self, x, levels, eps, training):
-        mean, scale = self._posterior_params(x, training=training)
+        mean, scale = self.posterior_params(x, training=training)
         z = mean + scale * eps
         params = self.decoder(z, training=training)
         log_px = self._log_likelihood(params, levels)
@@ -472,7 +474,7 @@ class VAE(GenerativeModel):
         for start in _batches(len(x), batch_size, progress):
             xb = tf.convert_to_tensor(x[start : start + batch_size])
             levels = grid.to_levels(xb, self.num_levels)
-            mean, scale = self._posterior_params(xb)
+            mean, scale = self.posterior_params(xb)
             running = tf.fill([xb.shape[0]], float(init))
             for s in range(0, k, chunk_size):
                 eps = rng.normal([min(chunk_size, k - s), xb.shape[0], self.latent_dim])
@@ -495,7 +497,7 @@ class VAE(GenerativeModel):
             np.random.randint(0, 2**31 - 1) if seed is None else int(seed)
         )
         for start in range(0, len(x), batch_size):
-            mean, scale = self._posterior_params(
+            mean, scale = self.posterior_params(
                 tf.convert_to_tensor(x[start : start + batch_size])
             )
             if sample:

@@ -26,6 +26,7 @@ __all__ = [
     "ChecksumError",
     "ZooEntry",
     "artifacts_dir",
+    "check_name",
     "get",
     "list",
     "load",
@@ -129,7 +130,9 @@ def artifacts_dir():
         return os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "zoo")
 
 
-def _check_name(name):
+def check_name(name):
+    """Raises unless `name` is a valid entry name (lowercase letters, digits,
+    `_` and `-`, starting with a letter or digit)."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(
             "Zoo names are lowercase letters, digits, '_' and '-' and cannot name a path "
@@ -142,7 +145,7 @@ def register(entry, overwrite=False):
     """Adds a `ZooEntry` (or a dict of its fields) to the registry."""
     if isinstance(entry, dict):
         entry = ZooEntry(**entry)
-    _check_name(entry.name)
+    check_name(entry.name)
     if entry.name in _REGISTRY and not overwrite:
         raise ValueError(
             f"A zoo entry named {entry.name!r} exists. Pass overwrite=True to replace it."
@@ -175,7 +178,7 @@ def list(pattern=None, pretrained=False):  # noqa: A001 - mirrors timm.list_mode
 
 def get(name):
     """The `ZooEntry` registered as `name`."""
-    _check_name(name)
+    check_name(name)
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
