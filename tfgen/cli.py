@@ -7,13 +7,9 @@ import os
 import sys
 import time
 
+from tfgen import codec, files, metrics, zoo
+
 __all__ = ["main"]
-
-
-def _zoo():
-    from tfgen import zoo
-
-    return zoo
 
 
 def _parse_labels(text):
@@ -24,7 +20,6 @@ def _parse_labels(text):
 
 
 def cmd_zoo_list(args):
-    zoo = _zoo()
     rows = []
     for name in zoo.list(args.pattern):
         entry = zoo.get(name)
@@ -52,13 +47,12 @@ def cmd_zoo_list(args):
 
 
 def cmd_zoo_info(args):
-    entry = _zoo().get(args.name)
+    entry = zoo.get(args.name)
     print(json.dumps(entry.to_json(), indent=2))
     return 0
 
 
 def _load_model(name):
-    zoo = _zoo()
     return zoo.load(name)
 
 
@@ -217,20 +211,9 @@ def cmd_translate(args):
     return 0
 
 
-def _write_atomically(path, data):
-    # A half-written file never takes the name: write aside, then rename.
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    part = f"{path}.part"
-    with open(part, "wb") as f:
-        f.write(data)
-    os.replace(part, path)
-
-
 def cmd_compress(args):
     import numpy as np
 
-    from tfgen import codec
     from tfgen.images import read_images
     from tfgen.levels import levels_from_pixels
 
@@ -241,7 +224,7 @@ def cmd_compress(args):
         pixels, _ = read_images(args.input)
         levels = levels_from_pixels(pixels, model.num_levels)
     blob = codec.compress(levels, model, batch_size=args.batch_size, progress=True)
-    _write_atomically(args.output, blob)
+    files.write_bytes(args.output, blob)
     dims = int(np.prod(model.image_shape))
     count = codec.read_header(blob)[0].count
     print(
@@ -256,8 +239,6 @@ def cmd_decompress(args):
 
     import numpy as np
 
-    from tfgen import codec
-
     with open(args.input, "rb") as f:
         blob = f.read()
     header, _ = codec.read_header(blob)
@@ -265,7 +246,7 @@ def cmd_decompress(args):
     if args.output.endswith(".npy"):
         buffer = io.BytesIO()
         np.save(buffer, levels, allow_pickle=False)
-        _write_atomically(args.output, buffer.getvalue())
+        files.write_bytes(args.output, buffer.getvalue())
     else:
         from PIL import Image
 
@@ -278,7 +259,7 @@ def cmd_decompress(args):
             Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(
                 buffer, format="PNG"
             )
-            _write_atomically(
+            files.write_bytes(
                 os.path.join(args.output, f"{i:05d}.png"), buffer.getvalue()
             )
     print(f"decompressed {len(levels)} image(s) ({header.model_name}) to {args.output}")
@@ -391,7 +372,6 @@ def cmd_export(args):
 
 def _default_reference(name):
     """`<dataset>:train` of a zoo entry or of a saved run's recipe."""
-    zoo = _zoo()
     dataset = None
     if os.path.isdir(name):
         meta_path = os.path.join(name, zoo.METADATA_FILE)
@@ -431,14 +411,11 @@ def _weights_sha256(name, model):
     or that of a saved folder's weights file."""
     digest = getattr(model, "zoo_sha256", None)
     if digest is None and os.path.isdir(name):
-        zoo = _zoo()
-        digest = zoo.sha256(os.path.join(name, zoo.WEIGHTS_FILE))
+        digest = files.sha256(os.path.join(name, zoo.WEIGHTS_FILE))
     return digest
 
 
 def cmd_eval(args):
-    from tfgen import metrics
-
     reference = args.reference or _default_reference(args.name)
     model = _load_model(args.name)
     results = metrics.evaluate(
@@ -475,8 +452,6 @@ def cmd_eval(args):
 
 
 def cmd_classifier_train(args):
-    from tfgen import metrics
-
     model, info = metrics.train_classifier(
         args.dataset,
         epochs=args.epochs,

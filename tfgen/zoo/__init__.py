@@ -17,10 +17,14 @@ same = tfgen.zoo.load("runs/mine")
 import dataclasses
 import difflib
 import fnmatch
-import hashlib
 import json
 import os
 import re
+
+import keras
+
+from tfgen import models
+from tfgen.files import ChecksumError, sha256, verify
 
 __all__ = [
     "ChecksumError",
@@ -33,6 +37,7 @@ __all__ = [
     "register",
     "save",
     "sha256",
+    "verify",
 ]
 
 _builtin_list = list
@@ -40,10 +45,6 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 METADATA_FILE = "metadata.json"
-
-
-class ChecksumError(ValueError):
-    """A weights file whose sha256 is not the one its entry records."""
 
 
 @dataclasses.dataclass
@@ -188,22 +189,11 @@ def get(name):
     return _REGISTRY[name]
 
 
-def sha256(path, chunk=1 << 20):
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _fetch_weights(entry):
     path = entry.weights_path
     if path and os.path.isfile(path):
         return path
     if entry.url:
-        import keras
-
         return keras.utils.get_file(
             fname=f"{entry.name}-{os.path.basename(entry.weights)}",
             origin=entry.url,
@@ -216,19 +206,7 @@ def _fetch_weights(entry):
     )
 
 
-def verify(path, expected_sha256, label):
-    """Raises `ChecksumError` unless the file's sha256 is `expected_sha256`."""
-    actual = sha256(path)
-    if expected_sha256 is None or actual != expected_sha256.lower():
-        raise ChecksumError(
-            f"sha256 mismatch for {label} ({path}): the file may be corrupt or replaced. "
-            f"Expected: {expected_sha256}. Received: {actual}."
-        )
-
-
 def _build(model_name, config, overrides=None):
-    from tfgen import models
-
     cls = models.get(model_name)
     config = dict(config)
     config.update(overrides or {})
