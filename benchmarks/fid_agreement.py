@@ -282,7 +282,7 @@ def main(argv=None):
             print("reader check: torch.save zip + legacy .pth ...", flush=True)
             names_path = os.path.join(tmp, "names.json")
             with open(names_path, "w") as f:
-                json.dump(inception._torchvision_names(), f)
+                json.dump(inception.torchvision_names(), f)
             exports = {
                 "zip": os.path.join(tmp, "pt_zip.pth"),
                 "legacy": os.path.join(tmp, "pt_legacy.pth"),
@@ -336,7 +336,7 @@ def main(argv=None):
             f"PyTorch {torch_version} (CPU), Python {platform.python_version()}",
             f"- Date: {date}",
             f"- Weights: `{os.path.basename(args.weights)}` (sha256 "
-            f"{inception._sha256(args.weights)[:16]}...), converted by tfgen "
+            f"{tfgen.files.sha256(args.weights)[:16]}...), converted by tfgen "
             f"without PyTorch in {convert_seconds:.1f} s",
             f"- Images: CIFAR-10 uint8, set A = first {args.n} of train, set B = "
             f"first {args.n} of test; resized to 299x299 (bilinear, "

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from tfgen import metrics
+from tfgen import files, metrics
 from tfgen.metrics import features as features_module
 from tfgen.metrics import reference
 
@@ -93,7 +93,7 @@ def test_a_live_claim_is_waited_for_and_a_dead_one_taken_over(tmp_path):
     def peer_finishes_chunk_0():
         time.sleep(0.3)
         path = directory / "00000000-00000005.npy"
-        features_module.write_atomic(
+        files.write_atomic(
             str(path), lambda p: features_module._save_array(p, _expected(images[:5]))
         )
         os.remove(str(path) + ".claim")

@@ -460,7 +460,7 @@ def test_inception_with_logits_layer():
 
 def _pytorch_fid_state_dict(net, logits=None):
     """The pytorch-fid (torchvision) state dict of a FIDInceptionV3."""
-    names = inception._torchvision_names()
+    names = inception.torchvision_names()
     state = {}
     for unit, layer in net.conv_units().items():
         prefix = names[unit]

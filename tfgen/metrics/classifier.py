@@ -35,8 +35,9 @@ import keras
 import numpy as np
 from keras import layers
 
+from tfgen import __version__, data, files, training, zoo
 from tfgen.metrics.features import FeatureExtractor, features_of
-from tfgen.metrics.fid import _statistics_from_features, frechet_distance
+from tfgen.metrics.fid import frechet_distance, statistics_from_features
 from tfgen.metrics.inception_score import inception_score_from_logits
 from tfgen.reporting import hardware_summary
 from tfgen.validation import check_image_shape, check_positive_int
@@ -218,8 +219,6 @@ class DomainClassifier(keras.Model):
 
 # ------------------------------------------------------------- training
 def _check_dataset(dataset):
-    from tfgen import data
-
     if dataset not in data.DATASETS or not data.DATASETS[dataset][2]:
         labelled = sorted(n for n, spec in data.DATASETS.items() if spec[2])
         raise ValueError(
@@ -231,8 +230,6 @@ def _check_dataset(dataset):
 
 def evaluate_classifier(classifier, dataset="mnist", split="test", data_dir=None):
     """`(accuracy, loss)` of a classifier on a labelled split."""
-    from tfgen import data
-
     ds = data.load(dataset, split, data_dir=data_dir, labels=True, batch_size=500)
     correct, total, loss = 0, 0, 0.0
     for images, labels in ds:
@@ -288,8 +285,6 @@ def train_classifier(
     tfgen.metrics.export_classifier(net, info, "mnist")
     ```
     """
-    from tfgen import __version__, data, training
-
     image_shape = _check_dataset(dataset)
     if isinstance(verbose, str) and verbose.isdigit():
         verbose = int(verbose)
@@ -376,8 +371,6 @@ def _saved_config(model):
 # -------------------------------------------------------------- shipping
 def classifier_dir(name, zoo_dir=None):
     """`<zoo>/classifiers/<name>/`, the folder of a shipped classifier."""
-    from tfgen import zoo
-
     zoo.check_name(name)
     return os.path.join(zoo_dir or zoo.artifacts_dir(), _CLASSIFIERS_DIR, name)
 
@@ -388,8 +381,6 @@ def export_classifier(classifier, info, name=None, zoo_dir=None, directory=None)
     accuracy, recipe, hardware, wall time) in the metadata; into
     `directory`, or `<zoo>/classifiers/<name or info['dataset']>/`.
     Returns the folder."""
-    from tfgen import zoo
-
     directory = directory or classifier_dir(name or info["dataset"], zoo_dir)
     metadata = dict(info)
     metadata.setdefault(
@@ -401,8 +392,6 @@ def export_classifier(classifier, info, name=None, zoo_dir=None, directory=None)
 
 
 def _read_metadata(directory):
-    from tfgen import zoo
-
     path = os.path.join(directory, zoo.METADATA_FILE)
     if not os.path.isfile(path):
         raise FileNotFoundError(
@@ -421,10 +410,8 @@ def _read_metadata(directory):
 def load_classifier(name="mnist", zoo_dir=None):
     """A shipped classifier (`"mnist"`, `"fashion_mnist"`) or one in a folder
     written by `export_classifier`, with its weights' sha256 checked
-    (`tfgen.zoo.ChecksumError` on a mismatch). The metadata is kept as
+    (`tfgen.files.ChecksumError` on a mismatch). The metadata is kept as
     `classifier.metadata`."""
-    from tfgen import zoo
-
     if isinstance(name, os.PathLike) or (isinstance(name, str) and os.sep in name):
         directory = os.fspath(name)
     else:
@@ -438,7 +425,7 @@ def load_classifier(name="mnist", zoo_dir=None):
                 "--export` (a few minutes on a CPU)."
             )
     metadata = _read_metadata(directory)
-    zoo.verify(
+    files.verify(
         os.path.join(directory, zoo.WEIGHTS_FILE),
         metadata["sha256"],
         f"classifier {directory!r}",
@@ -590,7 +577,7 @@ def classifier_frechet_distance(
     """
     extractor = _extractor(classifier, batch_size, progress)
     stats = [
-        _statistics_from_features(
+        statistics_from_features(
             features_of(source, lambda: extractor, num_samples, seed)
         )
         for source in (a, b)

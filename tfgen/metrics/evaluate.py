@@ -18,12 +18,33 @@ for result in tfgen.metrics.evaluate(model, ["fid", "kid"], num_samples=50000,
 
 import dataclasses
 import datetime
+import hashlib
 import inspect
 import os
 import time
 
 import numpy as np
 
+from tfgen import __version__
+from tfgen.data import BINARY_DATASETS
+
+# The chunk functions and CHUNK_SIZE are looked up at call time (tests patch them).
+from tfgen.metrics import features as extraction
+from tfgen.metrics.classifier import (
+    ClassifierFeatureExtractor,
+    DomainClassifier,
+    load_classifier,
+)
+from tfgen.metrics.fid import frechet_distance, statistics_from_features
+from tfgen.metrics.inception_score import inception_score_from_logits
+from tfgen.metrics.kid import kid_from_features
+from tfgen.metrics.precision_recall import precision_recall_from_features
+from tfgen.metrics.reference import (
+    inception_protocol,
+    parse_reference,
+    reference_features,
+    reference_statistics,
+)
 from tfgen.reporting import hardware_summary
 from tfgen.validation import check_positive_int
 
@@ -123,8 +144,6 @@ def _default_sample_kwargs(model, reference_name, sample_kwargs):
     """`sample_kwargs` with a VAE's `mode` chosen for the reference: on a set
     of 0/1 images its draws of p(x|z), binary like them (its decoder means
     are gray, unlike any of those images); elsewhere its decoder means."""
-    from tfgen.data import BINARY_DATASETS
-
     kwargs = dict(sample_kwargs or {})
     has_mode = "mode" in inspect.signature(model.sample).parameters
     if has_mode and "mode" not in kwargs and reference_name in BINARY_DATASETS:
@@ -168,16 +187,7 @@ def _chunked_generated(source, extractor, protocol, num_samples, seed, work_dir)
     """Generated features through `chunked_features`: the chunks are keyed
     by the images' sha256, so every process drawing the same samples shares
     them, and no other model's chunks are ever read."""
-    import hashlib
-
-    from tfgen.metrics.features import (
-        chunked_features,
-        draw_images,
-        release_chunks,
-        save_features,
-    )
-
-    images = draw_images(
+    images = extraction.draw_images(
         source,
         num_samples,
         extractor.batch_size,
@@ -196,22 +206,22 @@ def _chunked_generated(source, extractor, protocol, num_samples, seed, work_dir)
     if kept is not None:
         return kept
     directory = f"{stem}.chunks"
-    features = chunked_features(images, extractor, directory, key, desc="generated")
+    features = extraction.chunked_features(
+        images, extractor, directory, key, desc="generated"
+    )
     # Kept whole until the caller deletes work_dir: a process that dies in the
     # metric step (minutes for 50k precision/recall) resumes from here.
-    save_features(f"{stem}.npz", features, key)
-    release_chunks(directory)
+    extraction.save_features(f"{stem}.npz", features, key)
+    extraction.release_chunks(directory)
     return features
 
 
 def _load_kept_features(path, key):
     """The features a finished extraction kept in work_dir, if it was of the
     same images by the same network; None otherwise."""
-    from tfgen.metrics.features import load_features
-
     if not os.path.isfile(path):
         return None
-    features, metadata = load_features(path)
+    features, metadata = extraction.load_features(path)
     return features if metadata == key else None
 
 
@@ -229,11 +239,8 @@ def _parse_metrics(metrics):
 
 
 def _inception_setup(weights, need_logits, batch_size, progress, cache_dir):
-    from tfgen.metrics.features import default_extractor
-    from tfgen.metrics.reference import inception_protocol
-
     protocol, path = inception_protocol(weights, cache_dir=cache_dir)
-    extractor = default_extractor(None, path, batch_size, progress)()
+    extractor = extraction.default_extractor(None, path, batch_size, progress)()
     if need_logits and extractor.network.output_layer is None:
         raise ValueError(
             f"The Inception Score needs the FID network's 1008-way output layer, and "
@@ -246,12 +253,6 @@ def _inception_setup(weights, need_logits, batch_size, progress, cache_dir):
 
 
 def _classifier_setup(classifier, dataset, model, batch_size, progress):
-    from tfgen.metrics.classifier import (
-        ClassifierFeatureExtractor,
-        DomainClassifier,
-        load_classifier,
-    )
-
     if isinstance(classifier, ClassifierFeatureExtractor):
         extractor = classifier
     else:
@@ -365,17 +366,6 @@ def evaluate(
                                      features="classifier")
     ```
     """
-    from tfgen import __version__
-    from tfgen.metrics.fid import _statistics_from_features, frechet_distance
-    from tfgen.metrics.inception_score import inception_score_from_logits
-    from tfgen.metrics.kid import kid_from_features
-    from tfgen.metrics.precision_recall import precision_recall_from_features
-    from tfgen.metrics.reference import (
-        parse_reference,
-        reference_features,
-        reference_statistics,
-    )
-
     start = time.perf_counter()
     metrics = _parse_metrics(metrics)
     num_samples = check_positive_int(num_samples, "num_samples")
@@ -443,7 +433,7 @@ def evaluate(
         )
     if "fid" in metrics:
         if ref_features is not None:
-            ref_stats = _statistics_from_features(ref_features)
+            ref_stats = statistics_from_features(ref_features)
             ref_stats.metadata = ref_meta
         else:
             ref_stats = reference_statistics(
@@ -462,10 +452,8 @@ def evaluate(
         "tfgen_version": __version__,
     }
     if work_dir is not None:
-        from tfgen.metrics.features import CHUNK_SIZE
-
         common["features_computed"] = (
-            f"in resumable chunks of {CHUNK_SIZE:,} under work_dir, shared with any "
+            f"in resumable chunks of {extraction.CHUNK_SIZE:,} under work_dir, shared with any "
             "process running the same evaluation; wall times are this process's"
         )
     if "classifier_test_accuracy" in protocol:
@@ -487,7 +475,7 @@ def evaluate(
     ref_label = f"{name}:{split}"
     for metric in metrics:
         if metric == "fid":
-            stats = _statistics_from_features(generated)
+            stats = statistics_from_features(generated)
             value = frechet_distance(
                 stats.mu, stats.sigma, ref_stats.mu, ref_stats.sigma, method=fid_method
             )

@@ -8,8 +8,12 @@ import threading
 import time
 
 import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
 
 from tfgen import levels
+from tfgen.files import write_atomic
+from tfgen.metrics.inception import load_fid_inception
 from tfgen.validation import check_positive_int
 
 __all__ = [
@@ -70,19 +74,11 @@ def _is_model(source):
     return callable(getattr(source, "sample", None))
 
 
-def _is_dataset(source):
-    try:
-        import tensorflow as tf
-    except ImportError:  # pragma: no cover - tensorflow is a dependency
-        return False
-    return isinstance(source, tf.data.Dataset)
-
-
 def describe_source(source):
     """What kind of image source this is: "array", "dataset" or "model"."""
     if _is_model(source):
         return "model"
-    if _is_dataset(source):
+    if isinstance(source, tf.data.Dataset):
         return "dataset"
     if isinstance(source, np.ndarray) or hasattr(source, "__array__"):
         return "array"
@@ -147,8 +143,6 @@ def iterate_images(source, batch_size=64, num_samples=None, seed=0):
 
 
 def _iterate_dataset(dataset, batch_size, num_samples):
-    import tensorflow as tf
-
     spec = _first_component(dataset.element_spec)
     rank = getattr(spec, "shape", None) and spec.shape.rank
     if rank not in (2, 3, 4):
@@ -186,8 +180,6 @@ def map_batches(
     total, batches = iterate_images(source, batch_size, num_samples, seed)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=total, desc=desc, unit="img")
     out = []
     try:
@@ -251,21 +243,6 @@ def load_features(path):
                 f"and 'metadata'. Received keys: {sorted(stored.files)}"
             )
         return stored["features"], json.loads(str(stored["metadata"]))
-
-
-def write_atomic(path, write, suffix=".npz"):
-    """Calls `write(partial_path)`, then renames the file to `path`, so a
-    reader never sees half a file, an interrupted write leaves none, and
-    processes writing the same file at once do not collide. `suffix` ends
-    the partial name, for writers that insist on one (`.weights.h5`)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    partial = f"{path}.partial-{os.getpid()}-{threading.get_ident()}{suffix}"
-    try:
-        write(partial)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
 
 
 def _save_array(path, array):
@@ -466,8 +443,6 @@ class FeatureExtractor:
 
     def __init__(self, network=None, weights=None, batch_size=64, progress=True):
         if network is None:
-            from tfgen.metrics.inception import load_fid_inception
-
             network = load_fid_inception(weights)
         self.network = network
         self.batch_size = check_positive_int(batch_size, "batch_size")
@@ -481,8 +456,6 @@ class FeatureExtractor:
         # to `batch_size`, so each size is traced once.
         key = tuple(int(d) for d in image_shape)
         if key not in self._forward:
-            import tensorflow as tf
-
             self._forward[key] = tf.function(lambda x: self.network(x))
         return self._forward[key]
 

@@ -8,7 +8,13 @@ import numpy as np
 
 from tfgen.metrics.features import default_extractor, features_of
 
-__all__ = ["Statistics", "compute_statistics", "fid", "frechet_distance"]
+__all__ = [
+    "Statistics",
+    "compute_statistics",
+    "fid",
+    "frechet_distance",
+    "statistics_from_features",
+]
 
 
 @dataclasses.dataclass
@@ -97,7 +103,9 @@ def _unpack_upper(upper, path):
     return sigma + np.triu(sigma, 1).T
 
 
-def _statistics_from_features(features):
+def statistics_from_features(features):
+    """`Statistics` (float64 mean and unbiased covariance) of features
+    (n, d), n >= 2."""
     features = np.asarray(features, dtype="float64")
     if features.ndim != 2 or features.shape[0] < 2:
         raise ValueError(
@@ -133,7 +141,7 @@ def compute_statistics(
     get = default_extractor(extractor, weights, batch_size, progress)
     if isinstance(source, Statistics):
         return source
-    return _statistics_from_features(features_of(source, get, num_samples, seed))
+    return statistics_from_features(features_of(source, get, num_samples, seed))
 
 
 def _sqrtm_trace(sigma1, sigma2, eps):
@@ -265,7 +273,7 @@ def fid(
             stats.append(source)
         else:
             stats.append(
-                _statistics_from_features(features_of(source, get, num_samples, seed))
+                statistics_from_features(features_of(source, get, num_samples, seed))
             )
     return frechet_distance(
         stats[0].mu, stats[0].sigma, stats[1].mu, stats[1].sigma, method=method

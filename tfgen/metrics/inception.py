@@ -25,14 +25,13 @@ import json
 import os
 import re
 
+import h5py
 import keras
 import numpy as np
 from keras import layers, ops
 
-from tfgen.metrics.features import write_atomic
+from tfgen import files
 from tfgen.metrics.torch_archive import read_torch_archive
-from tfgen.zoo import ChecksumError
-from tfgen.zoo import sha256 as _sha256
 
 __all__ = [
     "FID_WEIGHTS_URL",
@@ -46,10 +45,10 @@ __all__ = [
     "InceptionD",
     "InceptionE",
     "bilinear_resize_matrix",
-    "default_cache_dir",
     "load_archive_weights",
     "load_fid_inception",
     "resolve_weights",
+    "torchvision_names",
 ]
 
 #: pytorch-fid's release of the TF weights as a PyTorch state dict.
@@ -73,16 +72,6 @@ FEATURE_DIM = 2048
 NUM_LOGITS = 1008
 INPUT_SIZE = 299
 BN_EPSILON = 1e-3
-
-
-def default_cache_dir(cache_dir=None):
-    """Where converted weights live: the argument, `$TFGEN_CACHE_DIR`, or
-    `~/.keras/tfgen`."""
-    return os.path.expanduser(
-        cache_dir
-        or os.environ.get("TFGEN_CACHE_DIR")
-        or os.path.join("~", ".keras", "tfgen")
-    )
 
 
 def bilinear_resize_matrix(in_size, out_size):
@@ -711,7 +700,7 @@ _TORCHVISION_UNITS = {
 }
 
 
-def _torchvision_names():
+def torchvision_names():
     """TF unit name -> torchvision module prefix (pytorch-fid's state dict)."""
     names = {tf: tv for tv, tf in _TORCHVISION_STEM.items()}
     for tv_block, tf_block in _TORCHVISION_BLOCKS.items():
@@ -750,7 +739,7 @@ def _archive_units(archive):
         )
         return units, logits, "torchscript"
     if "Conv2d_1a_3x3.conv.weight" in tensors:
-        for tf_name, tv_name in _torchvision_names().items():
+        for tf_name, tv_name in torchvision_names().items():
             units[tf_name] = {
                 "weight": tensors.get(f"{tv_name}.conv.weight"),
                 "gamma": tensors.get(f"{tv_name}.bn.weight"),
@@ -855,14 +844,7 @@ def load_archive_weights(model, archive):
 # ---------------------------------------------------- files and the cache
 def _verify(path, sha256):
     """Checks a file against a full sha256 or a hex prefix of one."""
-    actual = _sha256(path)
-    expected = sha256.lower()
-    if not re.fullmatch(r"[0-9a-f]{8,64}", expected) or not actual.startswith(expected):
-        raise ChecksumError(
-            f"sha256 mismatch for the FID Inception weights ({path}): the file may be "
-            f"corrupt or replaced. Expected: {sha256}. Received: {actual}."
-        )
-    return actual
+    return files.verify(path, sha256, "the FID Inception weights", prefix=True)
 
 
 def resolve_weights(weights=None, sha256=None, cache_dir=None):
@@ -887,14 +869,14 @@ def resolve_weights(weights=None, sha256=None, cache_dir=None):
             )
     else:
         path = os.path.join(
-            default_cache_dir(cache_dir), "downloads", os.path.basename(FID_WEIGHTS_URL)
+            files.cache_dir(cache_dir), "downloads", os.path.basename(FID_WEIGHTS_URL)
         )
         if not os.path.isfile(path):
             try:
                 path = keras.utils.get_file(
                     fname=os.path.basename(FID_WEIGHTS_URL),
                     origin=FID_WEIGHTS_URL,
-                    cache_dir=default_cache_dir(cache_dir),
+                    cache_dir=files.cache_dir(cache_dir),
                     cache_subdir="downloads",
                 )
             except Exception as e:
@@ -933,7 +915,7 @@ def load_fid_inception(weights=None, sha256=None, cache_dir=None, require_logits
             `.weights.h5`. Default: `$TFGEN_FID_WEIGHTS`, else a download of
             pytorch-fid's file (see `resolve_weights`).
         sha256: expected sha256 of the file (full, or a prefix of at least 8
-            hex digits); a mismatch raises `tfgen.zoo.ChecksumError`.
+            hex digits); a mismatch raises `tfgen.files.ChecksumError`.
         cache_dir: folder of converted weights; default `$TFGEN_CACHE_DIR`
             or `~/.keras/tfgen`.
         require_logits: raise unless the file holds the 1008-way output
@@ -945,7 +927,7 @@ def load_fid_inception(weights=None, sha256=None, cache_dir=None, require_logits
         if path.endswith(".weights.h5"):
             _LOADED[key] = _check_not_collapsed(_load_converted(path), path)
         else:
-            _LOADED[key] = _load_archive(path, default_cache_dir(cache_dir))
+            _LOADED[key] = _load_archive(path, files.cache_dir(cache_dir))
     model = _LOADED[key]
     if require_logits and model.output_layer is None:
         raise ValueError(
@@ -984,8 +966,6 @@ def _load_converted(path, has_logits=None):
             with open(meta_path) as f:
                 has_logits = bool(json.load(f).get("has_logits"))
         else:
-            import h5py
-
             # Keras names the output Dense "dense" in the file's layer list.
             with h5py.File(path, "r") as f:
                 has_logits = "dense" in f.get("layers", {})
@@ -995,7 +975,7 @@ def _load_converted(path, has_logits=None):
 
 
 def _load_archive(path, cache):
-    digest = _sha256(path)
+    digest = files.sha256(path)
     converted = os.path.join(cache, f"fid_inception-{digest[:16]}.weights.h5")
     meta_path = converted[: -len(".weights.h5")] + ".json"
     if os.path.isfile(converted) and os.path.isfile(meta_path):
@@ -1004,7 +984,7 @@ def _load_archive(path, cache):
         # A damaged or foreign cache entry is rebuilt, never trusted.
         if meta.get("source_sha256") == digest and meta.get(
             "converted_sha256"
-        ) == _sha256(converted):
+        ) == files.sha256(converted):
             model = _load_converted(converted, bool(meta.get("has_logits")))
             if not _collapsed(model):
                 return model
@@ -1029,10 +1009,10 @@ def _load_archive(path, cache):
     # its own file and renames it into place, never into a file a peer holds.
     def save(partial):
         model.save_weights(partial)
-        meta["converted_sha256"] = _sha256(partial)
+        meta["converted_sha256"] = files.sha256(partial)
 
-    write_atomic(converted, save, suffix=".weights.h5")
-    write_atomic(meta_path, lambda p: _write_json(p, meta), suffix=".json")
+    files.write_atomic(converted, save, suffix=".weights.h5")
+    files.write_atomic(meta_path, lambda p: _write_json(p, meta), suffix=".json")
     return model
 
 

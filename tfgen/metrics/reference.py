@@ -37,15 +37,18 @@ import warnings
 
 import numpy as np
 
+from tfgen import __version__, data, files, zoo
 from tfgen.metrics.features import (
     ChunksRemoved,
     chunked_features,
+    default_extractor,
     load_features,
     release_chunks,
     save_features,
-    write_atomic,
 )
-from tfgen.metrics.fid import Statistics, _statistics_from_features
+from tfgen.metrics.fid import Statistics, statistics_from_features
+from tfgen.metrics.inception import FEATURE_DIM, resolve_weights
+from tfgen.validation import check_positive_int
 
 __all__ = [
     "FEATURE_NETWORK",
@@ -93,12 +96,10 @@ _SHA256 = {}
 
 def _file_sha256(path):
     """sha256 of a weights file, computed once per (path, size, mtime)."""
-    from tfgen.zoo import sha256
-
     stat = os.stat(path)
     key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
     if key not in _SHA256:
-        _SHA256[key] = sha256(path)
+        _SHA256[key] = files.sha256(path)
     return _SHA256[key]
 
 
@@ -110,8 +111,6 @@ def inception_protocol(weights=None, cache_dir=None):
     dtype; `path` is the resolved weights file (see
     `tfgen.metrics.inception.resolve_weights`).
     """
-    from tfgen.metrics.inception import FEATURE_DIM, resolve_weights
-
     path = resolve_weights(weights, cache_dir=cache_dir)
     return {
         "feature_network": FEATURE_NETWORK,
@@ -140,9 +139,6 @@ def parse_reference(reference, default_split="train"):
 
 
 def _check_request(name, split, num_samples):
-    from tfgen import data
-    from tfgen.validation import check_positive_int
-
     if not isinstance(name, str):
         raise TypeError(
             "Reference statistics are keyed by a dataset name or a path. "
@@ -159,8 +155,6 @@ def _check_request(name, split, num_samples):
 def _dataset_key(name):
     """A file-name-safe key: built-in names as they are, paths by their
     base name and a hash of the full path."""
-    from tfgen import data
-
     if name in data.DATASETS:
         return name
     path = os.path.abspath(os.path.expanduser(name))
@@ -198,21 +192,17 @@ def _network_slug(protocol):
 
 
 def _cache_path(kind, name, split, num_samples, protocol, cache_dir):
-    from tfgen.metrics.inception import default_cache_dir
-
     subset = "all" if num_samples is None else str(num_samples)
     file = (
         f"{_dataset_key(name)}-{split}-{subset}-{_network_slug(protocol)}-"
         f"{protocol['weights_sha256'][:16]}"
     )
     suffix = "-features.npz" if kind == "features" else ".npz"
-    return os.path.join(default_cache_dir(cache_dir), _SHIPPED_DIR, file + suffix)
+    return os.path.join(files.cache_dir(cache_dir), _SHIPPED_DIR, file + suffix)
 
 
 def shipped_statistics_path(name, split, zoo_dir=None):
     """Where shipped statistics of `name`/`split` live in the zoo artifacts."""
-    from tfgen import zoo
-
     return os.path.join(
         zoo_dir or zoo.artifacts_dir(), _SHIPPED_DIR, f"{name}_{split}.npz"
     )
@@ -220,8 +210,6 @@ def shipped_statistics_path(name, split, zoo_dir=None):
 
 def _resolve(extractor, protocol, weights, batch_size, progress, cache_dir):
     """(protocol, zero-argument extractor getter) of the request."""
-    from tfgen.metrics.features import default_extractor
-
     if extractor is None:
         if protocol is not None:
             raise ValueError(
@@ -242,8 +230,6 @@ def _resolve(extractor, protocol, weights, batch_size, progress, cache_dir):
 
 
 def _load_images(name, split, num_samples, data_dir):
-    from tfgen import data
-
     images = data.load_arrays(name, split, data_dir=data_dir)[0]
     if name in data.BINARY_DATASETS:
         images = images * np.uint8(255)  # stored as 0/1
@@ -273,8 +259,6 @@ def _compute(name, split, num_samples, expected, get_extractor, data_dir, chunk_
         desc=f"{name}:{split} features",
         chunk_size=CHUNK_SIZE,
     )
-    from tfgen import __version__
-
     metadata = dict(expected)
     metadata.update(
         num_samples=int(len(features)),
@@ -305,7 +289,7 @@ def _compute_shared(stored, request, chunk_dir):
 
 
 def _statistics_of(features, metadata):
-    stats = _statistics_from_features(features)
+    stats = statistics_from_features(features)
     stats.metadata = dict(metadata)
     return stats
 
@@ -424,7 +408,7 @@ def reference_statistics(
         cached = _stored(features_path, expected, _read_features, "cached features")
         if cached is not None:
             stats = _statistics_of(*cached)
-            write_atomic(path, stats.save)
+            files.write_atomic(path, stats.save)
             return stats
     chunks = _cache_path("features", name, split, num_samples, protocol, cache_dir)
     computed = _compute_shared(
@@ -435,7 +419,7 @@ def reference_statistics(
     if isinstance(computed, Statistics):
         return computed
     stats = _statistics_of(*computed)
-    write_atomic(path, stats.save)
+    files.write_atomic(path, stats.save)
     release_chunks(chunks + ".chunks")
     return stats
 
@@ -488,7 +472,7 @@ def reference_features(
     stats_path = _cache_path(
         "statistics", name, split, num_samples, protocol, cache_dir
     )
-    write_atomic(stats_path, _statistics_of(features, metadata).save)
+    files.write_atomic(stats_path, _statistics_of(features, metadata).save)
     release_chunks(path + ".chunks")
     return ReferenceFeatures(features, metadata)
 
@@ -505,5 +489,5 @@ def ship_reference_statistics(name, split="train", zoo_dir=None, **kwargs):
         )
     stats = reference_statistics(name, split, use_shipped=False, **kwargs)
     path = shipped_statistics_path(name, split, zoo_dir)
-    write_atomic(path, lambda p: stats.save(p, compressed=True, packed=True))
+    files.write_atomic(path, lambda p: stats.save(p, compressed=True, packed=True))
     return path
