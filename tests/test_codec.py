@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 import tfgen
-from tfgen import bits_back, cli, codec, distributions, zoo
+from tfgen import cli, codec, distributions, zoo
+from tfgen.codec import bits_back
 
 AR_CASES = {
     "pixelcnn_binary": (
@@ -190,10 +191,10 @@ def test_decoding_pass_sees_the_encoding_pass_logits(tiny_zoo, name):
     from tfgen import sampling
 
     model = tiny_zoo(name)
-    coder = codec._coding_copy(model)
+    coder = codec.coding_copy(model)
     levels = _levels(model, 3).astype(np.int32)
     n, (height, width, channels) = len(levels), model.image_shape
-    full = codec._network_logits(coder, levels).reshape(
+    full = codec.autoregressive.network_logits(coder, levels).reshape(
         n, height * width * channels, -1
     )
     seen = {}

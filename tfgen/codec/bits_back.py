@@ -1,5 +1,6 @@
 """Bits-back coding with ANS (BB-ANS) for tfgen's VAEs: the codec's latent
-variable half (`tfgen.codec` holds the file format and the public API).
+variable half (`tfgen.codec.container` holds the file format, `tfgen.codec`
+the public API).
 
 Townsend et al. (2019) code an image x with a VAE on one ANS stack:
 
@@ -32,8 +33,15 @@ the same bits there (see `tfgen.codec`).
 """
 
 import numpy as np
+import tensorflow as tf
+from scipy.special import ndtr, ndtri
 
-__all__ = ["INITIAL_WORDS", "LATENT_BITS", "decode", "encode"]
+from tfgen.codec import coder
+from tfgen.codec.container import CodecError
+from tfgen.distributions import logistic_mixture_level_probs
+from tfgen.levels import from_levels
+
+__all__ = ["INITIAL_WORDS", "LATENT_BITS", "decode", "encode", "latent_grid"]
 
 #: Buckets per latent dimension: 2 ** LATENT_BITS.
 LATENT_BITS = 12
@@ -42,23 +50,9 @@ INITIAL_WORDS = 32
 _SEED = 20190111
 
 
-def _constriction():
-    from tfgen.codec import _require_constriction
-
-    return _require_constriction()
-
-
-def _progress(iterable, total, enabled, desc):
-    from tfgen.codec import _progress
-
-    return _progress(iterable, total, enabled, desc, unit="img")
-
-
 def latent_grid(bits=LATENT_BITS):
     """`(edges, centres)`: the 2**bits + 1 bucket edges (with -inf, inf) and
     the 2**bits bucket medians of N(0, 1), float64."""
-    from scipy.special import ndtri
-
     buckets = 2**bits
     edges = ndtri(np.arange(buckets + 1) / buckets)
     centres = ndtri((np.arange(buckets) + 0.5) / buckets)
@@ -67,10 +61,6 @@ def latent_grid(bits=LATENT_BITS):
 
 def _posterior_table(model, levels, edges):
     """(d, buckets) float64 probabilities of the posterior over buckets."""
-    from scipy.special import ndtr
-
-    from tfgen.levels import from_levels
-
     x = np.asarray(from_levels(levels[None], model.num_levels), "float32")
     mean, scale = (np.asarray(t, "float32") for t in model.posterior_params(x))
     mean = mean[0].astype(np.float64)[:, None]
@@ -84,15 +74,11 @@ class _PixelTables:
     decoder pops them: channel by channel, every pixel of a channel at once."""
 
     def __init__(self, model, z):
-        import tensorflow as tf
-
         params = model.decoder(tf.constant(z[None], tf.float32))
         self.model = model
         self.shape = tuple(model.image_shape)
         likelihood = model.likelihood
         if likelihood == "logistic_mixture":
-            from tfgen.distributions import logistic_mixture_level_probs
-
             logits, tables = logistic_mixture_level_probs(
                 params, model.num_mixtures, self.shape[-1], model.num_levels
             )
@@ -128,23 +114,23 @@ class _PixelTables:
         weights /= weights.sum(axis=1, keepdims=True)
         return np.einsum("pk,pkl->pl", weights, self.tables[:, :, c, :])
 
-    def push(self, coder, family, levels):
+    def push(self, stack, family, levels):
         if not self.mixture:
-            coder.encode_reverse(levels.reshape(-1).astype(np.int32), family, self.flat)
+            stack.encode_reverse(levels.reshape(-1).astype(np.int32), family, self.flat)
             return
         channels = self.shape[-1]
         known = levels.reshape(-1, channels)
         probs = np.concatenate([self.channel_table(c, known) for c in range(channels)])
         symbols = known.T.reshape(-1)
-        coder.encode_reverse(symbols.astype(np.int32), family, probs)
+        stack.encode_reverse(symbols.astype(np.int32), family, probs)
 
-    def pop(self, coder, family):
+    def pop(self, stack, family):
         if not self.mixture:
-            return coder.decode(family, self.flat).reshape(self.shape)
+            return stack.decode(family, self.flat).reshape(self.shape)
         channels = self.shape[-1]
         known = np.zeros((self.shape[0] * self.shape[1], channels), np.int64)
         for c in range(channels):
-            known[:, c] = coder.decode(family, self.channel_table(c, known))
+            known[:, c] = stack.decode(family, self.channel_table(c, known))
         return known.reshape(self.shape)
 
 
@@ -153,38 +139,41 @@ def _initial_words():
     return rng.integers(0, 2**32, INITIAL_WORDS, dtype=np.uint64).astype(np.uint32)
 
 
+def _uniform_prior(model, buckets):
+    return np.full((model.latent_dim, buckets), 1.0 / buckets)
+
+
 def encode(model, levels, progress=False):
     """One chunk of uint32 words coding `levels` (n, H, W, C) with a VAE."""
-    constriction = _constriction()
-    family = constriction.stream.model.Categorical(perfect=False)
+    constriction = coder.require_constriction()
+    family = coder.categorical()
     edges, centres = latent_grid()
-    prior = np.full((model.latent_dim, len(centres)), 1.0 / len(centres))
-    coder = constriction.stream.stack.AnsCoder(_initial_words())
-    for x in _progress(levels, len(levels), progress, "encode"):
+    prior = _uniform_prior(model, len(centres))
+    stack = constriction.stream.stack.AnsCoder(_initial_words())
+    for x in coder.progress(levels, len(levels), progress, "encode", unit="img"):
         posterior = _posterior_table(model, x, edges)
-        z = coder.decode(family, posterior)
-        _PixelTables(model, centres[z].astype("float32")).push(coder, family, x)
-        coder.encode_reverse(z.astype(np.int32), family, prior)
-    return [np.asarray(coder.get_compressed(), "<u4")]
+        z = stack.decode(family, posterior)
+        _PixelTables(model, centres[z].astype("float32")).push(stack, family, x)
+        stack.encode_reverse(z.astype(np.int32), family, prior)
+    return [np.asarray(stack.get_compressed(), "<u4")]
 
 
 def decode(model, header, payload, progress=False):
     """The levels (n, H, W, C) that `encode` coded into `payload`."""
-    from tfgen.codec import CodecError
-
-    constriction = _constriction()
-    family = constriction.stream.model.Categorical(perfect=False)
+    constriction = coder.require_constriction()
+    family = coder.categorical()
     edges, centres = latent_grid()
-    prior = np.full((model.latent_dim, len(centres)), 1.0 / len(centres))
-    coder = constriction.stream.stack.AnsCoder(np.asarray(payload, np.uint32))
+    prior = _uniform_prior(model, len(centres))
+    stack = constriction.stream.stack.AnsCoder(np.asarray(payload, np.uint32))
     out = []
-    for _ in _progress(range(header.count), header.count, progress, "decode"):
-        z = coder.decode(family, prior)
-        x = _PixelTables(model, centres[z].astype("float32")).pop(coder, family)
+    count = header.count
+    for _ in coder.progress(range(count), count, progress, "decode", unit="img"):
+        z = stack.decode(family, prior)
+        x = _PixelTables(model, centres[z].astype("float32")).pop(stack, family)
         posterior = _posterior_table(model, x, edges)
-        coder.encode_reverse(z.astype(np.int32), family, posterior)
+        stack.encode_reverse(z.astype(np.int32), family, posterior)
         out.append(x)
-    rest = np.asarray(coder.get_compressed(), np.uint32)
+    rest = np.asarray(stack.get_compressed(), np.uint32)
     if not np.array_equal(rest, _initial_words()):
         raise CodecError(
             "Corrupted tfgen codec file: the bits-back stack does not end on its "
