@@ -4,7 +4,9 @@ each family (PixelCNN, Gated PixelCNN, PixelRNN):
 ```python
 from autoregressive_checks import assert_causal, assert_normalized
 assert_causal(model)           # tiny images, e.g. (4, 4, 3)
+assert_colours_read_their_pixel(jac)   # R -> G -> B inside each pixel
 assert_normalized(model)       # tiny images, e.g. (2, 2, 1) binary
+assert_defaults_build_and_train(cls, channels=3)
 assert_zoo_metrics(entry)      # a shipped entry's records
 ```
 """
@@ -21,6 +23,8 @@ from tfgen import training
 __all__ = [
     "all_images",
     "assert_causal",
+    "assert_colours_read_their_pixel",
+    "assert_defaults_build_and_train",
     "assert_normalized",
     "assert_two_replica_step_equals_one",
     "assert_zoo_metrics",
@@ -59,6 +63,34 @@ def assert_causal(model, labels=None, seed=0, num_inputs=4):
         num_inputs=num_inputs,
         name=type(model).__name__,
     )
+
+
+def assert_colours_read_their_pixel(jac):
+    """G reads its pixel's R, B its R and G, in the (D, D) matrix of an RGB
+    model's `assert_causal`. A mask that is too strict passes the leak check
+    but wastes bits."""
+    for red in range(0, jac.shape[0], 3):
+        green, blue = red + 1, red + 2
+        assert jac[green, red] > 0 and jac[blue, red] > 0 and jac[blue, green] > 0
+
+
+def assert_defaults_build_and_train(cls, channels):
+    """`cls` with its default sizes builds for 256-level 32x32 RGB images
+    (channels=3) or 28x28 grayscale ones (channels=1), whatever the split of
+    its features into colour groups, and trains a step (on 8x8 images, for
+    speed)."""
+    shape = (32, 32, 3) if channels == 3 else (28, 28, 1)
+    model = cls(image_shape=shape, num_levels=256)
+    assert tuple(model.network.output.shape) == (None, *shape, 256)
+    keras.utils.set_random_seed(0)
+    small = cls(image_shape=(8, 8, channels), num_levels=256)
+    # Eager: tracing a default-size train step takes longer than one step.
+    small.compile(run_eagerly=True)
+    history = small.fit(
+        random_levels(2, (8, 8, channels), 256), batch_size=2, epochs=1, verbose=0
+    )
+    assert int(small.optimizer.iterations.numpy()) == 1
+    assert np.isfinite(history.history["nll"][-1])
 
 
 def all_images(image_shape, num_levels):

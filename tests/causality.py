@@ -19,6 +19,16 @@ check_causal(layer, (4, 4, 6), groups=3, strict=False)  # mask-B features
 import numpy as np
 import tensorflow as tf
 
+from tfgen.layers.masked_conv import colour_blocks
+
+
+def _group_matrix(channels, groups):
+    """(channels, groups) 0/1: which colour block holds each channel, as the
+    layers split features (`colour_blocks`: as even as they can be)."""
+    return np.eye(groups, dtype="float32")[
+        np.repeat(np.arange(groups), colour_blocks(channels, groups))
+    ]
+
 
 def dependencies(fn, x, groups_out, groups_in):
     """D[p, q] for out = fn(x), positions ordered (row, column, group).
@@ -26,26 +36,29 @@ def dependencies(fn, x, groups_out, groups_in):
     `fn` maps (N, H, W, C_in) to (N, H, W, C_out) or (N, H, W, C, levels);
     its batch elements must be independent. Output channels (or the C axis of
     5-D outputs) are split into `groups_out` contiguous blocks; input channels
-    into `groups_in`. Every output position gets its own copy of `x` in one
-    batch, so one gradient call gives the whole matrix.
+    into `groups_in`; blocks need not be equal (64 into 3: 22, 21, 21). Every
+    output position gets its own copy of `x` in one batch, so one gradient
+    call gives the whole matrix.
     """
     x = np.asarray(x, dtype="float32")
-    height, width, _ = x.shape
+    height, width, channels_in = x.shape
     positions = height * width * groups_out
     batch = tf.constant(np.repeat(x[None], positions, axis=0))
     rng = np.random.default_rng(0)
     with tf.GradientTape() as tape:
         tape.watch(batch)
         out = tf.cast(fn(batch), tf.float32)
-        out = tf.reshape(out, (positions, height * width * groups_out, -1))
-        # A random projection of each position's features, so that no sum of
-        # logits cancels by accident.
-        weights = rng.normal(size=(1, 1, out.shape[-1])).astype("float32")
-        picked = tf.reduce_sum(out * weights, axis=-1)
+        out = tf.reshape(out, (positions, height * width, -1))
+        # A random projection of each colour block's features, so that no
+        # sum of logits cancels by accident.
+        weights = rng.normal(size=(out.shape[-1], 1)).astype("float32")
+        weights = weights * _group_matrix(out.shape[-1], groups_out)
+        picked = tf.reshape(out @ weights, (positions, positions))
         picked = tf.reduce_sum(picked * tf.eye(positions))
-    grad = tape.gradient(picked, batch).numpy()
-    grad = np.abs(grad).reshape(positions, height, width, groups_in, -1)
-    return grad.sum(-1).reshape(positions, height * width * groups_in)
+    grad = np.abs(tape.gradient(picked, batch).numpy())
+    grad = grad.reshape(positions, height * width, channels_in)
+    grad = grad @ _group_matrix(channels_in, groups_in)
+    return grad.reshape(positions, height * width * groups_in)
 
 
 def allowed(height, width, groups, strict):

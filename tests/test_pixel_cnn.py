@@ -7,6 +7,8 @@ import pytest
 import tensorflow as tf
 from autoregressive_checks import (
     assert_causal,
+    assert_colours_read_their_pixel,
+    assert_defaults_build_and_train,
     assert_normalized,
     assert_two_replica_step_equals_one,
     assert_zoo_metrics,
@@ -16,6 +18,7 @@ from autoregressive_checks import (
 import tfgen
 from tfgen import training, zoo
 from tfgen.layers import GatedActivation, MaskedConv2D, causal_mask
+from tfgen.layers.masked_conv import colour_blocks
 from tfgen.models import AutoregressiveModel, PixelCNN
 
 TINY = {
@@ -55,16 +58,31 @@ def test_outputs_depend_only_on_earlier_inputs(name, shape, levels, kwargs):
         assert np.all(last.reshape(-1, c).sum(-1)[:15] > 0)
 
 
-@pytest.mark.parametrize("name", ["PixelCNN", "GatedPixelCNN"])
-def test_each_colour_reads_the_earlier_colours_of_its_pixel(name):
-    # R -> G -> B inside every pixel: G reads the pixel's R, B its R and G. A
-    # mask that is too strict passes the leak check but wastes bits. (Wide
-    # enough that no all-off ReLU of a tiny random head hides a path.)
-    model = build(name, (4, 4, 3), 256, filters=12, head_filters=24)
-    jac = assert_causal(model)
-    for red in range(0, jac.shape[0], 3):
-        green, blue = red + 1, red + 2
-        assert jac[green, red] > 0 and jac[blue, red] > 0 and jac[blue, green] > 0
+@pytest.mark.parametrize(
+    "name,filters,head_filters",
+    [
+        ("PixelCNN", 12, 24),
+        ("GatedPixelCNN", 12, 24),
+        # Uneven colour blocks: 4 -> 2, 1, 1 (stream 8 -> 3, 3, 2), and
+        # 5 -> 2, 2, 1 (gate pre-activations 10 -> 4, 4, 2).
+        ("PixelCNN", 4, 24),
+        ("GatedPixelCNN", 5, 7),
+    ],
+)
+def test_each_colour_reads_the_earlier_colours_of_its_pixel(
+    name, filters, head_filters
+):
+    # Exact causality, and R -> G -> B inside every pixel. (Wide enough, or
+    # enough inputs, that no all-off ReLU of a tiny random head hides a path.)
+    model = build(name, (4, 4, 3), 256, filters=filters, head_filters=head_filters)
+    assert_colours_read_their_pixel(assert_causal(model, num_inputs=8))
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_default_sizes_build_and_train_for_any_channels(name, channels):
+    # filters=64 does not divide into 3 colour groups: uneven blocks.
+    assert_defaults_build_and_train(tfgen.models.get(name), channels)
 
 
 @pytest.mark.parametrize(
@@ -167,6 +185,18 @@ def test_fit_step_then_sample(name, precision):
     assert set(metrics) == {"nll", "bits_per_dim"}
 
 
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_cached_sampler_equals_compiled_sampler_with_uneven_colour_blocks(name):
+    # The cached sampler reads a pixel's features after its last colour's
+    # pass; that holds for uneven blocks too (5 -> 2, 2, 1).
+    model = build(name, (3, 4, 3), 4, filters=5, head_filters=7)
+    assert model.supports_cached_sampling
+    np.testing.assert_array_equal(
+        model.sample(4, seed=3, method="cached", jit_compile=False),
+        model.sample(4, seed=3, method="compiled"),
+    )
+
+
 def test_bad_inputs_get_clear_errors():
     model = build("PixelCNN", (4, 4, 1), 4)
     good = random_levels(2, (4, 4, 1), 4)
@@ -198,7 +228,9 @@ def test_bad_inputs_get_clear_errors():
     with pytest.raises(ValueError, match="channels"):
         PixelCNN(image_shape=(4, 4, 2), num_levels=2)
     with pytest.raises(ValueError, match="colour groups"):
-        PixelCNN(image_shape=(4, 4, 3), num_levels=2, filters=8)
+        PixelCNN(image_shape=(4, 4, 3), num_levels=2, filters=2)
+    with pytest.raises(ValueError, match="head_filters"):
+        PixelCNN(image_shape=(4, 4, 3), num_levels=2, head_filters=2)
     with pytest.raises(ValueError, match="unconditional"):
         PixelCNN(image_shape=(4, 4, 1), num_levels=2, num_classes=3)
 
@@ -226,10 +258,65 @@ def test_vertical_masks_and_gated_activation():
     blocks = x.reshape(1, 2, 2, 3, 2, 2)
     expected = np.tanh(blocks[..., 0, :]) / (1 + np.exp(-blocks[..., 1, :]))
     np.testing.assert_allclose(y, expected.reshape(1, 2, 2, 6), rtol=1e-5)
-    with pytest.raises(ValueError, match="divisible by 6"):
-        gate(np.zeros((1, 2, 2, 8), "float32"))
+    with pytest.raises(ValueError, match="2 gate pre-activations"):
+        gate(np.zeros((1, 2, 2, 9), "float32"))
+    with pytest.raises(ValueError, match="colour groups"):
+        gate(np.zeros((1, 2, 2, 4), "float32"))
     with pytest.raises(ValueError, match="mask_type"):
         MaskedConv2D(4, 3, mask_type="C")
+
+
+def contiguous_block_mask(kernel_size, in_channels, out_channels, mask_type, groups):
+    """causal_mask as it was before uneven colour blocks (equal blocks only),
+    which the shipped weights were trained with."""
+    kh, kw = kernel_size
+    mask = np.zeros((kh, kw, in_channels, out_channels), "float32")
+    mask[: kh // 2] = 1.0
+    mask[kh // 2, : kw // 2] = 1.0
+    in_group = np.arange(in_channels) // (in_channels // groups)
+    out_group = np.arange(out_channels) // (out_channels // groups)
+    if mask_type == "A":
+        mask[kh // 2, kw // 2] = in_group[:, None] < out_group[None, :]
+    else:
+        mask[kh // 2, kw // 2] = in_group[:, None] <= out_group[None, :]
+    return mask
+
+
+@pytest.mark.parametrize("gates", [1, 2, 4])
+@pytest.mark.parametrize("groups", [1, 3])
+def test_masks_of_divisible_widths_are_the_equal_block_masks(groups, gates):
+    for kernel_size in [(7, 7), (1, 3), (1, 1)]:
+        for in_channels, out_channels in [(3, 12), (12, 24), (96, 48), (48, 192)]:
+            for mask_type in "AB":
+                np.testing.assert_array_equal(
+                    causal_mask(
+                        kernel_size, in_channels, out_channels, mask_type, groups, gates
+                    ),
+                    contiguous_block_mask(
+                        kernel_size, in_channels, out_channels, mask_type, groups
+                    ),
+                )
+
+
+def test_uneven_colour_blocks_put_the_remainder_first():
+    assert colour_blocks(64, 3) == [22, 21, 21]
+    assert colour_blocks(128, 3) == [43, 43, 42]
+    # Gated pre-activations: each colour's tanh and sigmoid halves are its
+    # share of the 64 outputs.
+    assert colour_blocks(128, 3, gates=2) == [44, 42, 42]
+    assert colour_blocks(64, 3, gates=4) == [24, 20, 20]
+    centre = causal_mask((3, 3), 5, 8, "A", 3)[1, 1]
+    colour_in, colour_out = [0, 0, 1, 1, 2], [0, 0, 0, 1, 1, 1, 2, 2]
+    np.testing.assert_array_equal(
+        centre, np.less.outer(colour_in, colour_out).astype("float32")
+    )
+    # tanh/sigmoid pairs stay inside uneven colour blocks: 10 = 4 + 4 + 2.
+    x = np.random.default_rng(0).normal(size=(2, 3, 10)).astype("float32")
+    pairs = [(0, 2), (1, 3), (4, 6), (5, 7), (8, 9)]
+    expected = np.stack(
+        [np.tanh(x[..., a]) / (1 + np.exp(-x[..., b])) for a, b in pairs], -1
+    )
+    np.testing.assert_allclose(GatedActivation(3)(x), expected, rtol=1e-5)
 
 
 def test_pixelcnn_layout_follows_the_paper():

@@ -4,6 +4,8 @@ import pytest
 import tensorflow as tf
 from autoregressive_checks import (
     assert_causal,
+    assert_colours_read_their_pixel,
+    assert_defaults_build_and_train,
     assert_normalized,
     assert_two_replica_step_equals_one,
     assert_zoo_metrics,
@@ -40,11 +42,21 @@ def test_skew_places_row_i_at_offset_i_and_unskew_inverts_it():
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
-@pytest.mark.parametrize("groups,residual", [(1, True), (3, True), (3, False)])
-def test_layer_is_causal_under_mask_b(name, groups, residual):
+@pytest.mark.parametrize(
+    "groups,units,channels,residual",
+    [
+        (1, 6, 6, True),
+        (3, 6, 6, True),
+        (3, 6, 3, False),
+        # Uneven colour blocks: units 4 -> 2, 1, 1 (gates 8, 4, 4) on a
+        # 5-feature stream (2, 2, 1); units 5 -> 2, 2, 1.
+        (3, 4, 5, True),
+        (3, 5, 3, False),
+    ],
+)
+def test_layer_is_causal_under_mask_b(name, groups, units, channels, residual):
     keras.utils.set_random_seed(0)
-    channels = 6 if residual else groups
-    layer = LAYERS[name](6, color_groups=groups, residual=residual)
+    layer = LAYERS[name](units, color_groups=groups, residual=residual)
     # The Diagonal BiLSTM sees the whole past in a single layer; the Row
     # LSTM's receptive field is triangular.
     check_causal(
@@ -104,7 +116,7 @@ def test_layer_config_round_trip_and_bf16(name):
 
 def test_layer_arguments_are_checked():
     with pytest.raises(ValueError, match="colour groups"):
-        RowLSTM(4, color_groups=3)
+        RowLSTM(2, color_groups=3)
     with pytest.raises(ValueError, match="odd"):
         RowLSTM(3, kernel_size=2)
     with pytest.raises(ValueError, match="units"):
@@ -118,17 +130,21 @@ def test_layer_arguments_are_checked():
 
 
 @pytest.mark.parametrize("kind", sorted(MODELS))
-@pytest.mark.parametrize("shape,levels", [((4, 3, 1), 2), ((3, 3, 3), 256)])
-def test_model_is_causal(kind, shape, levels):
+@pytest.mark.parametrize(
+    "shape,levels,units",
+    # units=4 and 5 split unevenly into the 3 colour groups.
+    [((4, 3, 1), 2, 6), ((3, 3, 3), 256, 6), ((3, 3, 3), 256, 4), ((3, 3, 3), 4, 5)],
+)
+def test_model_is_causal(kind, shape, levels, units):
     keras.utils.set_random_seed(0)  # see tests/test_pixel_cnn.py::build
-    model = MODELS[kind](image_shape=shape, num_levels=levels, **TINY)
+    model = MODELS[kind](
+        image_shape=shape, num_levels=levels, **{**TINY, "units": units}
+    )
     # Several inputs, so that a ReLU that is off at one of them hides no path.
     jac = assert_causal(model, num_inputs=8)
     if shape[-1] == 3:
-        # G reads its pixel's R, B its R and G (R -> G -> B inside the LSTM).
-        for red in range(0, jac.shape[0], 3):
-            assert jac[red + 1, red] > 0 and jac[red + 2, red] > 0
-            assert jac[red + 2, red + 1] > 0
+        # R -> G -> B inside the LSTM.
+        assert_colours_read_their_pixel(jac)
     if kind == "diagonal":
         # Diagonal BiLSTM layers see the whole past of every position.
         past = np.tril(np.ones(jac.shape, bool), k=-1)
@@ -197,9 +213,16 @@ def test_mixed_bfloat16_training_step(kind):
     assert model.network.outputs[0].dtype == "float32"
 
 
+@pytest.mark.parametrize("channels", [3, 1])
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_default_sizes_build_and_train_for_any_channels(kind, channels):
+    # units=16 does not divide into 3 colour groups: uneven blocks.
+    assert_defaults_build_and_train(MODELS[kind], channels)
+
+
 def test_model_arguments_are_checked():
     with pytest.raises(ValueError, match="colour groups"):
-        RowLSTMPixelRNN(image_shape=(4, 4, 3), units=4)
+        RowLSTMPixelRNN(image_shape=(4, 4, 3), units=2)
     with pytest.raises(ValueError, match="unconditional"):
         DiagonalBiLSTMPixelRNN(image_shape=(4, 4, 1), num_classes=10)
     with pytest.raises(NotImplementedError, match="RowLSTMPixelRNN"):

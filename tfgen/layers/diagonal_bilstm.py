@@ -72,7 +72,7 @@ class DiagonalBiLSTM(PixelLSTMLayer):
     nothing from the future. Both directions run in the same loop.
 
     Args:
-        units: hidden features h per direction, divisible by `color_groups`.
+        units: hidden features h per direction, at least `color_groups`.
         color_groups: colour channels of the image (1 or 3); the 4h gate
             channels are split into colour blocks so colour g sees input
             colours <= g of the current pixel (mask B).
@@ -83,8 +83,8 @@ class DiagonalBiLSTM(PixelLSTMLayer):
             kernels.
         **kwargs: `keras.layers.Layer` arguments.
 
-    Input: (batch, height, width, channels) with channels divisible by
-    `color_groups`. Output: the same shape with `residual=True`, else
+    Input: (batch, height, width, channels) with at least `color_groups`
+    channels. Output: the same shape with `residual=True`, else
     (batch, height, width, units).
 
     Example:
@@ -100,8 +100,12 @@ class DiagonalBiLSTM(PixelLSTMLayer):
     """
 
     def build_recurrence(self, input_shape):
-        self.forward_conv = self._masked_conv(4 * self.units, 1, name="forward_input")
-        self.backward_conv = self._masked_conv(4 * self.units, 1, name="backward_input")
+        self.forward_conv = self._masked_conv(
+            4 * self.units, 1, name="forward_input", gates=4
+        )
+        self.backward_conv = self._masked_conv(
+            4 * self.units, 1, name="backward_input", gates=4
+        )
         self.forward_conv.build(input_shape)
         self.backward_conv.build(input_shape)
         # (direction, tap, h, 4h); tap 0 reads the pixel above, tap 1 the
@@ -122,23 +126,24 @@ class DiagonalBiLSTM(PixelLSTMLayer):
         z = skew(tf.concat([forward, backward], axis=0))  # (2B, H, W', 4h)
         skewed_width = width + height - 1
         z = tf.reshape(z, (2, -1, height, skewed_width, 4 * self.units))
-        z = self.split_gates(tf.transpose(z, [3, 0, 1, 2, 4]))  # (W', 2, B, H, G, 4, u)
-        kernel = tf.reshape(
-            compute_cast(self, self.recurrent_kernel),
-            (2, 2 * self.units, 4 * self.units),
+        z = self.gate_major(tf.transpose(z, [3, 0, 1, 2, 4]))  # (W', 2, B, H, 4h)
+        kernel = self.gate_major(
+            tf.reshape(
+                compute_cast(self, self.recurrent_kernel),
+                (2, 2 * self.units, 4 * self.units),
+            )
         )
 
         def step(state, z_col):
-            h, c = state
-            flat = self.merge_groups(h)  # (2, B, H, h)
-            above = tf.pad(flat, [[0, 0], [0, 0], [1, 0], [0, 0]])[:, :, :height]
-            taps = tf.concat([above, flat], axis=-1)
+            h, c = state  # (2, B, H, h)
+            above = tf.pad(h, [[0, 0], [0, 0], [1, 0], [0, 0]])[:, :, :height]
+            taps = tf.concat([above, h], axis=-1)
             taps = tf.reshape(taps, (2, -1, 2 * self.units))
             recurrent = tf.reshape(tf.matmul(taps, kernel), tf.shape(z_col))
             return lstm_update(z_col + recurrent, c)
 
         hidden, _ = tf.scan(step, z, initializer=self.zero_state(tf.shape(z)[1:4]))
-        hidden = tf.transpose(self.merge_groups(hidden), [1, 2, 3, 0, 4])
+        hidden = tf.transpose(hidden, [1, 2, 3, 0, 4])
         hidden = unskew(tf.reshape(hidden, (-1, height, skewed_width, self.units)))
         forward, backward = tf.split(hidden, 2, axis=0)
         backward = tf.reverse(backward, axis=[2])

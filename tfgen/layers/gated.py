@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from tfgen.layers.masked_conv import MaskedConv2D
+from tfgen.layers.masked_conv import MaskedConv2D, gate_indices
 
 __all__ = ["GatedActivation", "gated_pixelcnn_block"]
 
@@ -13,8 +13,11 @@ class GatedActivation(keras.layers.Layer):
     """tanh(a) * sigmoid(b) of the two halves of each colour group's features.
 
     With `color_groups=3` the 2p input features are three contiguous blocks
-    (R, G, B), and each block is split into its own tanh and sigmoid halves,
-    so that the gate never mixes a colour with a later one.
+    (R, G, B; `colour_blocks(2p, 3, gates=2)`, equal when p is divisible by
+    3, else 2 x (22, 21, 21) for p = 64), and each block is split into its own
+    tanh and sigmoid halves, so that the gate never mixes a colour with a
+    later one. The p outputs are in colour blocks as even as they can be,
+    as `MaskedConv2D` reads them.
 
     Args:
         color_groups: 1, or 3 for RGB feature blocks.
@@ -38,25 +41,15 @@ class GatedActivation(keras.layers.Layer):
         super().__init__(**kwargs)
         self.color_groups = int(color_groups)
 
-    def _check(self, channels):
-        if channels % (2 * self.color_groups):
-            raise ValueError(
-                "GatedActivation splits each of its colour groups into two "
-                f"halves, so its channels must be divisible by {2 * self.color_groups}. "
-                f"Received: {channels} channels"
-            )
-
     def build(self, input_shape):
-        self._check(int(input_shape[-1]))
+        # Refuses an odd width, or one too narrow for the colour groups.
+        gate_indices(int(input_shape[-1]), self.color_groups, 2, "channels")
 
     def call(self, x):
-        channels = x.shape[-1]
-        self._check(channels)
-        half = channels // (2 * self.color_groups)
-        shape = ops.shape(x)
-        x = ops.reshape(x, (*shape[:-1], self.color_groups, 2, half))
-        y = ops.tanh(x[..., 0, :]) * ops.sigmoid(x[..., 1, :])
-        return ops.reshape(y, (*shape[:-1], self.color_groups * half))
+        tanh_half, sigmoid_half = gate_indices(x.shape[-1], self.color_groups, 2)
+        return ops.tanh(ops.take(x, tanh_half, axis=-1)) * ops.sigmoid(
+            ops.take(x, sigmoid_half, axis=-1)
+        )
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], input_shape[-1] // 2)
@@ -97,7 +90,8 @@ def gated_pixelcnn_block(
     Args:
         v, h: Keras tensors: the two stacks' features (the image for both in
             the first layer).
-        filters: p, the features of each stack; divisible by `color_groups`.
+        filters: p, the features of each stack; at least `color_groups`
+            (colour blocks as even as they can be, see `colour_blocks`).
         kernel_size: k.
         color_groups: 1, or 3 for RGB.
         first: the first layer (mask A, no residual).
@@ -119,11 +113,6 @@ def gated_pixelcnn_block(
         van den Oord et al., Conditional Image Generation with PixelCNN
         Decoders, arXiv 1606.05328.
     """
-    if filters % color_groups:
-        raise ValueError(
-            f"`filters` must divide into {color_groups} colour groups. "
-            f"Received: filters={filters}"
-        )
     prefix = f"{name}_" if name else ""
 
     def named(label):
@@ -141,6 +130,7 @@ def gated_pixelcnn_block(
         (1, kernel_size),
         mask_type="A" if first else "B",
         color_groups=color_groups,
+        gates=2,  # tanh and sigmoid halves per colour, for h_gate
         name=named("horizontal"),
     )(h)
     # v_pre[i, j] sees only rows above i: safe to add to every colour of h.

@@ -5,32 +5,36 @@ input-to-state convolution (masked, precomputed for the whole map) and a
 state-to-state convolution of the previous step's hidden state (unmasked:
 the previous row or diagonal lies entirely in the past). With `color_groups`
 G > 1, the 4 * units gate channels are laid out as G contiguous colour blocks
-(the layout of `MaskedConv2D`), each holding that colour's i, f, o, g gates,
-so the hidden state of colour g only ever mixes inputs of colours <= g.
+(`colour_blocks(4 * units, G, gates=4)`, the layout of the input-to-state
+`MaskedConv2D`), each holding that colour's i, f, o, g gates, so the hidden
+state of colour g only ever mixes inputs of colours <= g. The units split
+into colour blocks as even as they can be (16 into 3: 6, 5, 5), so the
+blocks of gates need not be equal (24, 20, 20).
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from tfgen.layers.masked_conv import MaskedConv2D
+from tfgen.layers.masked_conv import MaskedConv2D, colour_blocks, gate_indices
 from tfgen.validation import check_positive_int
 
 __all__ = ["PixelLSTMLayer", "lstm_update"]
 
 
 def lstm_update(gates, cell):
-    """One LSTM update from pre-activations laid out per colour group.
+    """One LSTM update from pre-activations in gate-major order.
 
     Args:
-        gates: (..., G, 4, units // G): the i, f, o, g pre-activations of
-            each colour group.
-        cell: (..., G, units // G), the previous cell state.
+        gates: (..., 4 * units): the i, f, o, g pre-activations, each of
+            `units` in colour order (`PixelLSTMLayer.gate_major`).
+        cell: (..., units), the previous cell state.
 
     Returns:
-        (hidden, cell), both (..., G, units // G).
+        (hidden, cell), both (..., units).
     """
-    i, f, o, g = tf.unstack(gates, axis=-2)
+    i, f, o, g = tf.split(gates, 4, axis=-1)
     cell = tf.sigmoid(f) * cell + tf.sigmoid(i) * tf.tanh(g)
     return tf.sigmoid(o) * tf.tanh(cell), cell
 
@@ -46,7 +50,7 @@ class PixelLSTMLayer(keras.layers.Layer):
     input's channels with a mask-B 1x1 convolution and added); otherwise `h`.
 
     Args:
-        units: hidden features h, divisible by `color_groups`.
+        units: hidden features h, at least `color_groups`.
         color_groups: colour channels of the image (1 or 3).
         residual: add the projected output to the input.
         kernel_initializer: initializer of the input-to-state and output
@@ -67,21 +71,22 @@ class PixelLSTMLayer(keras.layers.Layer):
         super().__init__(**kwargs)
         self.units = check_positive_int(units, "units")
         self.color_groups = check_positive_int(color_groups, "color_groups")
-        if self.units % self.color_groups:
-            raise ValueError(
-                f"`units` must divide into {self.color_groups} colour groups. "
-                f"Received: units={units}"
-            )
+        colour_blocks(self.units, self.color_groups, name="units")  # one per colour
+        # Gate k of unit u is channel order[k * units + u] of the input-to-state
+        # convolution; None where that is already gate-major (one colour).
+        order = np.concatenate(gate_indices(4 * self.units, self.color_groups, 4))
+        self._gate_order = None if self.color_groups == 1 else order
         self.residual = bool(residual)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
 
-    def _masked_conv(self, filters, kernel_size, name):
+    def _masked_conv(self, filters, kernel_size, name, gates=1):
         return MaskedConv2D(
             filters,
             kernel_size,
             mask_type="B",
             color_groups=self.color_groups,
+            gates=gates,
             kernel_initializer=self.kernel_initializer,
             dtype=self.dtype_policy,
             name=name,
@@ -107,20 +112,17 @@ class PixelLSTMLayer(keras.layers.Layer):
     def recurrence(self, x):
         raise NotImplementedError
 
-    def split_gates(self, z):
-        """(..., 4 * units) -> (..., G, 4, units // G)."""
-        groups = self.color_groups
-        shape = tf.concat([tf.shape(z)[:-1], [groups, 4, self.units // groups]], 0)
-        return tf.reshape(z, shape)
-
-    def merge_groups(self, h):
-        """(..., G, units // G) -> (..., units)."""
-        return tf.reshape(h, tf.concat([tf.shape(h)[:-2], [self.units]], 0))
+    def gate_major(self, z):
+        """(..., 4 * units) from colour blocks of gates (the input-to-state
+        layout) to gate-major order [i | f | o | g], which `lstm_update`
+        reads; also applies to the columns of a recurrent kernel."""
+        if self._gate_order is None:
+            return z
+        return tf.gather(z, self._gate_order, axis=-1)
 
     def zero_state(self, batch_shape):
-        """Hidden and cell state of zeros, (*batch_shape, G, units // G)."""
-        groups = self.color_groups
-        shape = tf.concat([batch_shape, [groups, self.units // groups]], 0)
+        """Hidden and cell state of zeros, (*batch_shape, units)."""
+        shape = tf.concat([batch_shape, [self.units]], 0)
         zeros = tf.zeros(shape, dtype=self.compute_dtype)
         return zeros, zeros
 

@@ -17,8 +17,8 @@ def pixelcnn_residual_block(x, filters, kernel_size=3, color_groups=1, name=None
 
     Args:
         x: Keras tensor (B, H, W, 2 * filters).
-        filters: h, the width of the inner convolutions; divisible by
-            `color_groups`.
+        filters: h, the width of the inner convolutions; at least
+            `color_groups` (colour blocks as even as they can be).
         kernel_size: of the middle convolution (3 in the paper).
         color_groups: 1 for grayscale/binary images, 3 for RGB.
         name: prefix of the layer names.

@@ -28,7 +28,7 @@ class RowLSTM(PixelLSTMLayer):
 
     Args:
         units: hidden features h (the paper's input has 2h features and the
-            residual projection maps h back to them); divisible by
+            residual projection maps h back to them); at least
             `color_groups`.
         kernel_size: k, the width of both row convolutions (odd; the paper
             uses 3).
@@ -40,8 +40,8 @@ class RowLSTM(PixelLSTMLayer):
             kernel.
         **kwargs: `keras.layers.Layer` arguments.
 
-    Input: (batch, height, width, channels) with channels divisible by
-    `color_groups`. Output: the same shape with `residual=True`, else
+    Input: (batch, height, width, channels) with at least `color_groups`
+    channels. Output: the same shape with `residual=True`, else
     (batch, height, width, units).
 
     Example:
@@ -68,7 +68,7 @@ class RowLSTM(PixelLSTMLayer):
 
     def build_recurrence(self, input_shape):
         self.input_conv = self._masked_conv(
-            4 * self.units, (1, self.kernel_size), name="input_to_state"
+            4 * self.units, (1, self.kernel_size), name="input_to_state", gates=4
         )
         self.input_conv.build(input_shape)
         # (k, h, 4h): tap t reads the previous row's column j + t - k // 2.
@@ -81,16 +81,18 @@ class RowLSTM(PixelLSTMLayer):
     def recurrence(self, x):
         width = int(x.shape[2])
         k, pad = self.kernel_size, self.kernel_size // 2
-        # (H, B, W, G, 4, u): one slice of precomputed input-to-state per row.
-        z = tf.transpose(self.split_gates(self.input_conv(x)), [1, 0, 2, 3, 4, 5])
-        kernel = tf.reshape(
-            compute_cast(self, self.recurrent_kernel), (k * self.units, 4 * self.units)
+        # (H, B, W, 4h): one slice of precomputed input-to-state per row.
+        z = tf.transpose(self.gate_major(self.input_conv(x)), [1, 0, 2, 3])
+        kernel = self.gate_major(
+            tf.reshape(
+                compute_cast(self, self.recurrent_kernel),
+                (k * self.units, 4 * self.units),
+            )
         )
 
         def step(state, z_row):
-            h, c = state
-            flat = self.merge_groups(h)  # (B, W, h)
-            padded = tf.pad(flat, [[0, 0], [pad, pad], [0, 0]])
+            h, c = state  # (B, W, h)
+            padded = tf.pad(h, [[0, 0], [pad, pad], [0, 0]])
             taps = tf.concat([padded[:, t : t + width] for t in range(k)], axis=-1)
             recurrent = tf.reshape(
                 tf.matmul(tf.reshape(taps, (-1, k * self.units)), kernel),
@@ -100,7 +102,7 @@ class RowLSTM(PixelLSTMLayer):
 
         batch_shape = tf.shape(z)[1:3]
         hidden, _ = tf.scan(step, z, initializer=self.zero_state(batch_shape))
-        return tf.transpose(self.merge_groups(hidden), [1, 0, 2, 3])
+        return tf.transpose(hidden, [1, 0, 2, 3])
 
     def get_config(self):
         config = super().get_config()

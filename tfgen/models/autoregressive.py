@@ -34,21 +34,21 @@ def check_network_sizes(image_shape, first_kernel_size, head_filters, **widths):
     """Checks the sizes every masked network here shares; returns
     `(first_kernel_size, head_filters)`.
 
-    `widths` (e.g. `filters=64`) are feature counts that must split into the
-    image's colour groups; `head_filters` is None (the model's default) or a
+    `widths` (e.g. `filters=64`) and `head_filters` are feature counts that
+    split into the image's colour groups, unevenly where they must (see
+    `tfgen.layers.masked_conv.colour_blocks`), so each needs at least one
+    feature per group; `head_filters` is None (the model's default) or a
     positive int.
     """
+    from tfgen.layers.masked_conv import colour_blocks
+
     first_kernel_size = check_positive_int(first_kernel_size, "first_kernel_size")
     if head_filters is not None:
         head_filters = check_positive_int(head_filters, "head_filters")
+        widths = {**widths, "head_filters": head_filters}
     channels = int(image_shape[-1]) if len(image_shape) == 3 else 1
     for name, value in widths.items():
-        check_positive_int(value, name)
-        if value % channels:
-            raise ValueError(
-                f"`{name}` must divide into {channels} colour groups. "
-                f"Received: {name}={value}"
-            )
+        colour_blocks(check_positive_int(value, name), channels, name=name)
     return first_kernel_size, head_filters
 
 

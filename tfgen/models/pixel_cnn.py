@@ -53,8 +53,9 @@ class PixelCNN(AutoregressiveModel):
     Args:
         image_shape: (height, width, channels), channels 1 or 3.
         num_levels: 2 (Bernoulli) to 256 (categorical) levels per channel.
-        filters: h; the residual stream has 2h features. Divisible by 3 for
-            RGB images.
+        filters: h; the residual stream has 2h features. At least 3 for RGB
+            images (features split into R, G, B blocks as even as they can
+            be: 64 into 22, 21, 21).
         num_blocks: residual blocks.
         kernel_size: of the residual blocks' middle convolution.
         first_kernel_size: of the mask-A convolution.
@@ -150,7 +151,8 @@ class GatedPixelCNN(AutoregressiveModel):
     Args:
         image_shape: (height, width, channels), channels 1 or 3.
         num_levels: 2 (Bernoulli) to 256 (categorical) levels per channel.
-        filters: p, the features of each stack; divisible by 3 for RGB.
+        filters: p, the features of each stack; at least 3 for RGB (split
+            into R, G, B blocks as even as they can be).
         num_layers: gated layers (the first uses `first_kernel_size`).
         kernel_size: k of the later layers (k x k vertical, 1 x k horizontal).
         first_kernel_size: k of the first layer.

@@ -28,7 +28,8 @@ class PixelRNN(AutoregressiveModel):
         image_shape: (height, width, channels), channels 1 or 3.
         num_levels: 2 (Bernoulli) to 256 (categorical) levels per channel.
         units: h, hidden features of each recurrent layer; the residual
-            stream has 2h. Divisible by 3 for RGB images.
+            stream has 2h. At least 3 for RGB images (features split into
+            R, G, B blocks as even as they can be: 16 into 6, 5, 5).
         num_layers: recurrent layers.
         first_kernel_size: of the mask-A convolution.
         head_filters: features of the hidden 1x1 output layer (default 2h).
@@ -117,8 +118,8 @@ class RowLSTMPixelRNN(PixelRNN):
     Args:
         image_shape: (height, width, channels), channels 1 or 3.
         num_levels: 2 (Bernoulli) to 256 (categorical) levels per channel.
-        units: h, hidden features per layer (residual stream 2h); divisible
-            by 3 for RGB images.
+        units: h, hidden features per layer (residual stream 2h); at least
+            3 for RGB images.
         num_layers: Row LSTM layers.
         kernel_size: k of the row convolutions (odd; the paper uses 3).
         first_kernel_size: of the mask-A convolution.
@@ -170,8 +171,8 @@ class DiagonalBiLSTMPixelRNN(PixelRNN):
     Args:
         image_shape: (height, width, channels), channels 1 or 3.
         num_levels: 2 (Bernoulli) to 256 (categorical) levels per channel.
-        units: h, hidden features per direction (residual stream 2h);
-            divisible by 3 for RGB images.
+        units: h, hidden features per direction (residual stream 2h); at
+            least 3 for RGB images.
         num_layers: Diagonal BiLSTM layers (the paper's MNIST models: 1
             layer with h = 32, and 7 layers with h = 16).
         first_kernel_size: of the mask-A convolution.
