@@ -18,15 +18,12 @@ import numpy as np
 import tensorflow as tf
 from causality import check_causal
 
-from tfgen import training
-
 __all__ = [
     "all_images",
     "assert_causal",
     "assert_colours_read_their_pixel",
     "assert_defaults_build_and_train",
     "assert_normalized",
-    "assert_two_replica_step_equals_one",
     "assert_zoo_metrics",
     "random_levels",
 ]
@@ -109,42 +106,6 @@ def assert_normalized(model, labels=None, rtol=1e-4):
     total = float(np.exp(log_p).sum())
     np.testing.assert_allclose(total, 1.0, rtol=rtol)
     return total
-
-
-def _sgd():
-    return {"optimizer": keras.optimizers.SGD(0.1, name="optimizer")}
-
-
-def assert_two_replica_step_equals_one(build, data, batch_size):
-    """One training step on 2 replicas (MirroredStrategy over 2 logical CPUs,
-    see conftest.py) gives the weights of one step on 1 replica."""
-
-    def run(strategy):
-        model, _ = training.train(
-            build,
-            tf.data.Dataset.from_tensor_slices(data).batch(batch_size),
-            1,
-            strategy=strategy,
-            precision="float32",
-            compile_kwargs=_sgd,
-            seed=1,
-            verbose=0,
-        )
-        return model
-
-    single = run("default")
-    mirrored = training.get_strategy("mirrored")
-    assert mirrored.num_replicas_in_sync == 2
-    double = run(mirrored)
-    assert int(double.optimizer.iterations.numpy()) == 1
-    for a, b in zip(single.get_weights(), double.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
-    keras.utils.set_random_seed(1)
-    fresh = build()
-    moved = [
-        not np.allclose(a, b) for a, b in zip(fresh.get_weights(), single.get_weights())
-    ]
-    assert any(moved)
 
 
 def assert_zoo_metrics(entry, images=None):

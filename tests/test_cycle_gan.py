@@ -41,28 +41,6 @@ def test_fit_step(strategy):
     assert int(np.asarray(model.pool_a.count.value)) in (4, 8)
 
 
-def test_two_replica_step_equals_one_replica_step():
-    # The pools are still filling (pool_size > batch), so they return the
-    # new images and both runs see the same discriminator inputs.
-    def run(strategy):
-        data = tf.data.Dataset.from_tensor_slices(pairs()).batch(8)
-        model, _ = training.train(
-            make,
-            data,
-            1,
-            strategy=strategy,
-            precision="float32",
-            compile_kwargs=_sgd,
-            seed=1,
-            verbose=0,
-        )
-        return model
-
-    single, double = run("default"), run(training.get_strategy("mirrored"))
-    for a, b in zip(single.trainable_weights, double.trainable_weights):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
-
-
 def test_mixed_bfloat16_step():
     data = tf.data.Dataset.from_tensor_slices(pairs()).batch(4)
     model, history = training.train(
@@ -207,9 +185,8 @@ class TestBadInput:
         with pytest.raises(ValueError, match="divisible by 4"):
             tfgen.CycleGAN(image_shape=(10, 10, 3))
 
-    def test_does_not_sample(self):
-        with pytest.raises(NotImplementedError, match="translate"):
-            make().sample(2)
+    def test_does_not_pretend_to_sample(self):
+        assert not hasattr(make(), "sample")
 
 
 class TestUnpairedData:

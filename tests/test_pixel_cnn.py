@@ -10,7 +10,6 @@ from autoregressive_checks import (
     assert_colours_read_their_pixel,
     assert_defaults_build_and_train,
     assert_normalized,
-    assert_two_replica_step_equals_one,
     assert_zoo_metrics,
     random_levels,
 )
@@ -118,16 +117,6 @@ def test_untrained_256_way_model_gives_about_8_bits_per_dim(name):
         rtol=1e-5,
     )
     assert dist.event_shape == (8, 8, 3)
-
-
-@pytest.mark.parametrize("name", sorted(TINY))
-def test_two_replica_step_equals_one_replica_step(name):
-    x = random_levels(8, (6, 6, 1), 2)
-    kwargs = dict(num_classes=3) if name == "GatedPixelCNN" else {}
-    data = (x, np.arange(8) % 3) if kwargs else x
-    assert_two_replica_step_equals_one(
-        lambda: build(name, (6, 6, 1), 2, **kwargs), data, 8
-    )
 
 
 @pytest.mark.parametrize("name", sorted(TINY))

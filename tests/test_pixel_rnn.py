@@ -7,7 +7,6 @@ from autoregressive_checks import (
     assert_colours_read_their_pixel,
     assert_defaults_build_and_train,
     assert_normalized,
-    assert_two_replica_step_equals_one,
     assert_zoo_metrics,
     random_levels,
 )
@@ -188,14 +187,6 @@ def test_fit_step_sample_complete_and_zoo_round_trip(kind, tmp_path):
     assert type(loaded) is MODELS[kind]
     np.testing.assert_allclose(
         loaded.log_prob(data), model.log_prob(data), rtol=1e-5, atol=1e-4
-    )
-
-
-@pytest.mark.parametrize("kind", sorted(MODELS))
-def test_two_replica_step_equals_one_replica_step(kind):
-    data = random_levels(8, (4, 4, 1), 2)
-    assert_two_replica_step_equals_one(
-        lambda: MODELS[kind](image_shape=(4, 4, 1), num_levels=2, **SMALL), data, 8
     )
 
 

@@ -192,37 +192,6 @@ def test_mixed_bfloat16_step_keeps_float32_losses():
     assert model.log_prob(x, num_samples=2).dtype == np.float64
 
 
-def test_two_replica_step_equals_one_replica_step():
-    x = _binary(8)
-
-    def build():
-        return tfgen.VAE((28, 28, 1), kl_warmup_steps=10, **TINY)
-
-    def sgd():
-        return {"optimizer": keras.optimizers.SGD(0.1, name="optimizer")}
-
-    kwargs = dict(precision="float32", compile_kwargs=sgd, seed=1, verbose=0)
-    single, _ = training.train(
-        build, tf.data.Dataset.from_tensor_slices(x).batch(8), 1, **kwargs
-    )
-    mirrored = training.get_strategy("mirrored")
-    assert mirrored.num_replicas_in_sync == 2
-    double, _ = training.train(
-        build,
-        tf.data.Dataset.from_tensor_slices(x).batch(8),
-        1,
-        strategy=mirrored,
-        **kwargs,
-    )
-    assert int(double.optimizer.iterations.numpy()) == 1
-    for a, b in zip(single.get_weights(), double.get_weights()):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
-    fresh = (keras.utils.set_random_seed(1), build())[1]
-    assert any(
-        not np.allclose(a, b) for a, b in zip(fresh.get_weights(), single.get_weights())
-    )
-
-
 # ------------------------------------------------------------------ bad input
 def test_bad_input_raises_clear_errors():
     model = tfgen.VAE((28, 28, 1), **TINY)

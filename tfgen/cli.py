@@ -60,6 +60,11 @@ def cmd_sample(args):
     from tfgen.images import save_grid
 
     model = _load_model(args.name)
+    if not hasattr(model, "sample"):
+        raise SystemExit(
+            f"{args.name} ({type(model).__name__}) maps images to images and does "
+            "not sample from noise: use `tfgen translate` on your images instead."
+        )
     kwargs = {"seed": args.seed, "progress": True, "batch_size": args.batch_size}
     labels = _parse_labels(args.labels)
     if labels is not None:

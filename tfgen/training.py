@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgen.images import make_grid, save_grid
+from tfgen.models.train_core import LinearDecay
 
 __all__ = [
     "LinearDecay",
@@ -97,55 +98,6 @@ def precision_policy(policy):
         yield
     finally:
         keras.config.set_dtype_policy(previous)
-
-
-@keras.saving.register_keras_serializable(package="tfgen")
-class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """A learning rate held constant, then decayed linearly to 0.
-
-    `rate(step) = initial_learning_rate * (1 - clip((step - decay_start) /
-    (decay_end - decay_start), 0, 1))`: CycleGAN's schedule, constant for
-    the first half of training and linear to zero over the second.
-
-    Args:
-        initial_learning_rate: the rate before `decay_start`.
-        decay_start: optimizer step at which the decay begins.
-        decay_end: optimizer step at which the rate reaches 0.
-
-    Example:
-
-    ```python
-    steps = 200 * steps_per_epoch
-    rate = tfgen.training.LinearDecay(2e-4, steps // 2, steps)
-    optimizer = keras.optimizers.Adam(rate, beta_1=0.5)
-    ```
-
-    References:
-        Zhu et al., arXiv 1703.10593, Section 4 (training details).
-    """
-
-    def __init__(self, initial_learning_rate, decay_start, decay_end):
-        if not 0 <= int(decay_start) < int(decay_end):
-            raise ValueError(
-                "LinearDecay needs 0 <= decay_start < decay_end. Received: "
-                f"decay_start={decay_start!r}, decay_end={decay_end!r}"
-            )
-        self.initial_learning_rate = float(initial_learning_rate)
-        self.decay_start = int(decay_start)
-        self.decay_end = int(decay_end)
-
-    def __call__(self, step):
-        step = keras.ops.cast(step, "float32")
-        span = float(self.decay_end - self.decay_start)
-        done = keras.ops.clip((step - self.decay_start) / span, 0.0, 1.0)
-        return self.initial_learning_rate * (1.0 - done)
-
-    def get_config(self):
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_start": self.decay_start,
-            "decay_end": self.decay_end,
-        }
 
 
 class SampleGrid(keras.callbacks.Callback):

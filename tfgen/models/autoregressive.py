@@ -9,6 +9,7 @@ from keras import ops
 
 from tfgen import sampling
 from tfgen.distributions import bits_per_dim, pixel_distribution
+from tfgen.layers.masked_conv import colour_blocks
 from tfgen.levels import (
     check_levels,
     check_num_levels,
@@ -17,7 +18,11 @@ from tfgen.levels import (
     to_levels,
 )
 from tfgen.models.base import GenerativeModel
-from tfgen.models.gan import _replica_info
+from tfgen.models.train_core import (
+    build_optimizers,
+    minimize,
+    split_labels,
+)
 from tfgen.validation import (
     check_image_batch,
     check_images,
@@ -40,8 +45,6 @@ def check_network_sizes(image_shape, first_kernel_size, head_filters, **widths):
     feature per group; `head_filters` is None (the model's default) or a
     positive int.
     """
-    from tfgen.layers.masked_conv import colour_blocks
-
     first_kernel_size = check_positive_int(first_kernel_size, "first_kernel_size")
     if head_filters is not None:
         head_filters = check_positive_int(head_filters, "head_filters")
@@ -63,7 +66,8 @@ class AutoregressiveModel(GenerativeModel):
     to logits: (B, H, W, C) Bernoulli logits for `num_levels == 2`, else
     (B, H, W, C, num_levels) categorical logits, where the logits at
     (i, j, c) depend only on inputs strictly before (i, j, c). For C = 3
-    hidden features are split into three contiguous colour blocks (see
+    hidden features are split into three contiguous colour blocks, of sizes
+    differing by at most one when the width does not divide by 3 (see
     `tfgen.layers.MaskedConv2D`) and channel c's logits come from block c.
     `network_inputs()` gives the input tensors to start from.
 
@@ -219,26 +223,7 @@ class AutoregressiveModel(GenerativeModel):
         )
 
     def _split(self, inputs):
-        if isinstance(inputs, tuple | list):
-            if len(inputs) == 2:
-                x, labels = inputs
-            elif len(inputs) == 1:
-                x, labels = inputs[0], None
-            else:
-                raise ValueError(
-                    "Expected `images` or `(images, labels)`. "
-                    f"Received a sequence of {len(inputs)} elements."
-                )
-        else:
-            x, labels = inputs, None
-        if self.num_classes is None:
-            labels = None
-        elif labels is None:
-            raise ValueError(
-                f"{type(self).__name__} is class-conditional (num_classes="
-                f"{self.num_classes}) and needs `(images, labels)`. Received images only."
-            )
-        return x, labels
+        return split_labels(inputs, self.num_classes, type(self).__name__)
 
     # ------------------------------------------------------------- likelihoods
     def _validate(self, x, labels=None):
@@ -299,10 +284,11 @@ class AutoregressiveModel(GenerativeModel):
     def compile(self, optimizer=None, **kwargs):
         """Sets the optimizer (default Adam(1e-3)) and builds it on the
         network's variables; call under the strategy's scope."""
-        optimizer = optimizer or keras.optimizers.Adam(
-            name="optimizer", **self.default_optimizer
-        )
-        optimizer.build(self.network.trainable_variables)
+        optimizer = build_optimizers(
+            {"optimizer": optimizer},
+            {"optimizer": self.network.trainable_variables},
+            self.default_optimizer,
+        )["optimizer"]
         super().compile(optimizer=optimizer, **kwargs)
 
     @property
@@ -311,18 +297,7 @@ class AutoregressiveModel(GenerativeModel):
 
     def _unpack(self, data):
         x, labels = self._split(data)
-        x = check_image_batch(
-            x,
-            self.image_shape,
-            num_levels=self.num_levels,
-            grid_message=(
-                f"Expected images on the grid k/{self.num_levels - 1} of a model with "
-                f"num_levels={self.num_levels} (use tfgen.data.load(..., num_levels="
-                f"{self.num_levels})); received off-grid values."
-            ),
-        )
-        if labels is not None:
-            labels = tf.reshape(tf.cast(labels, "int32"), [-1])
+        x = check_image_batch(x, self.image_shape, num_levels=self.num_levels)
         return x, labels
 
     def _track(self, nll):
@@ -336,15 +311,10 @@ class AutoregressiveModel(GenerativeModel):
 
     def train_step(self, data):
         x, labels = self._unpack(data)
-        _, num_replicas = _replica_info()
-        global_n = ops.cast(ops.shape(x)[0] * num_replicas, "float32")
-        variables = self.network.trainable_variables
-        with tf.GradientTape() as tape:
-            nll = self.nll(x, labels, training=True)
-            # Summed over replicas, the gradients are those of the global mean.
-            loss = ops.sum(nll) / global_n
-        grads = tape.gradient(loss, variables)
-        self.optimizer.apply(grads, variables)
+        nll, _ = minimize(
+            lambda: (self.nll(x, labels, training=True), None),
+            (self.optimizer, self.network.trainable_variables),
+        )
         return self._track(nll)
 
     def test_step(self, data):
@@ -402,11 +372,10 @@ class AutoregressiveModel(GenerativeModel):
             )
         batch_size = check_positive_int(batch_size, "batch_size")
         run = self.sampler(method, jit_compile=jit_compile)
-        seed = (
-            keras.random.SeedGenerator(seed)
-            if isinstance(seed, int)
-            else (seed if seed is not None else self.seed_generator)
-        )
+        seed = self.noise_seed(seed)
+        if isinstance(seed, int):
+            # One generator per call: the sampling loop draws from it per step.
+            seed = keras.random.SeedGenerator(seed)
         n = levels.shape[0]
         starts = range(0, n, batch_size)
         if progress:

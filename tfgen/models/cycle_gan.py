@@ -4,12 +4,16 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers, ops
 
 from tfgen.layers import ImagePool, ReflectionPadding2D
 from tfgen.models.base import GenerativeModel
-from tfgen.models.gan import _replica_info
+from tfgen.models.train_core import (
+    LinearDecay,
+    build_optimizers,
+    minimize,
+    unpack_images,
+)
 from tfgen.validation import check_image_batch, check_images, check_positive_int
 
 __all__ = ["CycleGAN", "cycle_loss", "identity_loss", "least_squares_loss"]
@@ -250,19 +254,11 @@ class CycleGAN(GenerativeModel):
             "d_a_optimizer": self.discriminator_a.trainable_variables,
             "d_b_optimizer": self.discriminator_b.trainable_variables,
         }
-        for name in _OPTIMIZERS:
-            optimizer = given[name]
-            if optimizer is None:
-                config = dict(self.default_optimizer)
-                if decay_steps is not None:
-                    from tfgen.training import LinearDecay
-
-                    start, end = decay_steps
-                    config["learning_rate"] = LinearDecay(
-                        config["learning_rate"], start, end
-                    )
-                optimizer = keras.optimizers.Adam(name=name, **config)
-            optimizer.build(variables[name])
+        config = dict(self.default_optimizer)
+        if decay_steps is not None:
+            start, end = decay_steps
+            config["learning_rate"] = LinearDecay(config["learning_rate"], start, end)
+        for name, optimizer in build_optimizers(given, variables, config).items():
             setattr(self, name, optimizer)
         kwargs.setdefault("optimizer", self.g_ab_optimizer)
         super().compile(**kwargs)
@@ -272,19 +268,15 @@ class CycleGAN(GenerativeModel):
         return list(self.trackers.values())
 
     def _unpack(self, data):
-        if not isinstance(data, tuple | list) or len(data) != 2:
+        a, b, sample_weight = unpack_images(data)
+        if b is None or sample_weight is not None:
             raise ValueError(
                 "CycleGAN trains on `(a, b)` batches of unpaired images from the two "
                 "domains (see tfgen.data.load_unpaired). Received: "
-                f"{type(data).__name__}"
-                + (
-                    f" of {len(data)} elements"
-                    if isinstance(data, tuple | list)
-                    else ""
-                )
+                + ("images alone" if b is None else "(a, b, sample_weight)")
             )
-        a = check_image_batch(data[0], self.image_shape, name="domain A images")
-        b = check_image_batch(data[1], self.image_shape, name="domain B images")
+        a = check_image_batch(a, self.image_shape, name="domain A images")
+        b = check_image_batch(b, self.image_shape, name="domain B images")
         return a * 2.0 - 1.0, b * 2.0 - 1.0
 
     def _generator_losses(self, a, b):
@@ -305,36 +297,35 @@ class CycleGAN(GenerativeModel):
             identity = ops.zeros_like(cycle)
         return fake_a, fake_b, adversarial, cycle, identity
 
-    def _discriminator_step(self, discriminator, optimizer, real, fake, global_n):
-        with tf.GradientTape() as tape:
+    def _discriminator_step(self, discriminator, optimizer, real, fake):
+        def loss():
             per_example = 0.5 * (
                 least_squares_loss(discriminator(real, training=True), 1.0)
                 + least_squares_loss(discriminator(fake, training=True), 0.0)
             )
-            loss = ops.sum(per_example) / global_n
-        variables = discriminator.trainable_variables
-        optimizer.apply(tape.gradient(loss, variables), variables)
+            return per_example, None
+
+        per_example, _ = minimize(loss, (optimizer, discriminator.trainable_variables))
         return per_example
 
     def train_step(self, data):
         a, b = self._unpack(data)
         n = ops.shape(a)[0]
-        _, num_replicas = _replica_info()
-        global_n = ops.cast(n * num_replicas, "float32")
-        g_variables = self.generator_ab.trainable_variables
-        f_variables = self.generator_ba.trainable_variables
-        with tf.GradientTape(persistent=True) as tape:
+
+        def loss():
             fake_a, fake_b, adversarial, cycle, identity = self._generator_losses(a, b)
-            per_example = adversarial + cycle + identity
-            loss = ops.sum(per_example) / global_n
-        self.g_ab_optimizer.apply(tape.gradient(loss, g_variables), g_variables)
-        self.g_ba_optimizer.apply(tape.gradient(loss, f_variables), f_variables)
-        del tape
+            return adversarial + cycle + identity, (fake_a, fake_b, cycle, identity)
+
+        per_example, (fake_a, fake_b, cycle, identity) = minimize(
+            loss,
+            (self.g_ab_optimizer, self.generator_ab.trainable_variables),
+            (self.g_ba_optimizer, self.generator_ba.trainable_variables),
+        )
         d_b = self._discriminator_step(
-            self.discriminator_b, self.d_b_optimizer, b, self.pool_b(fake_b), global_n
+            self.discriminator_b, self.d_b_optimizer, b, self.pool_b(fake_b)
         )
         d_a = self._discriminator_step(
-            self.discriminator_a, self.d_a_optimizer, a, self.pool_a(fake_a), global_n
+            self.discriminator_a, self.d_a_optimizer, a, self.pool_a(fake_a)
         )
         weight = ops.cast(n, "float32")
         for name, values in (
@@ -416,12 +407,6 @@ class CycleGAN(GenerativeModel):
                 "and/or `domain_b` (e.g. sample_kwargs of a recipe)."
             )
         return self.translation_grid(*picked)
-
-    def sample(self, n, seed=None, **conditioning):
-        raise NotImplementedError(
-            "CycleGAN translates images rather than sampling from noise: use "
-            "model.translate(images, direction='a2b' or 'b2a') or `tfgen translate`."
-        )
 
     def get_config(self):
         config = super().get_config()

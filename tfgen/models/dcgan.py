@@ -4,19 +4,12 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from tfgen.models.base import num_upsamplings
 from tfgen.models.gan import AdversarialModel
 
-__all__ = ["DCGAN", "ConditionalDCGAN", "num_upsamplings"]
+__all__ = ["DCGAN", "ConditionalDCGAN"]
 
 _NORMS = ("batch", "layer", "none")
-
-
-def num_upsamplings(size):
-    """Stride-2 stages that take a 4..7 pixel seed to `size` (28 -> 2, 32 -> 3)."""
-    n = 0
-    while size % (2 ** (n + 1)) == 0 and size // (2 ** (n + 1)) >= 4:
-        n += 1
-    return n
 
 
 def _normalization(kind, name=None):

@@ -4,53 +4,21 @@ import math
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers, ops
 
 from tfgen.models.base import GenerativeModel
 from tfgen.models.latent import interpolate_latents
+from tfgen.models.train_core import (
+    build_optimizers,
+    minimize,
+    replica_normal,
+    split_labels,
+)
 from tfgen.validation import check_image_batch, check_labels, check_positive_int
 
-__all__ = ["AdversarialModel", "GAN", "replica_slice_normal", "replica_slice_uniform"]
+__all__ = ["AdversarialModel", "GAN"]
 
 _GENERATOR_LOSSES = ("minimax", "non_saturating", "wasserstein")
-
-
-def _replica_info():
-    ctx = tf.distribute.get_replica_context()
-    if ctx is None:  # cross-replica context: a single logical replica
-        return 0, 1
-    return ctx.replica_id_in_sync_group, ctx.num_replicas_in_sync
-
-
-def _replica_slice(draw, local_shape, seed):
-    """Draws the global batch with one seed on every replica, keeps this
-    replica's rows. A step on R replicas then sees exactly the noise a
-    one-replica step sees on the same global batch."""
-    replica_id, num_replicas = _replica_info()
-    local_n = local_shape[0]
-    global_shape = [local_n * num_replicas, *local_shape[1:]]
-    values = draw(global_shape, seed)
-    start = replica_id * local_n
-    return values[start : start + local_n]
-
-
-def replica_slice_normal(local_shape, seed):
-    """Standard normal noise of `local_shape`, consistent across replicas."""
-    return _replica_slice(
-        lambda s, sd: keras.random.normal(s, seed=sd, dtype="float32"),
-        local_shape,
-        seed,
-    )
-
-
-def replica_slice_uniform(local_shape, seed):
-    """U(0, 1) noise of `local_shape`, consistent across replicas."""
-    return _replica_slice(
-        lambda s, sd: keras.random.uniform(s, seed=sd, dtype="float32"),
-        local_shape,
-        seed,
-    )
 
 
 def _check_decay(decay):
@@ -206,14 +174,16 @@ class AdversarialModel(GenerativeModel):
         Call under the strategy's scope: the optimizers' slots are created
         here, as MirroredStrategy needs, not lazily inside `train_step`.
         """
-        self.d_optimizer = d_optimizer or keras.optimizers.Adam(
-            name="d_optimizer", **self.default_optimizer
+        optimizers = build_optimizers(
+            {"d_optimizer": d_optimizer, "g_optimizer": g_optimizer},
+            {
+                "d_optimizer": self.discriminator.trainable_variables,
+                "g_optimizer": self.generator.trainable_variables,
+            },
+            self.default_optimizer,
         )
-        self.g_optimizer = g_optimizer or keras.optimizers.Adam(
-            name="g_optimizer", **self.default_optimizer
-        )
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer = optimizers["d_optimizer"]
+        self.g_optimizer = optimizers["g_optimizer"]
         kwargs.setdefault("optimizer", self.g_optimizer)
         super().compile(**kwargs)
 
@@ -238,37 +208,18 @@ class AdversarialModel(GenerativeModel):
         return None
 
     def _unpack(self, data):
-        if isinstance(data, tuple | list):
-            if len(data) == 2 and self.num_classes is not None:
-                images, labels = data
-            elif len(data) in (1, 2):  # labels are ignored by unconditional models
-                images, labels = data[0], None
-            else:
-                raise ValueError(
-                    "Expected batches of `images` or `(images, labels)`. "
-                    f"Received a tuple of {len(data)} elements."
-                )
-        else:
-            images, labels = data, None
-        if self.num_classes is not None and labels is None:
-            raise ValueError(
-                f"{type(self).__name__} is class-conditional (num_classes="
-                f"{self.num_classes}) and trains on `(images, labels)` batches. "
-                "Received images without labels."
-            )
+        images, labels = split_labels(data, self.num_classes, type(self).__name__)
         images = check_image_batch(images, self.image_shape)
-        if labels is not None:
-            labels = tf.reshape(tf.cast(labels, "int32"), [-1])
         return images * 2.0 - 1.0, labels
 
     def _latents(self, n):
-        return replica_slice_normal([n, self.latent_dim], self.seed_generator)
+        return replica_normal([n, self.latent_dim], self.seed_generator)
 
-    def _discriminator_step(self, real, labels, global_n):
-        n = ops.shape(real)[0]
-        z = self._latents(n)
+    def _discriminator_step(self, real, labels):
+        z = self._latents(ops.shape(real)[0])
         fake = self.generator(self._with_labels(z, labels), training=True)
-        with tf.GradientTape() as tape:
+
+        def loss():
             real_logits = ops.cast(
                 self.discriminator(self._with_labels(real, labels), training=True),
                 "float32",
@@ -281,38 +232,38 @@ class AdversarialModel(GenerativeModel):
             extra = self.penalty(real, fake, labels)
             if extra is not None:
                 per_example = per_example + extra
-            loss = ops.sum(per_example) / global_n
-        variables = self.discriminator.trainable_variables
-        grads = tape.gradient(loss, variables)
-        self.d_optimizer.apply(grads, variables)
+            return per_example, (extra, real_logits, fake_logits)
+
+        per_example, (extra, real_logits, fake_logits) = minimize(
+            loss, (self.d_optimizer, self.discriminator.trainable_variables)
+        )
         return per_example, extra, real_logits, fake_logits
 
-    def _generator_step(self, n, labels, global_n):
+    def _generator_step(self, n, labels):
         z = self._latents(n)
-        with tf.GradientTape() as tape:
+
+        def loss():
             fake = self.generator(self._with_labels(z, labels), training=True)
             fake_logits = ops.cast(
                 self.discriminator(self._with_labels(fake, labels), training=True),
                 "float32",
             )
-            per_example = self.generator_loss_fn(fake_logits[:, 0])
-            loss = ops.sum(per_example) / global_n
-        variables = self.generator.trainable_variables
-        grads = tape.gradient(loss, variables)
-        self.g_optimizer.apply(grads, variables)
+            return self.generator_loss_fn(fake_logits[:, 0]), None
+
+        per_example, _ = minimize(
+            loss, (self.g_optimizer, self.generator.trainable_variables)
+        )
         return per_example
 
     def train_step(self, data):
         real, labels = self._unpack(data)
-        _, num_replicas = _replica_info()
         k = self.d_steps
         for i in range(k):
             real_i = real[i::k]
             labels_i = None if labels is None else labels[i::k]
             n = ops.shape(real_i)[0]
-            global_n = ops.cast(n * num_replicas, "float32")
             d_per_example, extra, real_logits, fake_logits = self._discriminator_step(
-                real_i, labels_i, global_n
+                real_i, labels_i
             )
             self.d_loss_tracker.update_state(
                 ops.mean(d_per_example), sample_weight=ops.cast(n, "float32")
@@ -320,8 +271,7 @@ class AdversarialModel(GenerativeModel):
             self._track_discriminator(extra, real_logits, fake_logits, n)
         labels_g = None if labels is None else labels[0::k]
         n = ops.shape(real[0::k])[0]
-        global_n = ops.cast(n * num_replicas, "float32")
-        g_per_example = self._generator_step(n, labels_g, global_n)
+        g_per_example = self._generator_step(n, labels_g)
         if self.ema_generator is not None:
             self._update_ema()
         self.g_loss_tracker.update_state(
@@ -355,7 +305,8 @@ class AdversarialModel(GenerativeModel):
         """`n` latent vectors z ~ N(0, I), reproducible for an int `seed`."""
         n = check_positive_int(n, "n")
         return np.asarray(
-            keras.random.normal((n, self.latent_dim), seed=seed), "float32"
+            keras.random.normal((n, self.latent_dim), seed=self.noise_seed(seed)),
+            "float32",
         )
 
     def sampling_generator(self, use_ema=True):

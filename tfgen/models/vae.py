@@ -11,10 +11,14 @@ from tensorflow_probability import distributions as tfd
 
 from tfgen import distributions as pixel
 from tfgen import levels as grid
-from tfgen.models.base import GenerativeModel, output_dtype
-from tfgen.models.dcgan import num_upsamplings
-from tfgen.models.gan import _replica_info, replica_slice_normal
+from tfgen.models.base import GenerativeModel, num_upsamplings, output_dtype
 from tfgen.models.latent import interpolate_latents
+from tfgen.models.train_core import (
+    build_optimizers,
+    minimize,
+    replica_normal,
+    unpack_images,
+)
 from tfgen.validation import (
     check_image_batch,
     check_images,
@@ -29,13 +33,6 @@ _LIKELIHOODS = ("bernoulli", "categorical", "logistic_mixture")
 _DECODE_MODES = ("mean", "mode", "sample")
 # Decoder outputs (floats) held at once by `log_prob`'s default chunking.
 _CHUNK_ELEMENTS = 1 << 25
-
-
-def _seed_pair(seed):
-    """A stateless-op seed from an int (or a fresh random one for None)."""
-    if seed is None:
-        seed = np.random.randint(0, 2**31 - 1)
-    return tf.constant([int(seed), 0], dtype=tf.int32)
 
 
 def _batches(n, batch_size, progress):
@@ -113,6 +110,8 @@ class VAE(GenerativeModel):
         Higgins et al., beta-VAE, ICLR 2017;
         Salimans et al., PixelCNN++, arXiv 1701.05517.
     """
+
+    default_optimizer = {"learning_rate": 1e-3}
 
     def __init__(
         self,
@@ -303,9 +302,12 @@ class VAE(GenerativeModel):
     def compile(self, optimizer=None, **kwargs):
         """Sets the optimizer (Adam(1e-3) by default) and builds it on the
         model's variables; call under the strategy's scope."""
-        optimizer = optimizer or keras.optimizers.Adam(1e-3, name="optimizer")
+        optimizer = build_optimizers(
+            {"optimizer": optimizer},
+            {"optimizer": self.trainable_variables},
+            self.default_optimizer,
+        )["optimizer"]
         super().compile(optimizer=optimizer, **kwargs)
-        self.optimizer.build(self.trainable_variables)
 
     @property
     def metrics(self):
@@ -327,7 +329,7 @@ class VAE(GenerativeModel):
         """Validated float32 images in [0, 1] on the level grid -> (x, levels)."""
         # Keras may pass (x,), (x, y) or (x, y, sample_weight); labels and
         # weights are not used by the VAE.
-        data, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        data, _, _ = unpack_images(data)
         images = check_image_batch(
             data,
             self.image_shape,
@@ -370,23 +372,21 @@ class VAE(GenerativeModel):
 
     def train_step(self, data):
         x, levels = self._unpack(data)
-        _, num_replicas = _replica_info()
         n = ops.shape(x)[0]
-        global_n = ops.cast(n * num_replicas, "float32")
-        eps = replica_slice_normal([n, self.latent_dim], self.seed_generator)
+        eps = replica_normal([n, self.latent_dim], self.seed_generator)
         weight = self.kl_weight()
-        with tf.GradientTape() as tape:
+
+        def loss():
             log_px, kl = self._elbo_terms(x, levels, eps, training=True)
-            loss = ops.sum(-log_px + weight * kl) / global_n
-        variables = self.trainable_variables
-        grads = tape.gradient(loss, variables)
-        self.optimizer.apply(grads, variables)
+            return -log_px + weight * kl, (log_px, kl)
+
+        _, (log_px, kl) = minimize(loss, (self.optimizer, self.trainable_variables))
         return self._update_trackers(log_px, kl, weight, n)
 
     def test_step(self, data):
         x, levels = self._unpack(data)
         n = ops.shape(x)[0]
-        eps = replica_slice_normal([n, self.latent_dim], self.seed_generator)
+        eps = replica_normal([n, self.latent_dim], self.seed_generator)
         log_px, kl = self._elbo_terms(x, levels, eps, training=False)
         return self._update_trackers(log_px, kl, self.kl_weight(), n)
 
@@ -467,9 +467,7 @@ class VAE(GenerativeModel):
             per_image = int(np.prod(self.image_shape[:2])) * self.params_per_pixel
             chunk_size = max(1, min(k, _CHUNK_ELEMENTS // (per_image * batch_size)))
         chunk_size = check_positive_int(chunk_size, "chunk_size")
-        rng = tf.random.Generator.from_seed(
-            np.random.randint(0, 2**31 - 1) if seed is None else int(seed)
-        )
+        rng = tf.random.Generator.from_seed(self.int_seed(seed))
         out = []
         for start in _batches(len(x), batch_size, progress):
             xb = tf.convert_to_tensor(x[start : start + batch_size])
@@ -493,9 +491,7 @@ class VAE(GenerativeModel):
         """Latent codes (n, latent_dim): the posterior mean, or a draw."""
         x = self._check(x)
         out = []
-        rng = tf.random.Generator.from_seed(
-            np.random.randint(0, 2**31 - 1) if seed is None else int(seed)
-        )
+        rng = tf.random.Generator.from_seed(self.int_seed(seed))
         for start in range(0, len(x), batch_size):
             mean, scale = self.posterior_params(
                 tf.convert_to_tensor(x[start : start + batch_size])
@@ -526,7 +522,7 @@ class VAE(GenerativeModel):
             raise ValueError(
                 f"`z` must have shape (n, {self.latent_dim}). Received: z.shape={z.shape}"
             )
-        seed_pair = _seed_pair(seed)
+        seed_pair = tf.constant([self.int_seed(seed), 0], dtype=tf.int32)
         out = []
         for i, start in enumerate(_batches(len(z), batch_size, progress)):
             params = tf.cast(
@@ -579,7 +575,8 @@ class VAE(GenerativeModel):
         """`n` prior draws z ~ N(0, I), reproducible for an int `seed`."""
         n = check_positive_int(n, "n")
         return np.asarray(
-            keras.random.normal((n, self.latent_dim), seed=seed), dtype="float32"
+            keras.random.normal((n, self.latent_dim), seed=self.noise_seed(seed)),
+            dtype="float32",
         )
 
     def sample(

@@ -5,7 +5,7 @@ import tensorflow as tf
 from keras import ops
 
 from tfgen.models.dcgan import DCGAN
-from tfgen.models.gan import replica_slice_uniform
+from tfgen.models.train_core import replica_uniform
 
 __all__ = ["WGANGP", "gradient_penalty"]
 
@@ -73,8 +73,20 @@ class WGANGP(DCGAN):
                 "Expected discriminator_norm='none' or 'layer'. "
                 f"Received: discriminator_norm={discriminator_norm!r}"
             )
-        kwargs.pop("d_steps", None)
-        kwargs.pop("generator_loss", None)
+        # n_critic is WGAN-GP's name for d_steps, and its loss is fixed:
+        # a conflicting value is refused, not dropped.
+        d_steps = kwargs.pop("d_steps", n_critic)
+        if d_steps != n_critic:
+            raise ValueError(
+                "WGANGP sets its critic steps with `n_critic` (d_steps is the same "
+                f"thing). Received: n_critic={n_critic!r}, d_steps={d_steps!r}"
+            )
+        generator_loss = kwargs.pop("generator_loss", "wasserstein")
+        if generator_loss != "wasserstein":
+            raise ValueError(
+                "WGANGP trains with the Wasserstein loss. Expected "
+                f"generator_loss='wasserstein'. Received: {generator_loss!r}"
+            )
         self.gp_weight = float(gp_weight)
         super().__init__(
             image_shape,
@@ -100,7 +112,7 @@ class WGANGP(DCGAN):
     def penalty(self, real, fake, labels):
         if self.gp_weight == 0:  # the plain WGAN loss, without a penalty
             return None
-        alpha = replica_slice_uniform([ops.shape(real)[0]], self.seed_generator)
+        alpha = replica_uniform([ops.shape(real)[0]], self.seed_generator)
         if labels is None:
             critic = lambda images: self.discriminator(images, training=True)  # noqa: E731
         else:
