@@ -9,9 +9,13 @@ import keras
 import numpy as np
 import pytest
 
+import tfgen
 from tfgen import training
 
 WORKER = os.path.join(os.path.dirname(__file__), "train_worker.py")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def _history_epochs(run_dir):
     with open(os.path.join(run_dir, "history.csv")) as f:
         return [int(row["epoch"]) for row in csv.DictReader(f)]
@@ -152,3 +156,43 @@ def test_recipe_file_with_a_schedule_and_weight_average(tmp_path):
     path.write_text(json.dumps({"model": "PixelCNN", "epochz": 3}))
     with pytest.raises(ValueError, match="Unknown recipe fields \\['epochz'\\]"):
         recipes.from_file(str(path))
+
+
+# Recipes from files in the repository (runs in progress, before export).
+RECIPE_FILES = sorted(
+    os.path.join(REPO, "recipes", name)
+    for name in (
+        os.listdir(os.path.join(REPO, "recipes"))
+        if os.path.isdir(os.path.join(REPO, "recipes"))
+        else []
+    )
+    if name.endswith(".json")
+)
+
+
+@pytest.mark.parametrize(
+    "source",
+    sorted(tfgen.zoo.list()) + [os.path.relpath(p, REPO) for p in RECIPE_FILES],
+)
+def test_every_recipe_runs_one_tiny_step(source, fake_data_dir, tmp_path):
+    """The recipe's own model config, optimizers and precision build and take
+    one step of 8 fake images; only the batch, the epochs and the grids are
+    cut down."""
+    from tfgen import recipes
+
+    spec = (
+        recipes.from_file(os.path.join(REPO, source))
+        if source.endswith(".json")
+        else recipes.from_zoo(source)
+    )
+    spec = spec.replace(epochs=1, batch_size=8)
+    model = recipes.run(
+        spec,
+        str(tmp_path / "run"),
+        data_dir=fake_data_dir,
+        steps_per_epoch=1,
+        verbose=0,
+        sample_every=0,
+    )
+    assert type(model).__name__ == spec.model
+    assert os.path.isfile(tmp_path / "run" / "final" / "model.weights.h5")

@@ -129,8 +129,11 @@ def run(
     steps_per_epoch=None,
     logical_cpus=None,
     verbose="auto",
+    sample_every=1,
 ):
-    """Trains `spec` into `output_dir`; rerunning resumes. Returns the model."""
+    """Trains `spec` into `output_dir`; rerunning resumes. Returns the model.
+
+    `sample_every`: epochs between sample grids (0: none)."""
     from tfgen import training
 
     if logical_cpus:
@@ -172,6 +175,7 @@ def run(
         steps_per_epoch=steps_per_epoch,
         batch_size=spec.batch_size,
         sample_kwargs=spec.sample_kwargs,
+        sample_every=sample_every,
         seed=spec.seed,
         verbose=verbose,
     )
