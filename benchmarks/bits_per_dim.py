@@ -29,23 +29,20 @@ import datetime
 import json
 import math
 import os
-import platform
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Measure this checkout's tfgen and zoo, not another installed copy.
-sys.path.insert(0, REPO_ROOT)
+# First: common sets TensorFlow's log level and Keras' backend before they load.
+try:
+    import common
+except ModuleNotFoundError:  # loaded by file path (the tests), not run as a script
+    from benchmarks import common
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from tfgen import data, models, zoo  # noqa: E402
-from tfgen.reporting import cpu_model, replace_metrics, write_section  # noqa: E402
+from tfgen.reporting import replace_metrics, write_section  # noqa: E402
 
 MARK_START = "<!-- bits_per_dim:start -->"
 MARK_END = "<!-- bits_per_dim:end -->"
@@ -72,21 +69,18 @@ ANCHORS = {
 }
 
 
-def autoregressive_entries(names=None):
-    """Zoo entries with weights whose model is autoregressive."""
-    found = []
-    for name in names or zoo.list(pretrained=True):
-        entry = zoo.get(name)
-        cls = models.get(entry.model)
-        if not entry.weights or not issubclass(cls, models.AutoregressiveModel):
-            if names:
-                raise ValueError(
-                    f"{name!r} is not an autoregressive zoo entry with weights. "
-                    f"Received: model={entry.model}, weights={entry.weights}"
-                )
-            continue
-        found.append(entry)
-    return found
+def why_not(entry):
+    """None for an autoregressive entry with weights, else why it is left out."""
+    if not issubclass(models.get(entry.model), models.AutoregressiveModel):
+        return f"is no autoregressive model (model={entry.model})"
+    return None if entry.weights else "has no weights"
+
+
+def autoregressive_entries(patterns=None):
+    """Zoo entries with weights whose model is autoregressive, matching the
+    `--entries` names or globs (all without them)."""
+    what = "autoregressive zoo entry with weights"
+    return common.select_entries(common.zoo_entries(), patterns, why_not, what)[0]
 
 
 def test_images(entry, model, data_dir, limit=None):
@@ -137,15 +131,6 @@ def measure(entry, data_dir, batch_size, limit):
     )
 
 
-def hardware_line():
-    cores = os.cpu_count()
-    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-    return (
-        f"{cpu_model()}, {cores} logical cores, GPUs: {', '.join(gpus) if gpus else 'none'}; "
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, Python {platform.python_version()}"
-    )
-
-
 def protocol(result, date, limit):
     entry = result["entry"]
     dataset = entry.dataset["name"]
@@ -161,7 +146,7 @@ def protocol(result, date, limit):
         ),
         "likelihood": "exact discrete log-likelihood, float32 evaluation",
         "script": "benchmarks/bits_per_dim.py",
-        "hardware": hardware_line(),
+        "hardware": common.hardware_line(),
         "date": date,
     }
 
@@ -229,7 +214,7 @@ def section_text(results, date, wall_seconds):
             "",
             "`python3 benchmarks/bits_per_dim.py`",
             "",
-            f"- Hardware: {hardware_line()}",
+            f"- Hardware: {common.hardware_line()}",
             f"- Date: {date} (rows not measured in this run come from the records in "
             "their entries, each with its own date and hardware)",
             "- Protocol: the whole test split of each entry's dataset (binarized MNIST: the "
@@ -272,9 +257,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description="Test NLL of the autoregressive zoo entries (nats, bits/dim)."
     )
-    parser.add_argument(
-        "--entries", nargs="*", help="default: every autoregressive entry"
-    )
+    common.add_entries_argument(parser, "every autoregressive entry with weights")
     parser.add_argument("--data-dir", help="default $TFGEN_DATA_DIR")
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument(
@@ -282,24 +265,18 @@ def parse_args(argv=None):
         type=int,
         help="first N test images only (a quick check; not written)",
     )
-    parser.add_argument(
-        "--output", default=os.path.join(REPO_ROOT, "benchmarks", "RESULTS.md")
-    )
-    parser.add_argument(
-        "--readme",
-        default=os.path.join(REPO_ROOT, "README.md"),
-        help="Markdown file that gets the table between its markers",
-    )
-    parser.add_argument("--no-write", action="store_true")
+    common.add_output_arguments(parser, readme="the table")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if not (args.no_write or args.limit):  # it writes: measure this checkout
+        common.require_checkout_tfgen()
     start = time.perf_counter()
     date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     results = []
-    for entry in autoregressive_entries(args.entries):
+    for entry in autoregressive_entries(common.entry_patterns(args.entries)):
         result = measure(entry, args.data_dir, args.batch_size, args.limit)
         print(
             f"{entry.name}: {result['nats']:.2f} ± {result['nats_sem']:.2f} nats, "
@@ -308,9 +285,6 @@ def main(argv=None):
             flush=True,
         )
         results.append(result)
-    if not results:
-        print("no autoregressive zoo entry with weights")
-        return 1
     section = section_text(results, date, time.perf_counter() - start)
     if args.no_write or args.limit:
         print(section)

@@ -43,12 +43,11 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Measure this checkout's tfgen and zoo, not another installed copy.
-sys.path.insert(0, REPO_ROOT)
+# First: common sets TensorFlow's log level and Keras' backend before they load.
+try:
+    import common
+except ModuleNotFoundError:  # loaded by file path (the tests), not run as a script
+    from benchmarks import common
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -56,7 +55,7 @@ from PIL import Image  # noqa: E402
 
 from tfgen import codec, data, models, zoo  # noqa: E402
 from tfgen.levels import pixels_from_levels  # noqa: E402
-from tfgen.reporting import hardware_summary, replace_metrics, write_section  # noqa: E402
+from tfgen.reporting import replace_metrics, write_section  # noqa: E402
 
 MARK_START = "<!-- compression:start -->"
 MARK_END = "<!-- compression:end -->"
@@ -213,25 +212,35 @@ def run_baselines(levels, num_levels):
 
 
 # -------------------------------------------------------------------- codec
-def codec_entries(dataset, names=None):
-    """Zoo entries with weights on `dataset` that the codec can use. Without
-    `names`, autoregressive models with no cached sampler (the PixelRNNs) are
-    left out: their decoder reruns the whole network at each of the H x W x C
+def why_not(entry):
+    """None for an entry the codec can use, else why it cannot."""
+    cls = models.get(entry.model)
+    if issubclass(cls, models.AutoregressiveModel):
+        if entry.config.get("num_classes"):
+            return "is class-conditional (the codec codes unlabelled images)"
+    elif not issubclass(cls, models.VAE):
+        return f"has no likelihood (model={entry.model})"
+    return None if entry.weights else "has no weights"
+
+
+def codec_entries(dataset, patterns=None):
+    """Zoo entries with weights on `dataset` that the codec can use, among the
+    `--entries` names or globs (all without them). Without them,
+    autoregressive models with no cached sampler (the PixelRNNs) are left
+    out: their decoder reruns the whole network at each of the H x W x C
     positions, hours for a test set on a CPU."""
+    what = "zoo entry with weights that tfgen.codec can use"
+    selected, _ = common.select_entries(common.zoo_entries(), patterns, why_not, what)
     found = []
-    for name in names or zoo.list(pretrained=True):
-        entry = zoo.get(name)
-        if entry.dataset.get("name") != dataset or not entry.weights:
+    for entry in selected:
+        if entry.dataset.get("name") != dataset:
             continue
-        cls = models.get(entry.model)
-        if issubclass(cls, models.AutoregressiveModel):
-            if entry.config.get("num_classes"):
+        if issubclass(models.get(entry.model), models.AutoregressiveModel):
+            if not patterns and not zoo.load(entry.name).supports_cached_sampling:
+                print(
+                    f"{dataset}: {entry.name} left out (no cached sampler; pass --entries)"
+                )
                 continue
-            if not names and not zoo.load(name).supports_cached_sampling:
-                print(f"{dataset}: {name} left out (no cached sampler; pass --entries)")
-                continue
-        elif not issubclass(cls, models.VAE):
-            continue
         found.append(entry)
     return found
 
@@ -328,7 +337,7 @@ def entry_record(result, dataset, n, num_levels, date):
         "encode_images_per_second": round(result["encode"], 1),
         "decode_images_per_second": round(result["decode"], 1),
         "script": "benchmarks/compression.py",
-        "hardware": hardware_summary(),
+        "hardware": common.hardware_line(),
         "date": date,
     }
     return {
@@ -344,7 +353,7 @@ def parse_args(argv=None):
         description="tfgen.codec against PNG, WebP, JPEG-XL, gzip, bzip2 and xz."
     )
     parser.add_argument("--datasets", nargs="*", default=list(DATASETS))
-    parser.add_argument("--entries", nargs="*", help="default: every usable entry")
+    common.add_entries_argument(parser, "every usable entry")
     parser.add_argument(
         "--limit",
         type=int,
@@ -353,21 +362,20 @@ def parse_args(argv=None):
     parser.add_argument("--data-dir", help="default $TFGEN_DATA_DIR")
     parser.add_argument("--batch-size", type=int, default=250)
     parser.add_argument("--progress", action="store_true")
-    parser.add_argument(
-        "--output", default=os.path.join(REPO_ROOT, "benchmarks", "RESULTS.md")
-    )
-    parser.add_argument("--readme", default=os.path.join(REPO_ROOT, "README.md"))
-    parser.add_argument("--no-write", action="store_true")
+    common.add_output_arguments(parser, readme="a summary per dataset")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if not args.no_write:  # it writes: measure this checkout
+        common.require_checkout_tfgen()
     start = time.perf_counter()
     date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     sections, summary, records = [], [], {}
+    patterns = common.entry_patterns(args.entries)
     for dataset in args.datasets:
-        entries = codec_entries(dataset, args.entries)
+        entries = codec_entries(dataset, patterns)
         if not entries:
             print(f"{dataset}: no zoo model with a likelihood and weights; skipped")
             continue
@@ -412,7 +420,7 @@ def main(argv=None):
             "",
             "`python3 benchmarks/compression.py`",
             "",
-            f"- Hardware: {hardware_summary()}; one process",
+            f"- Hardware: {common.hardware_line()}; one process",
             f"- Date: {date}; total wall time {wall:.0f} s",
             "- bits/dim on disk: the whole file (tfgen: header with model name and "
             "weights sha256 included) x 8 / (images x H x W x C). Model rate: the "

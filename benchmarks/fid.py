@@ -46,17 +46,18 @@ Run from the repository root:
 
 import argparse
 import datetime
-import fnmatch
-import json
 import os
-import platform
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# First: common sets TensorFlow's log level and Keras' backend before they load.
+try:
+    import common
+except ModuleNotFoundError:  # loaded by file path (the tests), not run as a script
+    from benchmarks import common
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import tfgen  # noqa: E402
+
 MARK_START, MARK_END = "<!-- fid:start -->", "<!-- fid:end -->"
 SANITY_START, SANITY_END = "<!-- fid_sanity:start -->", "<!-- fid_sanity:end -->"
 SCRIPT = "benchmarks/fid.py"
@@ -70,78 +71,37 @@ LITERATURE = {
 
 
 def write_section(path, section, start_mark=MARK_START, end_mark=MARK_END):
-    _tfgen().reporting.write_section(path, section, start_mark, end_mark)
-
-
-def _tfgen():
-    # The tfgen and zoo of the checkout this script lives in: an installed
-    # copy's zoo holds the weights of the day it was installed.
-    if REPO_ROOT not in sys.path:
-        sys.path.insert(0, REPO_ROOT)
-    import tfgen
-
-    return tfgen
+    tfgen.reporting.write_section(path, section, start_mark, end_mark)
 
 
 # ------------------------------------------------------------- entries
-def entry_paths(zoo_dir):
-    names = sorted(os.listdir(zoo_dir)) if os.path.isdir(zoo_dir) else []
-    return {
-        name: os.path.join(zoo_dir, name, "entry.json")
-        for name in names
-        if os.path.isfile(os.path.join(zoo_dir, name, "entry.json"))
-    }
-
-
-def _has_reference(entry):
-    """Whether the entry names one dataset to be measured against."""
-    return bool((entry.dataset or {}).get("name"))
+def why_not(entry):
+    """None for an entry with weights and one reference dataset, else why it
+    is not measured. An entry without one dataset name (CycleGAN's two
+    domains) has no reference set to be measured against."""
+    if not entry.weights:
+        return "has no weights"
+    if not (entry.dataset or {}).get("name"):
+        return (
+            f"not measured: its dataset {entry.dataset} names no single reference "
+            "set (a translation model; see benchmarks/translation.py)"
+        )
+    return None
 
 
 def select_entries(zoo_dir, patterns, skipped=None):
-    """Entries with weights whose names match the comma-separated globs.
-
-    An entry without one dataset name (CycleGAN's two domains) has no
-    reference set to be measured against: it is left out, with a line in
-    `skipped`, or refused when named by a pattern without wildcards."""
-    tfgen = _tfgen()
-    paths = entry_paths(zoo_dir)
-    selected = []
-    for name, path in paths.items():
-        if patterns and not any(fnmatch.fnmatch(name, p) for p in patterns):
-            continue
-        entry = tfgen.zoo.ZooEntry.from_json(path)
-        if not entry.weights:
-            continue
-        if not _has_reference(entry):
-            why = (
-                f"{name} not measured: its dataset {entry.dataset} names no single "
-                "reference set (a translation model; see benchmarks/translation.py)"
-            )
-            if name in patterns:
-                raise SystemExit(f"--entries {name}: {why}.")
-            if skipped is not None:
-                skipped.append(why)
-            continue
-        selected.append(entry)
-    if patterns:
-        known = {e.name for e in selected}
-        missing = [p for p in patterns if not any(fnmatch.fnmatch(n, p) for n in known)]
-        if missing:
-            measurable = sorted(
-                n
-                for n, p in paths.items()
-                if (e := tfgen.zoo.ZooEntry.from_json(p)).weights and _has_reference(e)
-            )
-            raise SystemExit(
-                f"--entries {missing} match no zoo entry with weights and a "
-                f"dataset. Expected names among {measurable}."
-            )
+    """Entries with weights and a reference dataset whose names match the
+    globs `patterns` (all without them); the entries with weights left out
+    for want of a reference get a line in `skipped`."""
+    what = "zoo entry with weights and a dataset"
+    entries = common.zoo_entries(zoo_dir)
+    selected, left_out = common.select_entries(entries, patterns, why_not, what)
+    if skipped is not None:
+        skipped += [f"{e.name} {why}" for e, why in left_out if e.weights]
     return selected
 
 
 def load_model(entry):
-    tfgen = _tfgen()
     tfgen.zoo.register(entry, overwrite=True)
     model = tfgen.zoo.load(entry.name)
     if not callable(getattr(model, "sample", None)):
@@ -154,17 +114,14 @@ def _is_28_grayscale(entry):
 
 
 def has_classifier(dataset, zoo_dir):
-    from tfgen.metrics.classifier import classifier_dir
-
     try:
-        path = classifier_dir(dataset, zoo_dir)
+        path = tfgen.metrics.classifier.classifier_dir(dataset, zoo_dir)
     except ValueError:
         return False
     return os.path.isfile(os.path.join(path, "metadata.json"))
 
 
 def weights_have_logits(weights):
-    tfgen = _tfgen()
     return tfgen.metrics.load_fid_inception(weights).output_layer is not None
 
 
@@ -176,7 +133,6 @@ IS_NOTE = (
 
 def measure(entry, args, logits, zoo_dir):
     """`MetricResult`s of one entry, and notes on what was skipped."""
-    tfgen = _tfgen()
     dataset = entry.dataset.get("name")
     reference = f"{dataset}:{args.reference_split}"
     num_samples = args.num_samples or DEFAULT_NUM_SAMPLES.get(
@@ -190,7 +146,7 @@ def measure(entry, args, logits, zoo_dir):
         metrics.append("is")
     elif rgb and args.inception:
         notes.append(IS_NOTE)
-    common = dict(
+    shared = dict(
         num_samples=num_samples,
         reference=reference,
         num_reference=args.num_reference,
@@ -207,7 +163,7 @@ def measure(entry, args, logits, zoo_dir):
             f"== {entry.name}: {', '.join(metrics)} on Inception, n_gen={num_samples}"
         )
         results += tfgen.metrics.evaluate(
-            model, metrics, features="inception", batch_size=args.batch_size, **common
+            model, metrics, features="inception", batch_size=args.batch_size, **shared
         )
     if _is_28_grayscale(entry) and args.classifier != "off":
         if has_classifier(dataset, zoo_dir):
@@ -218,7 +174,7 @@ def measure(entry, args, logits, zoo_dir):
                 ["fid", "is"],
                 features="classifier",
                 classifier=classifier,
-                **common,
+                **shared,
             )
         elif args.classifier == "on":
             raise SystemExit(
@@ -237,7 +193,7 @@ def measure(entry, args, logits, zoo_dir):
 
 def update_entry(path, results):
     """Replaces the entry's records of these metric names by the new ones."""
-    _tfgen().reporting.replace_metrics(path, [r.to_json() for r in results])
+    tfgen.reporting.replace_metrics(path, [r.to_json() for r in results])
 
 
 # ------------------------------------------------------------- tables
@@ -314,13 +270,11 @@ def protocol_header(records, notes, command, rebuilt=False):
 
 def results_section(zoo_dir, notes, command, rebuilt=False):
     records = []
-    for name, path in entry_paths(zoo_dir).items():
-        with open(path) as f:
-            data = json.load(f)
-        for record in data.get("metrics", []):
+    for entry in common.zoo_entries(zoo_dir):
+        for record in entry.metrics:
             protocol = record.get("protocol")
             if isinstance(protocol, dict) and protocol.get("script") == SCRIPT:
-                records.append((name, record))
+                records.append((entry.name, record))
     inception = [r for _, r in records if r["name"] in ("fid", "inception_score")]
     if inception and not any(r["name"] == "inception_score" for r in inception):
         notes = [*notes, IS_NOTE] if IS_NOTE not in notes else notes
@@ -333,7 +287,6 @@ def results_section(zoo_dir, notes, command, rebuilt=False):
 def sanity(args):
     import numpy as np
 
-    tfgen = _tfgen()
     m = tfgen.metrics
     start = time.perf_counter()
     kwargs = dict(
@@ -392,9 +345,8 @@ def sanity(args):
         f"{meta['resize']}; input: {meta['input_dtype']}; FID matrix square root: "
         f"{args.fid_method}. Statistics from "
         "`tfgen.metrics.reference_statistics` (cached). Hardware: "
-        f"{tfgen.reporting.hardware_summary()}; wall time {wall:.0f} s (cached parts cost "
-        f"nothing); {datetime.date.today().isoformat()}, tfgen "
-        f"{tfgen.__version__}, Python {platform.python_version()}.",
+        f"{common.hardware_line()}; wall time {wall:.0f} s (cached parts cost "
+        f"nothing); {datetime.date.today().isoformat()}, tfgen {tfgen.__version__}.",
         "",
         "| measurement | value | literature | n |",
         "|---|---:|---|---|",
@@ -415,9 +367,7 @@ def parse_args(argv=None):
         description="FID, KID, IS and precision/recall of every zoo generator, "
         "with their protocol, into entry.json and benchmarks/RESULTS.md."
     )
-    parser.add_argument(
-        "--entries", help="comma-separated names or globs; default all with weights"
-    )
+    common.add_entries_argument(parser, "all with weights")
     parser.add_argument(
         "--num-samples",
         type=int,
@@ -453,12 +403,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--zoo-dir", default=None, help="entries to measure and update; default zoo/"
     )
-    parser.add_argument(
-        "--output", default=os.path.join(REPO_ROOT, "benchmarks", "RESULTS.md")
-    )
-    parser.add_argument(
-        "--no-write", action="store_true", help="print only; touch no file"
-    )
+    common.add_output_arguments(parser)
     parser.add_argument(
         "--sanity", action="store_true", help="FID(CIFAR-10 train, test) and IS(train)"
     )
@@ -499,7 +444,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    tfgen = _tfgen()
+    if not args.no_write:  # it writes: measure this checkout's tfgen and zoo
+        common.require_checkout_tfgen()
     words = list(argv if argv is not None else sys.argv[1:])
     for i in reversed(range(len(words))):  # notes are printed as notes
         if words[i] == "--note":
@@ -520,11 +466,8 @@ def main(argv=None):
         write_section(args.output, section)
         print(f"wrote {args.output}")
         return 0
-    patterns = [p.strip() for p in (args.entries or "").split(",") if p.strip()]
     skipped = []
-    entries = select_entries(zoo_dir, patterns, skipped)
-    if not entries:
-        raise SystemExit(f"No zoo entry with weights in {zoo_dir}.")
+    entries = select_entries(zoo_dir, common.entry_patterns(args.entries), skipped)
     for why in skipped:
         print(f"== {why}")
     logits = args.inception and weights_have_logits(args.weights)

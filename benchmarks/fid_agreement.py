@@ -38,26 +38,21 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# First: common sets TensorFlow's log level and Keras' backend before they load.
+try:
+    import common
+except ModuleNotFoundError:  # loaded by file path (the tests), not run as a script
+    from benchmarks import common
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MARK_START = "<!-- fid_agreement:start -->"
 MARK_END = "<!-- fid_agreement:end -->"
 TORCH_VERSION = "2.13.0"
-
-try:
-    from tfgen.reporting import cpu_model, write_section
-except ImportError:  # a checkout without `pip install -e .`
-    sys.path.insert(0, REPO_ROOT)
-    from tfgen.reporting import cpu_model, write_section
 
 TORCH_WORKER = textwrap.dedent(
     '''
@@ -178,10 +173,7 @@ def parse_args(argv=None):
         "--threads", type=int, default=os.cpu_count(), help="CPU threads of each side"
     )
     parser.add_argument("--venv", default="/tmp/torchvenv")
-    parser.add_argument(
-        "--output", default=os.path.join(REPO_ROOT, "benchmarks", "RESULTS.md")
-    )
-    parser.add_argument("--no-write", action="store_true", help="print only")
+    common.add_output_arguments(parser)
     parser.add_argument(
         "--skip-pth-check", action="store_true", help="skip the .pth reader check"
     )
@@ -201,26 +193,23 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if not args.no_write:  # it writes: measure this checkout's tfgen
+        common.require_checkout_tfgen()
     wall_start = time.perf_counter()
     date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-    load = "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    load = common.load_line()
 
     python = ensure_venv(args.venv)
 
     import numpy as np
     import tensorflow as tf
 
+    # Before TF starts: each framework gets the same number of threads.
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    import keras
+    import tfgen
 
-    try:
-        import tfgen
-    except ImportError:  # a checkout without `pip install -e .`
-        sys.path.insert(0, REPO_ROOT)
-        import tfgen
-    import tfgen.metrics
-    from tfgen.metrics import inception
+    inception = tfgen.metrics.inception
 
     real_a = tfgen.data.load_arrays("cifar10", "train", data_dir=args.data_dir)[0]
     real_b = tfgen.data.load_arrays("cifar10", "test", data_dir=args.data_dir)[0]
@@ -330,10 +319,8 @@ def main(argv=None):
             "",
             f"`{command}`",
             "",
-            f"- Hardware: {cpu_model()}, {os.cpu_count()} logical cores; "
-            f"{args.threads} threads per framework; load average at start: {load}",
-            f"- Software: TensorFlow {tf.__version__}, Keras {keras.__version__}; "
-            f"PyTorch {torch_version} (CPU), Python {platform.python_version()}",
+            f"- Hardware: {common.hardware_line()}; PyTorch {torch_version} (CPU); "
+            f"{args.threads} threads per framework; {load}",
             f"- Date: {date}",
             f"- Weights: `{os.path.basename(args.weights)}` (sha256 "
             f"{tfgen.files.sha256(args.weights)[:16]}...), converted by tfgen "
@@ -377,7 +364,7 @@ def main(argv=None):
     print()
     print(section)
     if not args.no_write:
-        write_section(args.output, section, MARK_START, MARK_END)
+        tfgen.reporting.write_section(args.output, section, MARK_START, MARK_END)
         print(f"wrote section to {args.output}")
     return 0 if ok_features and ok_fid else 1
 

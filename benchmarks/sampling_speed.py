@@ -43,17 +43,15 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Measure this checkout's tfgen, not another installed copy.
-sys.path.insert(0, REPO_ROOT)
+# First: common sets TensorFlow's log level and Keras' backend before they load.
+try:
+    import common
+except ModuleNotFoundError:  # loaded by file path (the tests), not run as a script
+    from benchmarks import common
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -61,7 +59,7 @@ import tensorflow as tf  # noqa: E402
 
 import tfgen  # noqa: E402
 from tfgen import sampling, zoo  # noqa: E402
-from tfgen.reporting import cpu_model, write_section  # noqa: E402
+from tfgen.reporting import write_section  # noqa: E402
 
 MARK_START = "<!-- sampling_speed:start -->"
 MARK_END = "<!-- sampling_speed:end -->"
@@ -167,18 +165,6 @@ def measure(label, model, n, repeats, seed, keras_io_rows=None):
     return table
 
 
-def hardware_line():
-    cores = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
-    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-    return (
-        f"{cpu_model()}, {cores} logical cores ({usable} usable), "
-        f"GPUs: {', '.join(gpus) if gpus else 'none'}; "
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-        f"Python {platform.python_version()}"
-    )
-
-
 def markdown(title, model_line, n, table):
     lines = [
         f"**{title}** — {n} images; {model_line}",
@@ -245,21 +231,15 @@ def parse_args(argv=None):
     )
     parser.add_argument("--keras-io-rows-cifar", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--output", default=os.path.join(REPO_ROOT, "benchmarks", "RESULTS.md")
-    )
-    parser.add_argument(
-        "--readme",
-        default=os.path.join(REPO_ROOT, "README.md"),
-        help="Markdown file that gets a short summary between its markers",
-    )
-    parser.add_argument("--no-write", action="store_true")
+    common.add_output_arguments(parser, readme="a short summary")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    load = os.getloadavg()
+    if not args.no_write:  # it writes: measure this checkout
+        common.require_checkout_tfgen()
+    load = common.load_line()
     start = time.perf_counter()
     entry = zoo.get(args.mnist_entry)
     trained = bool(entry.weights) and os.path.isfile(entry.weights_path or "")
@@ -291,10 +271,8 @@ def main(argv=None):
             "",
             "`python3 benchmarks/sampling_speed.py`",
             "",
-            f"- Hardware: {hardware_line()}",
-            "- load average at start: {:.2f} {:.2f} {:.2f} (the CPU is shared; ratios are measured in one run)".format(
-                *load
-            ),
+            f"- Hardware: {common.hardware_line()}",
+            f"- {load} (the CPU is shared; ratios are measured in one run)",
             f"- Date: {datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds')}",
             "- Protocol: every sampler reads the same pre-drawn noise (seed "
             f"{args.seed}), so all must draw the same images. tfgen samplers: one "

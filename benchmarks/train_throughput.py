@@ -34,29 +34,24 @@ Run from the repository root:
 
 import argparse
 import datetime
-import os
-import platform
 import statistics
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-import keras
-import numpy as np
-import tensorflow as tf
-from keras import layers, ops
-
+# First: common sets TensorFlow's log level and Keras' backend before they load.
 try:
-    import tfgen
-except ImportError:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    import tfgen
-from tfgen.reporting import cpu_model, write_section
-from tfgen.training import precision_policy
+    import common
+except ModuleNotFoundError:  # loaded by file path (the tests), not run as a script
+    from benchmarks import common
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from keras import layers, ops  # noqa: E402
+
+import tfgen  # noqa: E402
+from tfgen.reporting import write_section  # noqa: E402
+from tfgen.training import precision_policy  # noqa: E402
 
 IMAGE_SHAPE = (32, 32, 3)
 LATENT_DIM = 100
@@ -241,25 +236,6 @@ def timed_fit(model, dataset, steps):
 
 
 # ----------------------------------------------------------------- protocol
-def hardware_line():
-    cores = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
-    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-    return (
-        f"{cpu_model()}, {cores} logical cores ({usable} usable), "
-        f"GPUs: {', '.join(gpus) if gpus else 'none'}; "
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-        f"Python {platform.python_version()}"
-    )
-
-
-def load_line():
-    try:
-        return "load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    except OSError:
-        return "load average at start: unknown"
-
-
 def markdown_table(rows, reference):
     lines = [
         "| Implementation | Precision | img/s (median) | vs keras-io float32 |",
@@ -283,15 +259,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--repeats", type=int, default=3, help="timed repeats; the median is reported"
     )
-    parser.add_argument(
-        "--output",
-        default=os.path.join(REPO_ROOT, "benchmarks", "RESULTS.md"),
-        help="Markdown file whose marked section is replaced "
-        "(default: benchmarks/RESULTS.md in the repository)",
-    )
-    parser.add_argument(
-        "--no-write", action="store_true", help="print only, leave --output alone"
-    )
+    common.add_output_arguments(parser)
     args = parser.parse_args(argv)
     for name in ("batch_size", "steps", "warmup", "repeats"):
         if getattr(args, name) < 1:
@@ -301,9 +269,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if not args.no_write:  # it writes: measure this checkout
+        common.require_checkout_tfgen()
     wall_start = time.perf_counter()
     date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-    load = load_line()
+    load = common.load_line()
     keras.utils.set_random_seed(0)
     dataset = synthetic_dataset(args.batch_size)
 
@@ -365,7 +335,7 @@ def main(argv=None):
             "",
             f"`{command}`",
             "",
-            f"- Hardware: {hardware_line()}",
+            f"- Hardware: {common.hardware_line()}",
             f"- {load}",
             f"- Date: {date}",
             f"- Batch size: {args.batch_size}; warm-up: {args.warmup} steps "

@@ -37,15 +37,18 @@ Run from the repository root:
 
 import argparse
 import datetime
-import fnmatch
 import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# First: common sets TensorFlow's log level and Keras' backend before they load.
+try:
+    import common
+except ModuleNotFoundError:  # loaded by file path (the tests), not run as a script
+    from benchmarks import common
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import tfgen  # noqa: E402
+
 MARK_START, MARK_END = "<!-- translation:start -->", "<!-- translation:end -->"
 ANCHOR = (
     "official horse2zebra CycleGAN: FID 62.1 (mmagic; 256x256 photographs, "
@@ -53,34 +56,24 @@ ANCHOR = (
 )
 
 
-def _tfgen():
-    # The tfgen of the checkout this script lives in.
-    if REPO_ROOT not in sys.path:
-        sys.path.insert(0, REPO_ROOT)
-    import tfgen
-
-    return tfgen
+def why_not(entry):
+    """None for a CycleGAN entry with weights, else why it is left out."""
+    if entry.model != "CycleGAN":
+        return f"is no translation model (model={entry.model})"
+    return None if entry.weights else "has no weights"
 
 
 def cyclegan_entries(zoo_dir, patterns):
-    tfgen = _tfgen()
-    entries = []
-    for name in sorted(os.listdir(zoo_dir)):
-        path = os.path.join(zoo_dir, name, "entry.json")
-        if not os.path.isfile(path):
-            continue
-        entry = tfgen.zoo.ZooEntry.from_json(path)
-        if entry.model != "CycleGAN" or not entry.weights:
-            continue
-        if patterns and not any(fnmatch.fnmatch(name, p) for p in patterns):
-            continue
-        entries.append(entry)
-    return entries
+    """CycleGAN entries with weights in `zoo_dir` matching the `--entries`
+    names or globs (all without them)."""
+    what = "CycleGAN zoo entry with weights"
+    entries = common.zoo_entries(zoo_dir)
+    return common.select_entries(entries, patterns, why_not, what)[0]
 
 
 def class_of(domain):
     """(dataset, class id) of a `"<dataset>:<class>"` domain, else None."""
-    classes = _tfgen().data.CLASS_NAMES
+    classes = tfgen.data.CLASS_NAMES
     if not isinstance(domain, str) or ":" not in domain:
         return None
     dataset, cls = domain.rsplit(":", 1)
@@ -102,7 +95,7 @@ def success_rates(classifier, dataset, class_a, class_b, a, b, ga, fb):
         ]
         return np.concatenate(logits).argmax(axis=1)
 
-    accuracy, _ = _tfgen().metrics.evaluate_classifier(classifier, dataset, "test")
+    accuracy, _ = tfgen.metrics.evaluate_classifier(classifier, dataset, "test")
     return {
         "success_rate_a2b": float(np.mean(predicted(ga) == class_b)),
         "success_rate_b2a": float(np.mean(predicted(fb) == class_a)),
@@ -117,7 +110,6 @@ def success_rates(classifier, dataset, class_a, class_b, a, b, ga, fb):
 def measure(entry, args, extractor):
     import numpy as np
 
-    tfgen = _tfgen()
     start = time.perf_counter()
     # Registered from its folder, so `--zoo-dir` entries load (sha256 checked).
     tfgen.zoo.register(entry, overwrite=True)
@@ -180,7 +172,7 @@ def measure(entry, args, extractor):
         "kid_subsets": f"100 x {subset}",
         "classifier": classifier_name,
         "script": "benchmarks/translation.py",
-        "hardware": tfgen.reporting.hardware_summary(),
+        "hardware": common.hardware_line(),
         "wall_seconds": round(time.perf_counter() - start, 1),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
@@ -264,9 +256,7 @@ def section(rows, command):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--entries", help="comma-separated globs; default every CycleGAN"
-    )
+    common.add_entries_argument(parser, "every CycleGAN with weights")
     parser.add_argument("--split", default="test")
     parser.add_argument(
         "--limit", type=int, help="first N images per domain (not written)"
@@ -278,17 +268,12 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="seeds the KID subsets")
     parser.add_argument("--data-dir", help="default $TFGEN_DATA_DIR")
     parser.add_argument("--zoo-dir", help="default the repository's zoo/")
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    parser.add_argument(
-        "--output", default=os.path.join(REPO_ROOT, "benchmarks", "RESULTS.md")
-    )
+    common.add_output_arguments(parser)
     args = parser.parse_args(argv)
-    tfgen = _tfgen()
+    if not (args.no_write or args.limit):  # it writes: measure this checkout
+        common.require_checkout_tfgen()
     zoo_dir = args.zoo_dir or tfgen.zoo.artifacts_dir()
-    patterns = args.entries.split(",") if args.entries else None
-    entries = cyclegan_entries(zoo_dir, patterns)
-    if not entries:
-        raise SystemExit("No CycleGAN zoo entry with weights matches.")
+    entries = cyclegan_entries(zoo_dir, common.entry_patterns(args.entries))
     extractor = tfgen.metrics.FeatureExtractor(
         weights=args.weights, batch_size=args.batch_size
     )

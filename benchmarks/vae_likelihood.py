@@ -35,18 +35,19 @@ Run from the repository root:
 
 import argparse
 import datetime
-import fnmatch
-import glob
-import json
 import math
 import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# First: common sets TensorFlow's log level and Keras' backend before they load.
+try:
+    import common
+except ModuleNotFoundError:  # loaded by file path (the tests), not run as a script
+    from benchmarks import common
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import tfgen  # noqa: E402
+
 MARK_START, MARK_END = "<!-- vae_likelihood:start -->", "<!-- vae_likelihood:end -->"
 METRIC_NAMES = (
     "nll_iwae",
@@ -69,21 +70,11 @@ ANCHORS = {
 }
 
 
-def _tfgen():
-    # The tfgen of the checkout this script lives in, even where another
-    # copy is installed.
-    if REPO_ROOT not in sys.path:
-        sys.path.insert(0, REPO_ROOT)
-    import tfgen
-
-    return tfgen
-
-
 def _arrays(name, split, labels=False, **kwargs):
     """A whole split as numpy: images (n, H, W, C) float32 (and labels)."""
     import numpy as np
 
-    ds = _tfgen().data.load(name, split, labels=labels, batch_size=10000, **kwargs)
+    ds = tfgen.data.load(name, split, labels=labels, batch_size=10000, **kwargs)
     xs, ys = [], []
     for batch in ds:
         if labels:
@@ -114,23 +105,23 @@ def _probe_data(dataset, likelihood):
     return dataset, kwargs, f"{dataset} train -> test, labelled"
 
 
-def select(zoo_dir, patterns):
-    names = []
-    for path in sorted(glob.glob(os.path.join(zoo_dir, "*", "entry.json"))):
-        with open(path) as f:
-            entry = json.load(f)
-        if entry.get("model") != "VAE" or not entry.get("weights"):
-            continue
-        if patterns and not any(fnmatch.fnmatch(entry["name"], p) for p in patterns):
-            continue
-        names.append((entry["name"], path))
-    return names
+def why_not(entry):
+    """None for a VAE entry with weights, else why it is left out."""
+    if entry.model != "VAE":
+        return f"is no VAE (model={entry.model})"
+    return None if entry.weights else "has no weights"
+
+
+def select(patterns):
+    """The zoo's VAE entries with weights matching the `--entries` names or
+    globs (all without them)."""
+    what = "VAE zoo entry with weights"
+    return common.select_entries(common.zoo_entries(), patterns, why_not, what)[0]
 
 
 def evaluate(name, args):
     import keras
 
-    tfgen = _tfgen()
     keras.config.set_dtype_policy("float32")  # likelihoods in float32
     entry = tfgen.zoo.get(name)
     model = tfgen.zoo.load(name)
@@ -156,7 +147,7 @@ def evaluate(name, args):
     n = len(x_test)
     train_subset = f"{n} evenly spaced of {len(x_train)}"
     x_train = x_train[_spaced(len(x_train), n)]
-    hardware = tfgen.reporting.hardware_summary()
+    hardware = common.hardware_line()
     date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     base = {
         "data": f"{dataset}:test",
@@ -319,7 +310,7 @@ def section(results, command):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--entries", help="comma-separated globs; default every VAE")
+    common.add_entries_argument(parser, "every VAE with weights")
     parser.add_argument("--num-samples", type=int, default=5000, help="IWAE k")
     parser.add_argument(
         "--num-images", type=int, help="first N test images (default all)"
@@ -329,29 +320,22 @@ def main(argv=None):
     parser.add_argument("--probe-epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", help="default $TFGEN_DATA_DIR")
-    parser.add_argument("--no-write", action="store_true", help="print only")
     parser.add_argument(
         "--table-only",
         action="store_true",
         help="rewrite the RESULTS.md table from the records in the entries",
     )
-    parser.add_argument(
-        "--output", default=os.path.join(REPO_ROOT, "benchmarks", "RESULTS.md")
-    )
+    common.add_output_arguments(parser)
     args = parser.parse_args(argv)
-    tfgen = _tfgen()
-    patterns = args.entries.split(",") if args.entries else None
-    entries = select(tfgen.zoo.artifacts_dir(), patterns)
-    if not entries:
-        raise SystemExit("No VAE zoo entry with weights matches.")
+    if not args.no_write:  # it writes: measure this checkout
+        common.require_checkout_tfgen()
+    entries = select(common.entry_patterns(args.entries))
     results = []
     if args.table_only:
-        for name, path in entries:
-            with open(path) as f:
-                stored = json.load(f).get("metrics", [])
-            records = [m for m in stored if m.get("name") in METRIC_NAMES]
+        for entry in entries:
+            records = [m for m in entry.metrics if m.get("name") in METRIC_NAMES]
             if any(r["name"] == "nll_iwae" for r in records):
-                results.append((tfgen.zoo.get(name), records))
+                results.append((entry, records))
         text = section(
             results, "python3 benchmarks/vae_likelihood.py --table-only"
         ).replace(
@@ -363,15 +347,15 @@ def main(argv=None):
         if not args.no_write:
             tfgen.reporting.write_section(args.output, text, MARK_START, MARK_END)
         return
-    for name, path in entries:
-        entry, records = evaluate(name, args)
+    for entry in entries:
+        _, records = evaluate(entry.name, args)
         for r in records:
-            print(
-                name, r["name"], r["value"], "|", r["protocol"]["summary"], flush=True
-            )
+            summary = r["protocol"]["summary"]
+            print(entry.name, r["name"], r["value"], "|", summary, flush=True)
         results.append((entry, records))
         if not args.no_write:
-            _tfgen().reporting.replace_metrics(path, records)
+            path = os.path.join(entry.directory, "entry.json")
+            tfgen.reporting.replace_metrics(path, records)
     command = "python3 benchmarks/vae_likelihood.py " + " ".join(argv or sys.argv[1:])
     text = section(results, command.strip())
     print(text)

@@ -12,9 +12,12 @@ import argparse
 import glob
 import json
 import os
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+try:
+    import common
+except ModuleNotFoundError:  # loaded by file path (the tests), not run as a script
+    from benchmarks import common
+
 START, END = "<!-- zoo_table:start -->", "<!-- zoo_table:end -->"
 
 
@@ -104,7 +107,9 @@ def table():
         "| name | model | data | epochs | train time | final losses | measured metrics | samples |",
         "|---|---|---|---:|---|---|---|---|",
     ]
-    for path in sorted(glob.glob(os.path.join(ROOT, "zoo", "*", "entry.json"))):
+    for path in sorted(
+        glob.glob(os.path.join(common.REPO_ROOT, "zoo", "*", "entry.json"))
+    ):
         entry_dir = os.path.dirname(path)
         with open(path) as f:
             entry = json.load(f)
@@ -153,12 +158,11 @@ def main():
     print(text)
     if args.print:
         return
-    try:
-        from tfgen.reporting import write_section
-    except ImportError:  # a checkout without `pip install -e .`
-        sys.path.insert(0, ROOT)
-        from tfgen.reporting import write_section
-    write_section(os.path.join(ROOT, "README.md"), text, START, END)
+    # Only writing needs tfgen (and TensorFlow): --print stays quick.
+    common.require_checkout_tfgen()
+    import tfgen
+
+    tfgen.reporting.write_section(common.README, text, START, END)
 
 
 if __name__ == "__main__":

@@ -421,25 +421,57 @@ def test_benchmark_table_leaves_out_the_spread_of_one_split():
     assert "| 5.0000 |" in rows[2] and "| 5.0000 ± 0.2500 |" in rows[3]
 
 
-def test_benchmark_measures_its_checkout():
-    # Run as a script, it takes tfgen and the zoo from its checkout, not from
-    # an installed copy, whose zoo holds the weights of its install day.
+def test_benchmark_measures_its_checkout(tmp_path):
+    # Run as a script, it writes only what it measured with its checkout's
+    # tfgen and zoo: another copy first on the path (a non-editable install,
+    # whose zoo holds the weights of its install day) is refused before
+    # anything is measured or written.
     root = os.path.realpath(os.path.join(os.path.dirname(__file__), os.pardir))
-    code = (
-        "import runpy; g = runpy.run_path('benchmarks/fid.py'); t = g['_tfgen']()\n"
-        "print(t.__file__); print(t.zoo.artifacts_dir())"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "TFGEN_ZOO_DIR"}
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=root,
-        env={**env, "PYTHONSAFEPATH": "1"},
+    foreign = tmp_path / "site" / "tfgen"
+    foreign.mkdir(parents=True)
+    (foreign / "__init__.py").write_text('__version__ = "0.0.0"\n')
+    output = tmp_path / "RESULTS.md"
+    script = os.path.join(root, "benchmarks", "fid.py")
+    command = [sys.executable, script, "--table-only", "--output", str(output)]
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TFGEN_ZOO_DIR", "PYTHONPATH", "PYTHONSAFEPATH")
+    }
+    # Run from elsewhere: the working folder must not supply the checkout.
+    refused = subprocess.run(
+        command,
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(tmp_path / "site")},
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout.split("\n")
-    assert os.path.realpath(out[0]) == os.path.join(root, "tfgen", "__init__.py")
-    assert os.path.realpath(out[1]) == os.path.join(root, "zoo")
+    )
+    assert refused.returncode == 1, refused.stderr
+    assert "Expected this checkout's tfgen" in refused.stderr
+    assert os.path.realpath(foreign / "__init__.py") in refused.stderr
+    assert "pip install -e . --config-settings editable_mode=compat" in refused.stderr
+    assert not output.exists()
+    # With the checkout's tfgen it rebuilds the table from the checkout's zoo.
+    done = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    measured = []
+    for name in sorted(os.listdir(os.path.join(root, "zoo"))):
+        path = os.path.join(root, "zoo", name, "entry.json")
+        if not os.path.isfile(path):
+            continue
+        with open(path) as f:
+            entry = json.load(f)
+        scripts = [
+            m["protocol"].get("script")
+            for m in entry.get("metrics", [])
+            if isinstance(m.get("protocol"), dict)
+        ]
+        if "benchmarks/fid.py" in scripts:
+            measured.append(entry["name"])
+    text = output.read_text()
+    assert measured and all(f"| `{name}` |" in text for name in measured)
 
 
 def test_benchmark_leaves_out_translation_entries(tmp_path):
