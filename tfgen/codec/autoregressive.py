@@ -18,6 +18,7 @@ import tensorflow as tf
 from tfgen import sampling
 from tfgen.codec import coder
 from tfgen.codec.container import UNDECODABLE, CodecError
+from tfgen.progress import track
 
 __all__ = ["LOGIT_QUANTUM", "decode", "encode", "network_logits", "probabilities"]
 
@@ -65,7 +66,7 @@ def encode(model, levels, batch_size, progress=False):
     dims = int(np.prod(model.image_shape))
     chunks = []
     starts = range(0, len(levels), batch_size)
-    for start in coder.progress(starts, len(starts), progress, "encode"):
+    for start in track(starts, len(starts), progress, "encode", unit="batch"):
         chunk = levels[start : start + batch_size]
         n = len(chunk)
         logits = network_logits(model, _padded(chunk, batch_size))[:n]
@@ -115,7 +116,7 @@ def decode(model, header, payload, progress=False):
     labels = tf.zeros([batch_size, 0], tf.float32)
     out, offset = [], 0
     starts = range(0, header.count, batch_size)
-    batches = coder.progress(starts, len(starts), progress, "decode")
+    batches = track(starts, len(starts), progress, "decode", unit="batch")
     for index, start in enumerate(batches):
         n = min(batch_size, header.count - start)
         words = payload[offset : offset + header.chunk_words[index]]

@@ -40,6 +40,7 @@ from tfgen.codec import coder
 from tfgen.codec.container import CodecError
 from tfgen.distributions import logistic_mixture_level_probs
 from tfgen.levels import from_levels
+from tfgen.progress import track
 
 __all__ = ["INITIAL_WORDS", "LATENT_BITS", "decode", "encode", "latent_grid"]
 
@@ -150,7 +151,7 @@ def encode(model, levels, progress=False):
     edges, centres = latent_grid()
     prior = _uniform_prior(model, len(centres))
     stack = constriction.stream.stack.AnsCoder(_initial_words())
-    for x in coder.progress(levels, len(levels), progress, "encode", unit="img"):
+    for x in track(levels, len(levels), progress, "encode"):
         posterior = _posterior_table(model, x, edges)
         z = stack.decode(family, posterior)
         _PixelTables(model, centres[z].astype("float32")).push(stack, family, x)
@@ -167,7 +168,7 @@ def decode(model, header, payload, progress=False):
     stack = constriction.stream.stack.AnsCoder(np.asarray(payload, np.uint32))
     out = []
     count = header.count
-    for _ in coder.progress(range(count), count, progress, "decode", unit="img"):
+    for _ in track(range(count), count, progress, "decode"):
         z = stack.decode(family, prior)
         x = _PixelTables(model, centres[z].astype("float32")).pop(stack, family)
         posterior = _posterior_table(model, x, edges)

@@ -1,13 +1,11 @@
-"""What the codec's two coders share: the entropy-coding library and a
-progress bar over the images or batches they code.
+"""What the codec's two coders share: the entropy-coding library (their
+progress bars come from `tfgen.progress`).
 
 `constriction` (Bamler, arXiv 2201.12040) provides the range coder of
 `tfgen.codec.autoregressive` and the ANS stack of `tfgen.codec.bits_back`.
 """
 
-from tqdm.auto import tqdm
-
-__all__ = ["categorical", "progress", "require_constriction"]
+__all__ = ["categorical", "require_constriction"]
 
 
 def require_constriction():
@@ -26,10 +24,3 @@ def categorical():
     """constriction's categorical model family over float64 probability
     tables, with the `perfect=False` quantization every file is coded with."""
     return require_constriction().stream.model.Categorical(perfect=False)
-
-
-def progress(iterable, total, enabled, desc, unit="batch"):
-    """`iterable` with a tqdm progress bar when `enabled`."""
-    if not enabled:
-        return iterable
-    return tqdm(iterable, total=total, unit=unit, desc=desc)

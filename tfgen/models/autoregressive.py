@@ -23,6 +23,7 @@ from tfgen.models.train_core import (
     minimize,
     split_labels,
 )
+from tfgen.progress import batch_starts
 from tfgen.validation import (
     check_image_batch,
     check_images,
@@ -376,12 +377,7 @@ class AutoregressiveModel(GenerativeModel):
         if isinstance(seed, int):
             # One generator per call: the sampling loop draws from it per step.
             seed = keras.random.SeedGenerator(seed)
-        n = levels.shape[0]
-        starts = range(0, n, batch_size)
-        if progress:
-            from tqdm.auto import tqdm
-
-            starts = tqdm(starts, total=math.ceil(n / batch_size), unit="batch")
+        starts = batch_starts(levels.shape[0], batch_size, progress, desc="sample")
         out = []
         for start in starts:
             lv = tf.convert_to_tensor(levels[start : start + batch_size])

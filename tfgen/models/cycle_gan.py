@@ -1,7 +1,5 @@
 """CycleGAN: unpaired image-to-image translation between two domains."""
 
-import math
-
 import keras
 import numpy as np
 from keras import layers, ops
@@ -14,6 +12,7 @@ from tfgen.models.train_core import (
     minimize,
     unpack_images,
 )
+from tfgen.progress import batch_starts
 from tfgen.validation import check_image_batch, check_images, check_positive_int
 
 __all__ = ["CycleGAN", "cycle_loss", "identity_loss", "least_squares_loss"]
@@ -350,11 +349,7 @@ class CycleGAN(GenerativeModel):
         x = check_images(images, self.image_shape, name="images")
         batch_size = check_positive_int(batch_size, "batch_size")
         generator = self.generator_ab if direction == "a2b" else self.generator_ba
-        starts = range(0, len(x), batch_size)
-        if progress:
-            from tqdm.auto import tqdm
-
-            starts = tqdm(starts, total=math.ceil(len(x) / batch_size), unit="batch")
+        starts = batch_starts(len(x), batch_size, progress, desc="translate")
         out = [
             np.asarray(
                 ops.cast(

@@ -1,7 +1,5 @@
 """Adversarial training shared by every GAN, and the MLP GAN of Goodfellow et al."""
 
-import math
-
 import keras
 import numpy as np
 from keras import layers, ops
@@ -14,6 +12,7 @@ from tfgen.models.train_core import (
     replica_normal,
     split_labels,
 )
+from tfgen.progress import batch_starts
 from tfgen.validation import check_image_batch, check_labels, check_positive_int
 
 __all__ = ["AdversarialModel", "GAN"]
@@ -325,13 +324,7 @@ class AdversarialModel(GenerativeModel):
                 f"`z` must have shape (n, {self.latent_dim}). Received: z.shape={z.shape}"
             )
         labels = check_labels(labels, z.shape[0], self.num_classes)
-        batches = range(0, z.shape[0], batch_size)
-        if progress:
-            from tqdm.auto import tqdm
-
-            batches = tqdm(
-                batches, total=math.ceil(z.shape[0] / batch_size), unit="batch"
-            )
+        batches = batch_starts(z.shape[0], batch_size, progress, desc="generate")
         generator = self.sampling_generator(use_ema)
         out = []
         for start in batches:

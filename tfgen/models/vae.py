@@ -19,6 +19,7 @@ from tfgen.models.train_core import (
     replica_normal,
     unpack_images,
 )
+from tfgen.progress import batch_starts
 from tfgen.validation import (
     check_image_batch,
     check_images,
@@ -33,15 +34,6 @@ _LIKELIHOODS = ("bernoulli", "categorical", "logistic_mixture")
 _DECODE_MODES = ("mean", "mode", "sample")
 # Decoder outputs (floats) held at once by `log_prob`'s default chunking.
 _CHUNK_ELEMENTS = 1 << 25
-
-
-def _batches(n, batch_size, progress):
-    starts = range(0, n, batch_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, total=math.ceil(n / batch_size), unit="batch")
-    return starts
 
 
 @keras.saving.register_keras_serializable(package="tfgen")
@@ -469,7 +461,7 @@ class VAE(GenerativeModel):
         chunk_size = check_positive_int(chunk_size, "chunk_size")
         rng = tf.random.Generator.from_seed(self.int_seed(seed))
         out = []
-        for start in _batches(len(x), batch_size, progress):
+        for start in batch_starts(len(x), batch_size, progress):
             xb = tf.convert_to_tensor(x[start : start + batch_size])
             levels = grid.to_levels(xb, self.num_levels)
             mean, scale = self.posterior_params(xb)
@@ -524,7 +516,7 @@ class VAE(GenerativeModel):
             )
         seed_pair = tf.constant([self.int_seed(seed), 0], dtype=tf.int32)
         out = []
-        for i, start in enumerate(_batches(len(z), batch_size, progress)):
+        for i, start in enumerate(batch_starts(len(z), batch_size, progress)):
             params = tf.cast(
                 self.decoder(tf.convert_to_tensor(z[start : start + batch_size])),
                 tf.float32,
