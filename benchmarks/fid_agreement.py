@@ -45,10 +45,7 @@ import textwrap
 import time
 
 # First: common sets TensorFlow's log level and Keras' backend before they load.
-try:
-    import common
-except ModuleNotFoundError:  # loaded by file path (the tests), not run as a script
-    from benchmarks import common
+import common
 
 MARK_START = "<!-- fid_agreement:start -->"
 MARK_END = "<!-- fid_agreement:end -->"

@@ -42,10 +42,7 @@ import sys
 import time
 
 # First: common sets TensorFlow's log level and Keras' backend before they load.
-try:
-    import common
-except ModuleNotFoundError:  # loaded by file path (the tests), not run as a script
-    from benchmarks import common
+import common
 
 import tfgen  # noqa: E402
 

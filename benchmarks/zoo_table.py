@@ -13,10 +13,7 @@ import glob
 import json
 import os
 
-try:
-    import common
-except ModuleNotFoundError:  # loaded by file path (the tests), not run as a script
-    from benchmarks import common
+import common
 
 START, END = "<!-- zoo_table:start -->", "<!-- zoo_table:end -->"
 

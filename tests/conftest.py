@@ -3,10 +3,18 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+import sys  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from tfgen import training  # noqa: E402
+
+# The benchmark scripts import their shared helpers as `common`, as they do
+# when run as `python3 benchmarks/X.py`; tests load them by file path.
+sys.path.insert(
+    0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks")
+)
 
 # Two logical CPUs for MirroredStrategy tests; must happen before TF starts.
 LOGICAL_CPUS = training.set_logical_cpus(2)
