@@ -63,6 +63,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.slow  # two worker processes on localhost: ~30 s on one core
 def test_multi_worker_training_on_localhost(tmp_path):
     ports = _free_ports(2)
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
@@ -170,9 +171,19 @@ RECIPE_FILES = sorted(
 )
 
 
+def _recipe_case(source):
+    # CycleGAN's recipe builds two 32x32 ResNet generators: ~35 s on one core.
+    slow = source.startswith("cyclegan")
+    return pytest.param(source, marks=[pytest.mark.slow] if slow else [])
+
+
 @pytest.mark.parametrize(
     "source",
-    sorted(tfgen.zoo.list()) + [os.path.relpath(p, REPO) for p in RECIPE_FILES],
+    [
+        _recipe_case(s)
+        for s in sorted(tfgen.zoo.list())
+        + [os.path.relpath(p, REPO) for p in RECIPE_FILES]
+    ],
 )
 def test_every_recipe_runs_one_tiny_step(source, fake_data_dir, tmp_path):
     """The recipe's own model config, optimizers and precision build and take
