@@ -283,3 +283,13 @@ def test_bad_batches_are_refused(name):
         model.train_on_batch(*batch(np.zeros((2, h, w, c), "uint8")))
     with pytest.raises(tf.errors.InvalidArgumentError, match="above 1"):
         model.train_on_batch(*batch(np.full((2, h, w, c), 255.0, "float32")))
+
+
+@pytest.mark.parametrize("name", SAMPLERS)
+def test_sizes_below_one_are_refused(name):
+    row = ROWS[name]
+    model = row.build()
+    for kwargs in (dict(n=0), dict(n=2, batch_size=0), dict(n=2, batch_size=-1)):
+        n = kwargs.pop("n")
+        with pytest.raises(ValueError, match="positive integer"):
+            model.sample(n, seed=0, **kwargs)

@@ -207,3 +207,15 @@ def test_every_recipe_runs_one_tiny_step(source, fake_data_dir, tmp_path):
     )
     assert type(model).__name__ == spec.model
     assert os.path.isfile(tmp_path / "run" / "final" / "model.weights.h5")
+
+
+@pytest.mark.parametrize("epochs, steps_per_epoch", [(1, 0), (0, None), (1, -1)])
+def test_sizes_below_one_are_refused(epochs, steps_per_epoch):
+    with pytest.raises(ValueError, match="positive integer"):
+        training.train(
+            lambda: tfgen.GAN(image_shape=(4, 4, 1), latent_dim=2),
+            np.zeros((4, 4, 4, 1), "float32"),
+            epochs,
+            steps_per_epoch=steps_per_epoch,
+            verbose=0,
+        )

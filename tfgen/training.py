@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from tfgen.images import make_grid, save_grid
 from tfgen.models.train_core import LinearDecay
+from tfgen.validation import check_positive_int
 
 __all__ = [
     "LinearDecay",
@@ -265,6 +266,9 @@ def train(
         callbacks: more Keras callbacks.
         verbose: passed to `fit`.
     """
+    if steps_per_epoch is not None:
+        steps_per_epoch = check_positive_int(steps_per_epoch, "steps_per_epoch")
+    epochs = check_positive_int(epochs, "epochs")
     if seed is not None:
         keras.utils.set_random_seed(seed)
     strategy = get_strategy(strategy)
