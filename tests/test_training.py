@@ -219,3 +219,34 @@ def test_sizes_below_one_are_refused(epochs, steps_per_epoch):
             steps_per_epoch=steps_per_epoch,
             verbose=0,
         )
+
+
+def test_a_damaged_latest_checkpoint_resumes_from_the_previous(tmp_path):
+    """Issue 18, finding 2: an empty training_metadata.json (a kill during
+    Keras's in-place rewrite) made every rerun fail with a JSON error."""
+    run_dir = str(tmp_path / "run")
+    data = np.random.default_rng(0).random((8, 4, 4, 1)).astype("float32")
+
+    def build():
+        return tfgen.GAN(image_shape=(4, 4, 1), latent_dim=2, hidden_units=(8,))
+
+    def fit(epochs):
+        return training.train(
+            build, data, epochs, output_dir=run_dir, sample_every=0, verbose=0
+        )[0]
+
+    fit(2)
+    backup = os.path.join(run_dir, "backup")
+    assert sorted(os.listdir(backup)) == [
+        "latest.weights.h5",
+        "latest.weights.h5.bkp",
+        "training_metadata.json",
+        "training_metadata.json.bkp",
+    ]
+    open(os.path.join(backup, "training_metadata.json"), "w").close()
+    open(os.path.join(run_dir, "wall_clock.json"), "w").close()
+    with pytest.warns(UserWarning, match="resuming from the previous one"):
+        model = fit(3)
+    # The previous checkpoint was after epoch 1: epochs 2 and 3 ran again.
+    assert int(model.g_optimizer.iterations.numpy()) == 3
+    assert _history_epochs(run_dir) == [0, 1, 1, 2]

@@ -5,9 +5,9 @@ compiles it (building its optimizers inside the strategy's scope, which
 MirroredStrategy needs for a `train_step` with several optimizers) and runs
 `model.fit` with callbacks that make the run resumable and observable:
 
-- `keras.callbacks.BackupAndRestore` in `<output_dir>/backup`: rerun the same
-  command after a crash or a kill and training continues from the last
-  finished epoch;
+- `AtomicBackupAndRestore` (Keras's `BackupAndRestore`, written
+  atomically) in `<output_dir>/backup`: rerun the same command after a
+  crash or a kill and training continues from the last finished epoch;
 - `keras.callbacks.TensorBoard` in `<output_dir>/logs` and a CSV of the
   curves in `<output_dir>/history.csv`;
 - `SampleGrid`: a PNG grid of samples per epoch in `<output_dir>/samples`,
@@ -21,17 +21,21 @@ and callbacks with its own loop over a distributed dataset.
 import contextlib
 import json
 import os
+import shutil
 import time
+import warnings
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfgen import files
 from tfgen.images import make_grid, save_grid
 from tfgen.models.train_core import LinearDecay
 from tfgen.validation import check_positive_int
 
 __all__ = [
+    "AtomicBackupAndRestore",
     "LinearDecay",
     "SampleGrid",
     "WallClock",
@@ -99,6 +103,67 @@ def precision_policy(policy):
         yield
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` whose files never exist half
+    written, and whose resume falls back to the previous checkpoint.
+
+    Keras rewrites `latest.weights.h5` and `training_metadata.json` in place,
+    so a kill during the per-epoch save can leave an empty or truncated file
+    that every rerun then fails to read. Here each file is written beside its
+    target and renamed into place (`tfgen.files.write_atomic`), and a latest
+    checkpoint that cannot be read (damaged by hand or by the disk) is
+    replaced by the previous one (`double_checkpoint=True`).
+
+    Args:
+        backup_dir, save_freq, double_checkpoint, delete_checkpoint: as for
+            `keras.callbacks.BackupAndRestore`.
+
+    Example:
+
+    ```python
+    backup = tfgen.training.AtomicBackupAndRestore("runs/x/backup", double_checkpoint=True)
+    model.fit(data, epochs=30, callbacks=[backup])   # rerun after a kill: it resumes
+    ```
+    """
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        if self.double_checkpoint:
+            for path in (self._weights_path, self._training_metadata_path):
+                if os.path.exists(path):
+                    files.write_atomic(
+                        f"{path}.bkp",
+                        lambda partial, src=path: shutil.copyfile(src, partial),
+                    )
+        files.write_atomic(
+            self._weights_path,
+            lambda partial: self.model.save_weights(partial, overwrite=True),
+            suffix=".weights.h5",
+        )
+        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+        files.write_bytes(self._training_metadata_path, json.dumps(metadata).encode())
+
+    def on_train_begin(self, logs=None):
+        try:
+            self._load_model()
+        except (OSError, ValueError, KeyError) as error:
+            if not os.path.exists(self._prev_weights_path):
+                raise
+            warnings.warn(
+                f"The latest checkpoint in {self.backup_dir} cannot be read "
+                f"({type(error).__name__}: {error}); resuming from the previous one.",
+                stacklevel=2,
+            )
+            shutil.copyfile(self._prev_weights_path, self._weights_path)
+            if os.path.exists(self._prev_training_metadata_path):
+                shutil.copyfile(
+                    self._prev_training_metadata_path, self._training_metadata_path
+                )
+            elif os.path.exists(self._training_metadata_path):
+                os.remove(self._training_metadata_path)
+            self._load_model()
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -176,8 +241,15 @@ class WallClock(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         if os.path.isfile(self.path):
-            with open(self.path) as f:
-                self.total = json.load(f)["seconds"]
+            try:
+                with open(self.path) as f:
+                    self.total = float(json.load(f)["seconds"])
+            except (ValueError, KeyError, TypeError) as error:
+                warnings.warn(
+                    f"{self.path} cannot be read ({error}); the wall clock restarts "
+                    "at 0 for this run.",
+                    stacklevel=2,
+                )
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
@@ -194,9 +266,8 @@ class WallClock(keras.callbacks.Callback):
             logs["images_per_second"] = (
                 self._steps * self.batch_size / max(seconds, 1e-9)
             )
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        with open(self.path, "w") as f:
-            json.dump({"seconds": self.total, "epochs": epoch + 1}, f)
+        record = {"seconds": self.total, "epochs": epoch + 1}
+        files.write_bytes(self.path, json.dumps(record).encode())
 
 
 def _worker_dir(directory, strategy):
@@ -280,7 +351,7 @@ def train(
         out = _worker_dir(output_dir, strategy)
         os.makedirs(out, exist_ok=True)
         cbs = [
-            keras.callbacks.BackupAndRestore(
+            AtomicBackupAndRestore(
                 os.path.join(out, "backup"),
                 double_checkpoint=True,
                 delete_checkpoint=False,
