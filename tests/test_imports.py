@@ -3,6 +3,7 @@ another, the module graph has no circle, and every module imports on its
 own, bottom layer first."""
 
 import ast
+import configparser
 import json
 import os
 import subprocess
@@ -179,3 +180,14 @@ def test_the_files_module_needs_only_the_standard_library():
         """
     )
     assert _run(code, PACKAGE_DIR) == []
+
+
+def test_every_package_is_listed_in_setup_cfg():
+    # setup.cfg names packages explicitly; a package missing there is left
+    # out of the wheel while the editable install still finds it.
+    config = configparser.ConfigParser()
+    config.read(os.path.join(ROOT, "setup.cfg"))
+    listed = set(config["options"]["packages"].split())
+    packages = {m for m in MODULES if _is_package(m)}
+    missing = sorted(packages - listed)
+    assert not missing, f"Add these packages to setup.cfg [options] packages: {missing}"
