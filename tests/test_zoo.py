@@ -1,5 +1,6 @@
 import json
 import os
+import pathlib
 import shutil
 
 import numpy as np
@@ -98,10 +99,185 @@ def test_unknown_name_suggests_close_ones():
         zoo.load("dcgan_cifr")
 
 
-@pytest.mark.parametrize("name", ["../etc/passwd", "/abs/path", "DCGAN", "a/b", ""])
+@pytest.mark.parametrize("name", ["DCGAN", "", "dcgan cifar", "a\\b"])
 def test_names_cannot_escape_the_zoo(name):
     with pytest.raises(ValueError, match="cannot name a path outside the zoo"):
         zoo.load(name)
+
+
+@pytest.mark.parametrize("name", ["../etc/passwd", "/abs/path", "a/b", "~/none"])
+def test_paths_are_folders_never_entries(name):
+    assert zoo.is_path(name)
+    with pytest.raises(
+        FileNotFoundError, match="No folder .*written by tfgen.zoo.save"
+    ):
+        zoo.load(name)
+
+
+def _tiny_gan(**kwargs):
+    return tfgen.GAN(image_shape=(4, 4, 1), latent_dim=2, hidden_units=(4,), **kwargs)
+
+
+def _same_weights(a, b):
+    for x, y in zip(a.get_weights(), b.get_weights(), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_a_bare_name_is_the_entry_not_a_folder_in_the_working_directory(
+    tmp_path, monkeypatch
+):
+    # Issue 18, finding 7: ./dcgan_cifar/ (another model) was loaded instead.
+    monkeypatch.chdir(tmp_path)
+    zoo.save(_tiny_gan(), "dcgan_cifar")
+    model = zoo.load("dcgan_cifar", weights=False)
+    assert type(model).__name__ == "DCGAN" and model.image_shape == (32, 32, 3)
+    # The folder loads when given as a path.
+    for path in (
+        "./dcgan_cifar",
+        tmp_path / "dcgan_cifar",
+        str(tmp_path / "dcgan_cifar"),
+    ):
+        assert type(zoo.load(path)).__name__ == "GAN"
+    assert not zoo.is_path("dcgan_cifar") and zoo.is_path(pathlib.Path("dcgan_cifar"))
+
+
+def test_unknown_name_lists_the_entries_and_how_to_load_a_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    zoo.save(_tiny_gan(), "mine")
+    with pytest.raises(KeyError) as info:
+        zoo.load("mine")
+    message = info.value.args[0]
+    assert "Unknown zoo model 'mine'" in message and "'dcgan_cifar'" in message
+    assert "A folder 'mine' is in the working directory" in message
+    assert "tfgen.zoo.load('./mine')" in message
+    assert type(zoo.load("./mine")).__name__ == "GAN"
+
+
+def test_folder_without_its_checksum_record_is_refused(tmp_path):
+    model = _tiny_gan(seed=3)
+    directory = tmp_path / "m"
+    zoo.save(model, directory)
+    (directory / "metadata.json").unlink()
+    with pytest.raises(FileNotFoundError, match="has no metadata.json.*verify=False"):
+        zoo.load(directory)
+    with pytest.raises(FileNotFoundError, match="has no metadata.json"):
+        zoo.load(directory, weights=False)
+    _same_weights(zoo.load(directory, verify=False), model)
+
+
+def test_folder_with_a_weights_only_record_still_loads(tmp_path):
+    # Folders saved before the config was covered (the shipped classifiers).
+    model = _tiny_gan()
+    directory = tmp_path / "m"
+    zoo.save(model, directory)
+    meta = json.loads((directory / "metadata.json").read_text())
+    del meta["config_sha256"]
+    (directory / "metadata.json").write_text(json.dumps(meta))
+    _same_weights(zoo.load(directory), model)
+    (directory / "metadata.json").write_text(json.dumps({"recipe": {}}))
+    with pytest.raises(ValueError, match="must record the weights' sha256"):
+        zoo.load(directory)
+
+
+@pytest.mark.parametrize("file", ["config.json", "model.weights.h5"])
+def test_a_flipped_bit_is_refused(tmp_path, file):
+    directory = tmp_path / "m"
+    zoo.save(_tiny_gan(seed=4), directory)
+    data = bytearray((directory / file).read_bytes())
+    # In the config, a digit of the seed: the JSON still parses, 4 -> 5.
+    at = (
+        data.index(b'"seed": 4') + len('"seed": ')
+        if file == "config.json"
+        else len(data) // 2
+    )
+    data[at] ^= 1
+    (directory / file).write_bytes(bytes(data))
+    with pytest.raises(zoo.ChecksumError, match=f"sha256 mismatch .*{file}"):
+        zoo.load(directory)
+
+
+def test_a_folder_mixing_two_saves_is_refused(tmp_path):
+    # Issue 18, finding 8: a new config beside the old weights and record
+    # loaded, checksum passing, as a model neither save wrote.
+    zoo.save(_tiny_gan(seed=0), tmp_path / "old")
+    zoo.save(_tiny_gan(seed=1), tmp_path / "new")
+    shutil.copy(tmp_path / "new" / "config.json", tmp_path / "old" / "config.json")
+    with pytest.raises(zoo.ChecksumError, match="config.json"):
+        zoo.load(tmp_path / "old")
+
+
+def test_save_refuses_to_overwrite_unless_asked(tmp_path):
+    directory = tmp_path / "m"
+    first, second = _tiny_gan(seed=0), _tiny_gan(seed=1)
+    zoo.save(first, directory)
+    (directory / "notes.txt").write_text("mine")
+    with pytest.raises(
+        FileExistsError, match="Expected a new or empty folder.*overwrite=True"
+    ):
+        zoo.save(second, directory)
+    _same_weights(zoo.load(directory), first)
+    zoo.save(second, directory, overwrite=True)
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "config.json",
+        "metadata.json",
+        "model.weights.h5",
+    ]
+    assert zoo.load(directory).seed == 1
+    _same_weights(zoo.load(directory), second)
+    # An empty folder is no model to lose; a file is not a folder.
+    (tmp_path / "empty").mkdir()
+    zoo.save(first, tmp_path / "empty")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FileExistsError, match="which is a file"):
+        zoo.save(first, tmp_path / "file", overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "file", "m"]
+
+
+def test_an_interrupted_save_leaves_the_old_folder(tmp_path, monkeypatch):
+    directory = tmp_path / "m"
+    old = _tiny_gan(seed=0)
+    zoo.save(old, directory)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("killed while writing the weights")
+
+    # Killed after config.json is written, before the weights.
+    with monkeypatch.context() as patch:
+        patch.setattr(tfgen.GAN, "save_weights", fail)
+        with pytest.raises(RuntimeError, match="killed"):
+            zoo.save(_tiny_gan(seed=1), directory, overwrite=True)
+    assert zoo.load(directory).seed == 0
+    _same_weights(zoo.load(directory), old)
+
+    # Killed as the new folder takes the old one's place.
+    rename = os.rename
+
+    def rename_fails_for_the_new_folder(src, dst):
+        if ".partial-" in os.fspath(src):
+            raise OSError("killed while renaming")
+        rename(src, dst)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "rename", rename_fails_for_the_new_folder)
+        with pytest.raises(OSError, match="killed while renaming"):
+            zoo.save(_tiny_gan(seed=1), directory, overwrite=True)
+    _same_weights(zoo.load(directory), old)
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no partial folders left
+
+
+def test_save_refuses_non_finite_weights(tmp_path):
+    model = _tiny_gan()
+    zoo.check_finite_weights(model)
+    variable = model.weights[0]
+    values = np.array(variable.numpy())
+    values.flat[0] = np.nan
+    values.flat[-1] = np.inf
+    variable.assign(values)
+    with pytest.raises(
+        ValueError, match=rf"non-finite.*{variable.path} \(2 of {values.size}\)"
+    ):
+        zoo.save(model, tmp_path / "m")
+    assert not (tmp_path / "m").exists()
 
 
 def test_weights_requested_where_none_exist():

@@ -9,29 +9,39 @@ protocol, and the command that reproduces its training.
 tfgen.zoo.list()                      # names of the registered entries
 model = tfgen.zoo.load("dcgan_cifar")  # a trained model
 bare = tfgen.zoo.load("dcgan_cifar", weights=False)
-tfgen.zoo.save(model, "runs/mine")     # config.json + model.weights.h5
-same = tfgen.zoo.load("runs/mine")
+tfgen.zoo.save(model, "runs/mine")     # config.json, weights, sha256 record
+same = tfgen.zoo.load("runs/mine")     # a path: it holds a separator
 ```
+
+A bare name always means a registered entry; a folder is given as a path
+(with a separator, a leading `.` or `~`, or as an `os.PathLike`), so a
+folder in the working directory never stands in for an entry.
 """
 
 import dataclasses
 import difflib
 import fnmatch
+import glob
 import json
 import os
 import re
+import shutil
+import threading
 
 import keras
+import numpy as np
 
-from tfgen import models
+from tfgen import files, models
 from tfgen.files import ChecksumError, sha256, verify
 
 __all__ = [
     "ChecksumError",
     "ZooEntry",
     "artifacts_dir",
+    "check_finite_weights",
     "check_name",
     "get",
+    "is_path",
     "list",
     "load",
     "register",
@@ -137,7 +147,8 @@ def check_name(name):
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(
             "Zoo names are lowercase letters, digits, '_' and '-' and cannot name a path "
-            f"outside the zoo. Received: name={name!r}"
+            "outside the zoo; a folder written by tfgen.zoo.save is given as a path "
+            f"('./folder' or a pathlib.Path). Received: name={name!r}"
         )
     return name
 
@@ -183,8 +194,15 @@ def get(name):
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        if os.path.isdir(name):
+            hint += (
+                f" A folder {name!r} is in the working directory, but a bare "
+                "name always means a zoo entry."
+            )
         raise KeyError(
-            f"Unknown zoo model {name!r}.{hint} Expected one of {sorted(_REGISTRY)}."
+            f"Unknown zoo model {name!r}.{hint} Expected one of {sorted(_REGISTRY)}, "
+            f"or a folder written by tfgen.zoo.save given as a path, e.g. "
+            f"tfgen.zoo.load('./{name}') or tfgen.zoo.load(pathlib.Path({name!r}))."
         )
     return _REGISTRY[name]
 
@@ -213,28 +231,42 @@ def _build(model_name, config, overrides=None):
     return cls.from_config(config)
 
 
-def _is_saved_dir(path):
-    return os.path.isdir(path) and os.path.isfile(os.path.join(path, CONFIG_FILE))
+def is_path(name_or_folder):
+    """True when `name_or_folder` names a folder rather than a zoo entry: an
+    `os.PathLike`, or a string that holds a path separator or starts with `.`
+    or `~`. Entry names can do neither (see `check_name`), so a bare name
+    always means the entry, whatever folders the working directory holds."""
+    if isinstance(name_or_folder, os.PathLike):
+        return True
+    if not isinstance(name_or_folder, str):
+        return False
+    separators = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    return name_or_folder.startswith((".", "~")) or any(
+        s in name_or_folder for s in separators
+    )
 
 
-def load(name, weights=True, **overrides):
+def load(name, weights=True, verify=True, **overrides):
     """Builds a zoo model, or a model saved with `save`, with its weights.
 
     Args:
-        name: a registered entry name, or a folder written by `save`.
-        weights: load the trained weights (checked against their sha256);
-            `False` gives the bare architecture.
+        name: a registered entry name (`"dcgan_cifar"`), or the path of a
+            folder written by `save`: an `os.PathLike`, or a string with a
+            separator or a leading `.` or `~` (`"./mine"`, `"runs/x/final"`).
+            A bare name is always the zoo entry, never a folder of that name.
+        weights: load the trained weights; `False` gives the bare
+            architecture.
+        verify: check the files against their recorded sha256 (an entry's
+            weights; a folder's config and weights, from its
+            `metadata.json`). `False` loads them unchecked, e.g. a folder
+            without `metadata.json`.
         **overrides: constructor arguments that replace the entry's config
             (e.g. `seed=1`). Changing the architecture with `weights=True`
             fails when the weights no longer fit.
     """
-    if isinstance(name, os.PathLike) or (isinstance(name, str) and _is_saved_dir(name)):
-        return _load_dir(os.fspath(name), weights, overrides)
-    if isinstance(name, str) and os.sep in name and os.path.isdir(name):
-        raise FileNotFoundError(
-            f"No saved model in folder {name!r}: expected the {CONFIG_FILE} and "
-            f"{WEIGHTS_FILE} that tfgen.zoo.save writes."
-        )
+    if is_path(name):
+        directory = os.path.expanduser(os.fspath(name))
+        return _load_dir(directory, weights, verify, overrides)
     entry = get(name)
     model = _build(entry.model, entry.config, overrides)
     if weights:
@@ -245,55 +277,184 @@ def load(name, weights=True, **overrides):
                 f"architecture, or train it: {entry.training.get('command', 'see its recipe')}"
             )
         path = _fetch_weights(entry)
-        verify(path, entry.sha256, f"zoo entry {entry.name!r}")
+        if verify:
+            files.verify(path, entry.sha256, f"zoo entry {entry.name!r}")
         model.load_weights(path)
         # Who the model is, for files that must name it (tfgen.codec).
         model.zoo_name, model.zoo_sha256 = entry.name, entry.sha256
     return model
 
 
-def _load_dir(directory, weights, overrides):
-    with open(os.path.join(directory, CONFIG_FILE)) as f:
-        saved = json.load(f)
-    if set(saved) != {"model", "config"}:
+def _read_record(directory):
+    """The sha256 record of a saved folder: `sha256` (weights) and, from
+    folders saved since config was covered too, `config_sha256`."""
+    path = os.path.join(directory, METADATA_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"The saved model in {directory!r} has no {METADATA_FILE}, the sha256 "
+            f"record of its {CONFIG_FILE} and {WEIGHTS_FILE} that tfgen.zoo.save "
+            f"writes, so its files cannot be checked. Expected: {path}. Save the "
+            "model again with tfgen.zoo.save, or pass verify=False to load it "
+            "unchecked."
+        )
+    with open(path) as f:
+        record = json.load(f)
+    if not isinstance(record, dict) or not record.get("sha256"):
+        keys = sorted(record) if isinstance(record, dict) else type(record).__name__
         raise ValueError(
-            f"{os.path.join(directory, CONFIG_FILE)} must hold keys 'model' and 'config'. "
-            f"Received keys: {sorted(saved)}"
+            f"{path} must record the weights' sha256 under 'sha256'. Received: {keys}"
+        )
+    return record
+
+
+def _load_dir(directory, weights, verify, overrides):
+    config_path = os.path.join(directory, CONFIG_FILE)
+    if not os.path.isdir(directory):
+        parent, base = os.path.split(os.path.abspath(directory))
+        aside = glob.glob(
+            os.path.join(glob.escape(parent), f".{glob.escape(base)}.old-*")
+        )
+        # A save killed between its two renames leaves the old folder aside.
+        hint = f" A previous version was left at {sorted(aside)[0]!r}." if aside else ""
+        raise FileNotFoundError(
+            f"No folder {directory!r}: expected a folder written by "
+            f"tfgen.zoo.save.{hint} Zoo entries are loaded by bare name, one of "
+            f"{sorted(_REGISTRY)}."
+        )
+    if not os.path.isfile(config_path):
+        raise FileNotFoundError(
+            f"No saved model in folder {directory!r}: expected the {CONFIG_FILE}, "
+            f"{WEIGHTS_FILE} and {METADATA_FILE} that tfgen.zoo.save writes. "
+            f"Received: {sorted(os.listdir(directory)) or 'an empty folder'}."
+        )
+    weights_path = os.path.join(directory, WEIGHTS_FILE)
+    if verify:
+        record = _read_record(directory)
+        label = f"saved model {directory!r}"
+        # Folders saved before config was covered record the weights only.
+        if record.get("config_sha256"):
+            files.verify(
+                config_path, record["config_sha256"], f"{label}, {CONFIG_FILE}"
+            )
+        if weights:
+            files.verify(weights_path, record["sha256"], f"{label}, {WEIGHTS_FILE}")
+    with open(config_path) as f:
+        saved = json.load(f)
+    if not isinstance(saved, dict) or set(saved) != {"model", "config"}:
+        keys = sorted(saved) if isinstance(saved, dict) else type(saved).__name__
+        raise ValueError(
+            f"{config_path} must hold keys 'model' and 'config'. Received: {keys}"
         )
     model = _build(saved["model"], saved["config"], overrides)
     if weights:
-        path = os.path.join(directory, WEIGHTS_FILE)
-        meta_path = os.path.join(directory, METADATA_FILE)
-        if os.path.isfile(meta_path):
-            with open(meta_path) as f:
-                expected = json.load(f).get("sha256")
-            if expected:
-                verify(path, expected, f"saved model {directory!r}")
-        model.load_weights(path)
+        model.load_weights(weights_path)
     return model
 
 
-def save(model, directory, metadata=None):
-    """Writes `config.json`, `model.weights.h5` and `metadata.json` (with the
-    weights' sha256) into `directory`; returns the weights' sha256."""
-    os.makedirs(directory, exist_ok=True)
+def check_finite_weights(model, label=None):
+    """Raises `ValueError` naming the variables that hold NaN or infinity
+    (a diverged run), so such weights are never saved or shipped."""
+    bad = []
+    for variable in model.weights:
+        if "float" not in str(variable.dtype):
+            continue  # integer state (seed generators) cannot be non-finite
+        values = np.asarray(keras.ops.convert_to_numpy(variable)).astype(np.float32)
+        count = values.size - int(np.count_nonzero(np.isfinite(values)))
+        if count:
+            bad.append(f"{variable.path} ({count} of {values.size})")
+    if bad:
+        shown = ", ".join(bad[:5]) + (
+            f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        )
+        raise ValueError(
+            f"{label or type(model).__name__} has non-finite weights (NaN or inf); "
+            "expected finite values in every variable. Received non-finite values "
+            f"in: {shown}. Training diverged: resume from an earlier checkpoint or "
+            "lower the learning rate."
+        )
+
+
+def save(model, directory, metadata=None, overwrite=False):
+    """Writes `config.json`, `model.weights.h5` and `metadata.json` (the
+    sha256 of the weights and of the config, and `metadata`) into
+    `directory`; returns the weights' sha256.
+
+    The files are written into a temporary sibling folder that then takes
+    the place of `directory`, so an interrupted save leaves the old complete
+    folder or the new one, never a mix. Models with NaN or infinite weights
+    are refused.
+
+    Args:
+        model: a tfgen model.
+        directory: the folder (created with its parents).
+        metadata: a JSON-able dict stored in `metadata.json`.
+        overwrite: replace an existing non-empty folder (all of it); by
+            default that raises `FileExistsError`.
+    """
+    check_finite_weights(model)
+    target = os.path.abspath(os.path.expanduser(os.fspath(directory)))
+    if os.path.lexists(target) and not os.path.isdir(target):
+        raise FileExistsError(
+            f"Expected a folder to save the model in. Received: {directory!r}, "
+            "which is a file."
+        )
+    if os.path.isdir(target) and os.listdir(target) and not overwrite:
+        raise FileExistsError(
+            f"Expected a new or empty folder. Received: {directory!r}, which holds "
+            f"{sorted(os.listdir(target))}. Pass overwrite=True to replace the "
+            "whole folder, or choose another."
+        )
     config = model.get_config()
     # Saved models load in the default precision; training picks its own.
     for key in ("name", "trainable", "dtype"):
         config.pop(key, None)
-    with open(os.path.join(directory, CONFIG_FILE), "w") as f:
-        json.dump({"model": type(model).__name__, "config": config}, f, indent=2)
-    weights_path = os.path.join(directory, WEIGHTS_FILE)
     # A fresh copy holds the weights without optimizer state or a policy.
     clean = type(model).from_config(config)
     clean.set_weights(model.get_weights())
-    clean.save_weights(weights_path)
-    digest = sha256(weights_path)
-    meta = dict(metadata or {})
-    meta["sha256"] = digest
-    with open(os.path.join(directory, METADATA_FILE), "w") as f:
-        json.dump(meta, f, indent=2)
-    return digest
+
+    def write(partial):
+        config_path = os.path.join(partial, CONFIG_FILE)
+        with open(config_path, "w") as f:
+            json.dump({"model": type(model).__name__, "config": config}, f, indent=2)
+        weights_path = os.path.join(partial, WEIGHTS_FILE)
+        clean.save_weights(weights_path)
+        meta = dict(metadata or {})
+        meta["sha256"] = sha256(weights_path)
+        meta["config_sha256"] = sha256(config_path)
+        with open(os.path.join(partial, METADATA_FILE), "w") as f:
+            json.dump(meta, f, indent=2)
+        return meta["sha256"]
+
+    return _write_folder(target, write)
+
+
+def _write_folder(target, write):
+    """Calls `write(partial_folder)` on a fresh sibling of `target`, then
+    moves it into `target`'s place; returns what `write` returns."""
+    parent, base = os.path.split(target)
+    os.makedirs(parent, exist_ok=True)
+    tag = f"{os.getpid()}-{threading.get_ident()}"
+    partial = os.path.join(parent, f".{base}.partial-{tag}")
+    old = os.path.join(parent, f".{base}.old-{tag}")
+    os.makedirs(partial)
+    try:
+        result = write(partial)
+        if os.path.isdir(target):
+            # A folder cannot be renamed over a non-empty one: move the old
+            # aside, and back should the new one fail to take its place.
+            os.rename(target, old)
+            try:
+                os.rename(partial, target)
+            except BaseException:
+                os.rename(old, target)
+                raise
+            shutil.rmtree(old)
+        else:
+            os.rename(partial, target)
+        return result
+    finally:
+        if os.path.isdir(partial):
+            shutil.rmtree(partial)
 
 
 _discover()
