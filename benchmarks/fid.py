@@ -149,9 +149,7 @@ def measure(entry, args, logits, zoo_dir):
         num_reference=args.num_reference,
         seed=args.seed,
         data_dir=args.data_dir,
-        weights=args.weights,
-        progress=not args.quiet,
-        fid_method=args.fid_method,
+        metric_options=tfgen.metrics.MetricOptions(fid_method=args.fid_method),
         work_dir=args.work_dir,
     )
     results = []
@@ -159,19 +157,23 @@ def measure(entry, args, logits, zoo_dir):
         print(
             f"== {entry.name}: {', '.join(metrics)} on Inception, n_gen={num_samples}"
         )
-        results += tfgen.metrics.evaluate(
-            model, metrics, features="inception", batch_size=args.batch_size, **shared
+        network = tfgen.metrics.feature_network(
+            "inception",
+            weights=args.weights,
+            batch_size=args.batch_size,
+            progress=not args.quiet,
         )
+        results += tfgen.metrics.evaluate(model, metrics, features=network, **shared)
     if _is_28_grayscale(entry) and args.classifier != "off":
         if has_classifier(dataset, zoo_dir):
             print(f"== {entry.name}: fid, is on the {dataset} classifier")
-            classifier = tfgen.metrics.load_classifier(dataset, zoo_dir=zoo_dir)
+            network = tfgen.metrics.feature_network(
+                "classifier",
+                classifier=tfgen.metrics.load_classifier(dataset, zoo_dir=zoo_dir),
+                progress=not args.quiet,
+            )
             results += tfgen.metrics.evaluate(
-                model,
-                ["fid", "is"],
-                features="classifier",
-                classifier=classifier,
-                **shared,
+                model, ["fid", "is"], features=network, **shared
             )
         elif args.classifier == "on":
             raise SystemExit(
@@ -282,8 +284,6 @@ def results_section(zoo_dir, notes, command, rebuilt=False):
 
 # ------------------------------------------------------------- sanity
 def sanity(args):
-    import numpy as np
-
     m = tfgen.metrics
     start = time.perf_counter()
     kwargs = dict(
@@ -317,13 +317,8 @@ def sanity(args):
         )
     ]
     if logits:
-        network = m.load_fid_inception(args.weights)
-        scores = np.concatenate(
-            [
-                np.asarray(network.logits(train_features[i : i + 4096]))
-                for i in range(0, len(train_features), 4096)
-            ]
-        )
+        network = m.feature_network("inception", weights=args.weights)
+        scores = network.logits_of(train_features)
         score = m.inception_score_from_logits(scores, splits=10)
         rows.append(
             (

@@ -8,6 +8,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import tfgen
 from tfgen import cli, metrics, zoo
@@ -42,11 +43,10 @@ def _classifier_kwargs(data_dir, reference, num_samples, batch_size=8):
     return dict(
         num_samples=num_samples,
         reference=reference,
-        features="classifier",
-        classifier=_tiny_classifier(),
+        features=metrics.ClassifierFeatureExtractor(
+            _tiny_classifier(), batch_size=batch_size, progress=False
+        ),
         data_dir=data_dir,
-        progress=False,
-        batch_size=batch_size,
     )
 
 
@@ -62,10 +62,10 @@ def test_evaluate_on_classifier_features(cache, fake_data_dir):
         "fid,kid,is,pr",
         num_samples=12,
         reference="mnist:train",
-        features="classifier",
-        classifier=_tiny_classifier(),
+        features=metrics.feature_network(
+            "classifier", classifier=_tiny_classifier(), progress=False
+        ),
         data_dir=fake_data_dir,
-        progress=False,
     )
     names = [r.name for r in results]
     assert names == [
@@ -224,9 +224,9 @@ def test_evaluate_on_inception_features(fid_env, fake_data_dir):
         reference="mnist:test",
         num_reference=6,
         data_dir=fake_data_dir,
-        batch_size=8,
-        is_splits=2,
-        fid_method="eigh",  # scipy's sqrtm of a 2048-d rank-9 product takes minutes
+        features=metrics.feature_network("inception", batch_size=8),
+        # scipy's sqrtm of a 2048-d rank-9 product takes minutes
+        metric_options={"is_splits": 2, "fid_method": "eigh"},
     )
     fid, score = results
     assert fid.name == "fid" and score.name == "inception_score"
@@ -235,6 +235,9 @@ def test_evaluate_on_inception_features(fid_env, fake_data_dir):
     assert fid.protocol["weights_sha256"] == zoo.sha256(fid_env)
     assert fid.protocol["resize"].startswith("bilinear to 299x299")
     assert fid.protocol["fid_method"] == "eigh"
+    network = metrics.feature_network("inception", batch_size=8)
+    assert network.protocol == metrics.inception_protocol()[0]
+    assert network.protocol["weights"] == os.path.basename(fid_env)
     assert score.protocol["features"].startswith("inception-2015-12-05 logits")
     assert score.protocol["splits"] == 2 and score.std is not None
     assert np.isfinite(fid.value) and score.value >= 1.0
@@ -251,7 +254,124 @@ def test_inception_score_needs_logits(tmp_path, monkeypatch, fake_data_dir):
             raise AssertionError("sampled before checking the weights")
 
     with pytest.raises(ValueError, match="needs the FID network's 1008-way output"):
-        metrics.evaluate(Never(), "fid,is", num_samples=4, weights=bare)
+        metrics.evaluate(
+            Never(),
+            "fid,is",
+            num_samples=4,
+            features=metrics.feature_network("inception", weights=bare),
+        )
+
+
+class _PixelNetwork:
+    """Per-channel mean and max of the levels: a fast 2-d feature network
+    without logits."""
+
+    output_layer = None
+
+    def __call__(self, x):
+        x = tf.cast(x, tf.float32)
+        return tf.concat(
+            [tf.reduce_mean(x, axis=(1, 2)), tf.reduce_max(x, axis=(1, 2))], axis=1
+        )
+
+
+class _Noise:
+    image_shape = (28, 28, 1)
+
+    def sample(self, n, seed=None):
+        return np.random.default_rng(seed).random((n, 28, 28, 1)).astype("float32")
+
+
+def test_evaluate_takes_any_feature_network(cache, fake_data_dir, pixel_stats_protocol):
+    def pixels():
+        network = metrics.FeatureExtractor(
+            network=_PixelNetwork(), batch_size=8, progress=False
+        )
+        network.name = "pixels"
+        network.protocol = dict(pixel_stats_protocol)
+        return network
+
+    options = metrics.MetricOptions(kid_subsets=5, kid_subset_size=10, pr_k=2)
+    results = metrics.evaluate(
+        _Noise(),
+        "fid,kid,pr",
+        num_samples=20,
+        reference="mnist:train",
+        features=pixels(),
+        seed=4,
+        metric_options=options,
+        data_dir=fake_data_dir,
+    )
+    names = [r.name for r in results]
+    assert names == ["pixels_fd", "pixels_kid", "pixels_precision", "pixels_recall"]
+    fd, kid, precision, recall = results
+    assert fd.protocol["features"] == "pixel stats (2-d)"
+    assert fd.protocol["weights_sha256"] == "ab" * 32
+    # The same numbers by hand, from the same features.
+    generated = pixels().features(_Noise(), num_samples=20, seed=4)
+    real = pixels().features(
+        tfgen.data.load_arrays("mnist", "train", data_dir=fake_data_dir)[0]
+    )
+    a, b = metrics.compute_statistics(generated), metrics.compute_statistics(real)
+    assert fd.value == pytest.approx(
+        metrics.frechet_distance(a.mu, a.sigma, b.mu, b.sigma), rel=1e-12
+    )
+    expected = metrics.kid_from_features(generated, real, 5, 10, seed=4)
+    assert (kid.value, kid.std) == pytest.approx(tuple(expected), rel=1e-12)
+    assert kid.protocol["kid_subsets"] == 5 and precision.protocol["k"] == 2
+    pr = metrics.precision_recall_from_features(real[:20], generated, k=2)
+    assert (precision.value, recall.value) == (pr.precision, pr.recall)
+
+    class Never(_Noise):
+        def sample(self, n, seed=None):
+            raise AssertionError("sampled before checking the request")
+
+    # Refused before anything is sampled.
+    with pytest.raises(ValueError, match="has no logits layer"):
+        metrics.evaluate(Never(), "fid,is", features=pixels(), reference="mnist")
+    bare = metrics.FeatureExtractor(network=_PixelNetwork())
+    with pytest.raises(ValueError, match="`protocol` must be a dict naming"):
+        metrics.evaluate(Never(), "fid", features=bare, reference="mnist")
+    with pytest.raises(TypeError, match="Received: DomainClassifier"):
+        metrics.evaluate(Never(), "fid", features=_tiny_classifier())
+
+
+def test_metric_options_are_checked():
+    assert metrics.MetricOptions.of(None) == metrics.MetricOptions()
+    options = metrics.MetricOptions.of({"fid_method": "eigh", "is_splits": 4})
+    assert options.fid_method == "eigh" and options.is_splits == 4
+    assert metrics.MetricOptions.of(options) is options
+    with pytest.raises(ValueError, match=r"one of \['sqrtm', 'eigh'\]"):
+        metrics.MetricOptions(fid_method="cholesky")
+    with pytest.raises(ValueError, match="Received: kid_subsets=0"):
+        metrics.MetricOptions(kid_subsets=0)
+    with pytest.raises(ValueError, match=r"Received: \['splits'\]"):
+        metrics.MetricOptions.of({"splits": 2})
+    with pytest.raises(TypeError, match="Received: int"):
+        metrics.MetricOptions.of(3)
+
+
+def test_feature_network_by_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFGEN_CACHE_DIR", str(tmp_path / "cache"))
+    missing = str(tmp_path / "missing.pth")
+    # Built without reading anything; shared by calls with the same arguments.
+    network = metrics.feature_network("inception", weights=missing, batch_size=4)
+    assert isinstance(network, metrics.InceptionFeatureExtractor)
+    assert network is metrics.feature_network(
+        "inception", weights=missing, batch_size=4
+    )
+    assert network.name == "inception" and network.score_splits == 10
+    assert network.metric_names["is"] == "inception_score"
+    with pytest.raises(FileNotFoundError, match="No FID Inception weights"):
+        assert network.protocol
+    extractor = metrics.ClassifierFeatureExtractor(_tiny_classifier())
+    assert metrics.feature_network("classifier", classifier=extractor) is extractor
+    assert extractor.image_shape == (28, 28, 1) and extractor.score_splits == 1
+    assert extractor.metric_names["fid"] == "classifier_fd"
+    built = metrics.feature_network("classifier", classifier=_tiny_classifier())
+    assert built.batch_size == 256
+    with pytest.raises(ValueError, match="needs `classifier`"):
+        metrics.feature_network("classifier")
 
 
 def test_bad_requests(cache):
@@ -264,11 +384,12 @@ def test_bad_requests(cache):
         metrics.evaluate(
             _tiny_gan((32, 32, 3)),
             "fid",
-            features="classifier",
-            classifier=_tiny_classifier(),
+            features=metrics.ClassifierFeatureExtractor(_tiny_classifier()),
         )
     with pytest.raises(ValueError, match="only with features='classifier'"):
-        metrics.evaluate(model, "fid", classifier=_tiny_classifier())
+        metrics.feature_network("inception", classifier=_tiny_classifier())
+    with pytest.raises(ValueError, match="only with features='inception'"):
+        metrics.feature_network("classifier", weights="fid.pth", reference="mnist")
     with pytest.raises(FileNotFoundError, match="No shipped classifier 'cifar10'"):
         metrics.evaluate(model, "fid", features="classifier", reference="cifar10")
 

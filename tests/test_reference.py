@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from tfgen import data, metrics, zoo
 from tfgen.metrics import reference
+from tfgen.metrics.features import FEATURE_NETWORK
 
 
 class _CountingNetwork:
@@ -204,7 +205,7 @@ def test_inception_protocol_keys_the_cache(fid_env, fake_data_dir, tmp_path):
     assert stats.mu.shape == (2048,) and stats.num_samples == 4
     assert meta["weights_sha256"] == zoo.sha256(fid_env)
     assert meta["weights"] == "random_fid.weights.h5"
-    assert meta["feature_network"] == reference.FEATURE_NETWORK
+    assert meta["feature_network"] == FEATURE_NETWORK
     assert meta["resize"].startswith("bilinear to 299x299")
     assert meta["input_dtype"].startswith("uint8")
     (name,) = os.listdir(tmp_path / "cache" / "reference_stats")

@@ -423,21 +423,25 @@ def _weights_sha256(name, model):
 def cmd_eval(args):
     reference = args.reference or _default_reference(args.name)
     model = _load_model(args.name)
+    network = metrics.feature_network(
+        args.features,
+        reference=reference,
+        weights=args.weights,
+        classifier=args.classifier,
+        batch_size=args.batch_size,
+    )
     results = metrics.evaluate(
         model,
         metrics=args.metric,
         num_samples=args.num_samples,
         reference=reference,
+        features=network,
         num_reference=args.num_reference,
-        features=args.features,
         seed=args.seed,
-        data_dir=args.data_dir,
-        weights=args.weights,
-        classifier=args.classifier,
-        batch_size=args.batch_size,
-        fid_method=args.fid_method,
-        work_dir=args.work_dir,
+        metric_options=metrics.MetricOptions(fid_method=args.fid_method),
         sample_kwargs=_sample_args(args.sample_arg),
+        data_dir=args.data_dir,
+        work_dir=args.work_dir,
     )
     for result in results:
         print(result)

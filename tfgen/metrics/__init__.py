@@ -31,7 +31,10 @@ shipped in the zoo): `reference_statistics("cifar10", "train")`. For 28x28
 grayscale data, `DomainClassifier` (shipped per dataset, sha256-checked)
 gives `classifier_frechet_distance` and `classifier_score`. `evaluate`
 measures a model under all of them in one pass, each number with its
-protocol (`tfgen eval` on the command line).
+protocol (`tfgen eval` on the command line), on a feature network
+(`FeatureExtractor`: `InceptionFeatureExtractor`,
+`ClassifierFeatureExtractor`, or `feature_network("inception" |
+"classifier")`) with `MetricOptions`.
 """
 
 from tfgen.metrics.classifier import (
@@ -48,8 +51,21 @@ from tfgen.metrics.classifier import (
     load_classifier,
     train_classifier,
 )
-from tfgen.metrics.evaluate import METRICS, MetricResult, evaluate
-from tfgen.metrics.features import FeatureExtractor, iterate_images, to_uint8_levels
+from tfgen.metrics.evaluate import (
+    FEATURE_NETWORKS,
+    METRICS,
+    MetricOptions,
+    MetricResult,
+    evaluate,
+    feature_network,
+)
+from tfgen.metrics.features import (
+    FeatureExtractor,
+    InceptionFeatureExtractor,
+    inception_protocol,
+    iterate_images,
+    to_uint8_levels,
+)
 from tfgen.metrics.fid import Statistics, compute_statistics, fid, frechet_distance
 from tfgen.metrics.inception import (
     FID_WEIGHTS_URL,
@@ -70,7 +86,6 @@ from tfgen.metrics.precision_recall import (
 )
 from tfgen.metrics.reference import (
     ReferenceFeatures,
-    inception_protocol,
     parse_reference,
     reference_features,
     reference_statistics,
@@ -87,9 +102,12 @@ __all__ = [
     "ClassifierFrechetDistance",
     "ClassifierScore",
     "DomainClassifier",
+    "FEATURE_NETWORKS",
     "FIDInceptionV3",
     "FeatureExtractor",
+    "InceptionFeatureExtractor",
     "InceptionScore",
+    "MetricOptions",
     "MetricResult",
     "PrecisionRecall",
     "ReferenceFeatures",
@@ -103,6 +121,7 @@ __all__ = [
     "evaluate",
     "evaluate_classifier",
     "export_classifier",
+    "feature_network",
     "fid",
     "frechet_distance",
     "inception_protocol",

@@ -36,7 +36,7 @@ import numpy as np
 from keras import layers
 
 from tfgen import __version__, data, files, training, zoo
-from tfgen.metrics.features import FeatureExtractor, features_of
+from tfgen.metrics.features import INPUT_DTYPE, FeatureExtractor, features_of
 from tfgen.metrics.fid import frechet_distance, statistics_from_features
 from tfgen.metrics.inception_score import inception_score_from_logits
 from tfgen.reporting import hardware_summary
@@ -89,7 +89,6 @@ CLASSIFIER_RECIPES = {
     },
 }
 _CLASSIFIERS_DIR = "classifiers"
-_INPUT_DTYPE = "uint8 (float images in [0, 1] rounded to 256 levels)"
 
 ClassifierFrechetDistance = collections.namedtuple(
     "ClassifierFrechetDistance", ["value", "features"]
@@ -473,8 +472,11 @@ class ClassifierFeatureExtractor(FeatureExtractor):
 
     The images pass through `to_uint8_levels` as for the FID network (float
     images are rounded to 256 levels), then enter the classifier in [0, 1]
-    at their own size (no resize). `protocol` names the features for the
-    results and the reference cache.
+    at their own size (no resize), which must be the classifier's
+    `image_shape`. `protocol` names the features for the results and the
+    reference cache; the results are named `classifier_fd`,
+    `classifier_kid`, `classifier_score`, ...; the score takes one split
+    by default, as TF-GAN's `mnist_score`.
 
     Args:
         classifier: a `DomainClassifier`.
@@ -490,6 +492,8 @@ class ClassifierFeatureExtractor(FeatureExtractor):
     ```
     """
 
+    name = "classifier"
+
     def __init__(self, classifier, batch_size=256, progress=True, protocol=None):
         super().__init__(
             network=_ClassifierNetwork(classifier),
@@ -504,11 +508,15 @@ class ClassifierFeatureExtractor(FeatureExtractor):
             "feature_dim": classifier.feature_dim,
             "weights_sha256": metadata.get("sha256") or _weights_digest(classifier),
             "resize": "none ({}x{}x{} input)".format(*classifier.image_shape),
-            "input_dtype": _INPUT_DTYPE,
+            "input_dtype": INPUT_DTYPE,
         }
         if "test_accuracy" in metadata:
             self.protocol["classifier_test_accuracy"] = metadata["test_accuracy"]
         self.protocol.update(protocol or {})
+
+    @property
+    def image_shape(self):
+        return tuple(self.classifier.image_shape)
 
     def describe(self, output="features"):
         """One line naming the classifier, the layer read and its weights."""

@@ -8,6 +8,12 @@ network and its weights' sha256, the resize, the input dtype, the seed,
 the hardware and the wall time. `tfgen eval` and `benchmarks/fid.py` are
 thin wrappers around it.
 
+The feature network is an object (`FeatureExtractor`: the FID Inception
+network's or a domain classifier's); `feature_network` makes one from the
+names `"inception"` and `"classifier"` that `evaluate` also accepts. The
+metrics' own settings (KID subsets, IS splits, precision/recall's k, FID's
+matrix square root) are one `MetricOptions`.
+
 ```python
 model = tfgen.zoo.load("dcgan_cifar")
 for result in tfgen.metrics.evaluate(model, ["fid", "kid"], num_samples=50000,
@@ -16,6 +22,7 @@ for result in tfgen.metrics.evaluate(model, ["fid", "kid"], num_samples=50000,
 ```
 """
 
+import collections.abc
 import dataclasses
 import datetime
 import hashlib
@@ -30,17 +37,13 @@ from tfgen.data import BINARY_DATASETS
 
 # The chunk functions and CHUNK_SIZE are looked up at call time (tests patch them).
 from tfgen.metrics import features as extraction
-from tfgen.metrics.classifier import (
-    ClassifierFeatureExtractor,
-    DomainClassifier,
-    load_classifier,
-)
-from tfgen.metrics.fid import frechet_distance, statistics_from_features
+from tfgen.metrics.classifier import ClassifierFeatureExtractor, classifier_extractor
+from tfgen.metrics.features import PROTOCOL_FIELDS, FeatureExtractor
+from tfgen.metrics.fid import FID_METHODS, frechet_distance, statistics_from_features
 from tfgen.metrics.inception_score import inception_score_from_logits
 from tfgen.metrics.kid import kid_from_features
 from tfgen.metrics.precision_recall import precision_recall_from_features
 from tfgen.metrics.reference import (
-    inception_protocol,
     parse_reference,
     reference_features,
     reference_statistics,
@@ -48,29 +51,157 @@ from tfgen.metrics.reference import (
 from tfgen.reporting import hardware_summary
 from tfgen.validation import check_positive_int
 
-__all__ = ["METRICS", "MetricResult", "evaluate"]
+__all__ = [
+    "FEATURE_NETWORKS",
+    "METRICS",
+    "MetricOptions",
+    "MetricResult",
+    "evaluate",
+    "feature_network",
+]
 
 #: Metric names `evaluate` accepts: Fréchet distance, kernel distance,
 #: (Inception / classifier) score, precision and recall.
 METRICS = ("fid", "kid", "is", "pr")
-_FEATURES = ("inception", "classifier")
-# Result names per feature network.
-_NAMES = {
-    "inception": {
-        "fid": "fid",
-        "kid": "kid",
-        "is": "inception_score",
-        "precision": "precision",
-        "recall": "recall",
-    },
-    "classifier": {
-        "fid": "classifier_fd",
-        "kid": "classifier_kid",
-        "is": "classifier_score",
-        "precision": "classifier_precision",
-        "recall": "classifier_recall",
-    },
-}
+#: Feature networks by name (`feature_network`).
+FEATURE_NETWORKS = ("inception", "classifier")
+
+
+def feature_network(
+    name="inception",
+    *,
+    reference=None,
+    weights=None,
+    classifier=None,
+    batch_size=None,
+    progress=True,
+    cache_dir=None,
+):
+    """The feature network named `"inception"` or `"classifier"`, as `evaluate`
+    and `tfgen eval --features` name them.
+
+    Args:
+        name: `"inception"` (FID Inception pool3, 2048-d, any image size) or
+            `"classifier"` (a domain classifier's penultimate layer; its
+            images only, 28x28 grayscale for MNIST and Fashion-MNIST).
+        reference: the reference split measured against (`"mnist:train"`,
+            a dataset name or a `(name, split)` pair); its dataset names the
+            default classifier.
+        weights: FID Inception weights (see `load_fid_inception`); Inception
+            only.
+        classifier: a `DomainClassifier`, a `ClassifierFeatureExtractor`
+            (returned as it is), a shipped name or a folder; classifier
+            only, default the reference's dataset.
+        batch_size: images per forward pass (and per `sample` call in
+            `evaluate`); default 64 for Inception, 256 for the classifier.
+        progress: tqdm progress bars.
+        cache_dir: folder of converted and downloaded weights.
+
+    Returns:
+        An `InceptionFeatureExtractor` (shared by calls with the same
+        arguments, so its function is traced once) or a
+        `ClassifierFeatureExtractor`.
+    """
+    if name not in FEATURE_NETWORKS:
+        raise ValueError(
+            f"`features` must be one of {list(FEATURE_NETWORKS)} or a "
+            f"FeatureExtractor. Received: features={name!r}"
+        )
+    if name == "inception":
+        if classifier is not None:
+            raise ValueError(
+                "`classifier` is used only with features='classifier'. "
+                "Received: features='inception' and a classifier"
+            )
+        return extraction.default_extractor(
+            None, weights, batch_size or 64, progress, cache_dir
+        )()
+    if weights is not None:
+        raise ValueError(
+            "`weights` are the FID Inception network's, used only with "
+            f"features='inception'. Received: features='classifier', weights={weights!r}"
+        )
+    if isinstance(classifier, ClassifierFeatureExtractor):
+        return classifier
+    if classifier is None:
+        if reference is None:
+            raise ValueError(
+                "features='classifier' needs `classifier` (a DomainClassifier, "
+                "a shipped name or a folder) or `reference`, whose dataset names "
+                "the shipped classifier. Received: neither"
+            )
+        classifier = parse_reference(reference)[0]
+    return classifier_extractor(classifier, batch_size or 256, progress)
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricOptions:
+    """Settings of the metrics `evaluate` computes, each recorded in its protocol.
+
+    Args:
+        fid_method: FID's matrix square root: `"sqrtm"` (scipy, as
+            pytorch-fid and TTUR) or `"eigh"` (faster, never complex); see
+            `frechet_distance`.
+        kid_subsets: KID's number of subsets (100 in StyleGAN and
+            torch-fidelity).
+        kid_subset_size: samples per KID subset (1000 there; at most the
+            smaller set).
+        is_splits: splits of the (Inception / classifier) score; None for
+            the feature network's `score_splits` (10 for Inception, the
+            original protocol; 1 for the classifier, TF-GAN's).
+        pr_k: neighbourhood size of precision and recall (3 in the paper).
+
+    Example:
+
+    ```python
+    options = tfgen.metrics.MetricOptions(fid_method="eigh", kid_subsets=10)
+    tfgen.metrics.evaluate(model, "fid,kid", metric_options=options)
+    ```
+
+    References:
+        Heusel et al., arXiv 1706.08500 (FID); Bińkowski et al., arXiv
+        1801.01401 (KID); Salimans et al., arXiv 1606.03498 (IS);
+        Kynkäänniemi et al., arXiv 1904.06991 (precision and recall).
+    """
+
+    fid_method: str = "sqrtm"
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    is_splits: int | None = None
+    pr_k: int = 3
+
+    def __post_init__(self):
+        # Checked before anything is sampled: a run can take hours.
+        if self.fid_method not in FID_METHODS:
+            raise ValueError(
+                f"`fid_method` must be one of {list(FID_METHODS)}. "
+                f"Received: fid_method={self.fid_method!r}"
+            )
+        for field in ("kid_subsets", "kid_subset_size", "pr_k"):
+            check_positive_int(getattr(self, field), field)
+        if self.is_splits is not None:
+            check_positive_int(self.is_splits, "is_splits")
+
+    @classmethod
+    def of(cls, options):
+        """`options` as `MetricOptions`: one already, a mapping of its
+        fields, or None for the defaults."""
+        if options is None:
+            return cls()
+        if isinstance(options, cls):
+            return options
+        if isinstance(options, collections.abc.Mapping):
+            fields = [f.name for f in dataclasses.fields(cls)]
+            unknown = sorted(set(options) - set(fields))
+            if unknown:
+                raise ValueError(
+                    f"`metric_options` takes the keys {fields}. Received: {unknown}"
+                )
+            return cls(**options)
+        raise TypeError(
+            "`metric_options` must be a MetricOptions, a dict of its fields or None. "
+            f"Received: {type(options).__name__}"
+        )
 
 
 @dataclasses.dataclass
@@ -238,38 +369,23 @@ def _parse_metrics(metrics):
     return list(dict.fromkeys(metrics))
 
 
-def _inception_setup(weights, need_logits, batch_size, progress, cache_dir):
-    protocol, path = inception_protocol(weights, cache_dir=cache_dir)
-    extractor = extraction.default_extractor(None, path, batch_size, progress)()
-    if need_logits and extractor.network.output_layer is None:
-        raise ValueError(
-            f"The Inception Score needs the FID network's 1008-way output layer, and "
-            f"the weights {path} hold none. Expected pytorch-fid's "
-            "pt_inception-2015-12-05-6726825d.pth (pass weights= or set "
-            "$TFGEN_FID_WEIGHTS), or drop 'is' from the metrics, or use the domain "
-            "classifier (features='classifier') on 28x28 data."
+def _check_network(network):
+    """`network` if it can stand behind `evaluate`'s records, else an error."""
+    if not isinstance(network, FeatureExtractor):
+        raise TypeError(
+            f"`features` must be one of {list(FEATURE_NETWORKS)} or a "
+            "FeatureExtractor (e.g. tfgen.metrics.ClassifierFeatureExtractor(net)). "
+            f"Received: {type(network).__name__}"
         )
-    return extractor, protocol
-
-
-def _classifier_setup(classifier, dataset, model, batch_size, progress):
-    if isinstance(classifier, ClassifierFeatureExtractor):
-        extractor = classifier
-    else:
-        if classifier is None:
-            classifier = dataset
-        if not isinstance(classifier, DomainClassifier):
-            classifier = load_classifier(classifier)
-        extractor = ClassifierFeatureExtractor(classifier, batch_size, progress)
-    shape = tuple(extractor.classifier.image_shape)
-    model_shape = getattr(model, "image_shape", None)
-    if model_shape is not None and tuple(model_shape) != shape:
+    protocol = network.protocol
+    missing = [k for k in PROTOCOL_FIELDS if k not in (protocol or {})]
+    if not isinstance(protocol, dict) or missing:
         raise ValueError(
-            f"The domain classifier takes {shape} images; this model samples "
-            f"{tuple(model_shape)}. Expected features='inception' for other sizes. "
-            f"Received: features='classifier'"
+            f"The feature network's `protocol` must be a dict naming {list(PROTOCOL_FIELDS)}: "
+            f"they key the reference cache and go into every record. Received: "
+            f"{type(network).__name__} with protocol={protocol!r}"
         )
-    return extractor, dict(extractor.protocol)
+    return dict(protocol)
 
 
 def evaluate(
@@ -277,22 +393,15 @@ def evaluate(
     metrics=("fid",),
     num_samples=10000,
     reference="cifar10:train",
-    num_reference=None,
+    *,
     features="inception",
+    num_reference=None,
     seed=0,
-    data_dir=None,
-    weights=None,
-    classifier=None,
-    batch_size=None,
-    progress=True,
-    kid_subsets=100,
-    kid_subset_size=1000,
-    is_splits=None,
-    pr_k=3,
-    cache_dir=None,
-    fid_method="sqrtm",
-    work_dir=None,
+    metric_options=None,
     sample_kwargs=None,
+    data_dir=None,
+    cache_dir=None,
+    work_dir=None,
 ):
     """Measures a model's samples against a real split; one pass, many metrics.
 
@@ -316,26 +425,29 @@ def evaluate(
         num_samples: images to generate (n_gen).
         reference: `"dataset:split"` (e.g. `"cifar10:train"`), a dataset name
             (split train) or a `(name, split)` pair.
+        features: the feature network, a `FeatureExtractor` with a
+            `protocol` (`InceptionFeatureExtractor`,
+            `ClassifierFeatureExtractor`, or `feature_network(...)` for
+            other weights, classifiers, batch sizes or no progress bars); or
+            its name, `"inception"` (FID Inception pool3, 2048-d) or
+            `"classifier"` (the reference dataset's shipped domain
+            classifier; 28x28 grayscale data only). Its `batch_size` is also
+            the size of every `sample` call.
         num_reference: use the first this many reference images (n_ref);
             None for the whole split.
-        features: `"inception"` (FID Inception pool3, 2048-d) or
-            `"classifier"` (a domain classifier's penultimate layer; 28x28
-            grayscale data only).
-        seed: seed of the first batch.
+        seed: seed of the first batch (and of KID's subsets).
+        metric_options: `MetricOptions` (or a dict of its fields): KID's
+            subsets, the score's splits, precision/recall's k, FID's matrix
+            square root.
+        sample_kwargs: more keyword arguments of every `model.sample` call,
+            named in the protocol's `sampling`: e.g. `{"use_ema": False}`
+            measures a GAN's live generator instead of its weight average,
+            `{"mode": "sample"}` a VAE's draws of p(x|z) instead of its
+            decoder means (the default only against a set of 0/1 images,
+            such as binarized MNIST, whose images the draws resemble).
         data_dir: folder of `<dataset>.npz`; default `$TFGEN_DATA_DIR`.
-        weights: FID Inception weights (see `load_fid_inception`).
-        classifier: with `features="classifier"`: a `DomainClassifier`, a
-            shipped name or a folder; default the reference's dataset.
-        batch_size: images per forward pass (and per `sample` call): default
-            64 for Inception, 256 for the classifier.
-        progress: tqdm progress bars.
-        kid_subsets, kid_subset_size: see `kid`.
-        is_splits: splits of the score; default 10 for Inception (the
-            original protocol), 1 for the classifier (TF-GAN's).
-        pr_k: neighbourhood size of precision/recall.
-        cache_dir: cache of weights and reference files.
-        fid_method: `"sqrtm"` (scipy, as pytorch-fid and TTUR) or `"eigh"`
-            (faster, never complex); see `frechet_distance`.
+        cache_dir: cache of reference files (and of weights, for a named
+            feature network).
         work_dir: a folder for the generated images' features, kept in
             chunks (see `chunked_features`): the samples are drawn first,
             then their features are computed chunk by chunk, so an
@@ -347,12 +459,6 @@ def evaluate(
             rerun after a crash in the metric step skips them; delete the
             folder when the records are written. None computes in memory, in
             one pass.
-        sample_kwargs: more keyword arguments of every `model.sample` call,
-            named in the protocol's `sampling`: e.g. `{"use_ema": False}`
-            measures a GAN's live generator instead of its weight average,
-            `{"mode": "sample"}` a VAE's draws of p(x|z) instead of its
-            decoder means (the default only against a set of 0/1 images,
-            such as binarized MNIST, whose images the draws resemble).
 
     Returns:
         A list of `MetricResult`, in the order of `metrics` (`"pr"` gives
@@ -364,44 +470,33 @@ def evaluate(
     results = tfgen.metrics.evaluate(tfgen.zoo.load("dcgan_mnist"), "fid,is",
                                      num_samples=10000, reference="mnist:train",
                                      features="classifier")
+    network = tfgen.metrics.feature_network("inception", batch_size=32,
+                                            progress=False)
+    tfgen.metrics.evaluate(model, "fid,kid", features=network,
+                           metric_options={"fid_method": "eigh"})
     ```
     """
     start = time.perf_counter()
     metrics = _parse_metrics(metrics)
     num_samples = check_positive_int(num_samples, "num_samples")
-    if features not in _FEATURES:
-        raise ValueError(
-            f"`features` must be one of {list(_FEATURES)}. Received: features={features!r}"
-        )
-    if classifier is not None and features != "classifier":
-        raise ValueError(
-            "`classifier` is used only with features='classifier'. "
-            f"Received: features={features!r} and a classifier"
-        )
+    options = MetricOptions.of(metric_options)
     name, split = parse_reference(reference)
+    network = features
+    if isinstance(network, str):
+        network = feature_network(network, reference=(name, split), cache_dir=cache_dir)
+    protocol = _check_network(network)
+    network.check_model(model)
     need_logits = "is" in metrics
-    if features == "inception":
-        batch_size = batch_size or 64
-        extractor, protocol = _inception_setup(
-            weights, need_logits, batch_size, progress, cache_dir
-        )
-        description = f"{protocol['feature_network']} ({protocol['feature_dim']}-d)"
-        logits_description = "inception-2015-12-05 logits (1008-way, no bias)"
-    else:
-        batch_size = batch_size or 256
-        extractor, protocol = _classifier_setup(
-            classifier, name, model, batch_size, progress
-        )
-        description = extractor.describe("features")
-        logits_description = extractor.describe("logits")
-    is_splits = is_splits or (10 if features == "inception" else 1)
+    if need_logits:
+        network.check_logits()  # before hours of sampling
+    is_splits = options.is_splits or network.score_splits
 
     sample_kwargs = _default_sample_kwargs(model, name, sample_kwargs)
-    sampling = _sampling_protocol(model, batch_size, seed, sample_kwargs)
+    sampling = _sampling_protocol(model, network.batch_size, seed, sample_kwargs)
     source = _Sampler(model, sample_kwargs)
     generated_start = time.perf_counter()
     if work_dir is None:
-        out = extractor.features(
+        out = network.features(
             source,
             num_samples=num_samples,
             seed=seed,
@@ -411,21 +506,12 @@ def evaluate(
         generated, logits = out if need_logits else (out, None)
     else:
         generated = _chunked_generated(
-            source, extractor, protocol, num_samples, seed, work_dir
+            source, network, protocol, num_samples, seed, work_dir
         )
-        logits = extractor.logits_of(generated) if need_logits else None
+        logits = network.logits_of(generated) if need_logits else None
     generated_seconds = time.perf_counter() - generated_start
 
-    reference_kwargs = dict(
-        data_dir=data_dir,
-        cache_dir=cache_dir,
-        batch_size=batch_size,
-        progress=progress,
-    )
-    if features == "inception":
-        reference_kwargs["weights"] = weights
-    else:
-        reference_kwargs["extractor"] = extractor
+    reference_kwargs = dict(data_dir=data_dir, cache_dir=cache_dir, extractor=network)
     ref_features = ref_stats = None
     if "kid" in metrics or "pr" in metrics:
         ref_features, ref_meta = reference_features(
@@ -458,7 +544,8 @@ def evaluate(
         )
     if "classifier_test_accuracy" in protocol:
         common["classifier_test_accuracy"] = protocol["classifier_test_accuracy"]
-    names = _NAMES[features]
+    names = network.metric_names
+    description = network.describe("features")
     results = []
 
     def add(key, value, std=None, **extra):
@@ -477,27 +564,35 @@ def evaluate(
         if metric == "fid":
             stats = statistics_from_features(generated)
             value = frechet_distance(
-                stats.mu, stats.sigma, ref_stats.mu, ref_stats.sigma, method=fid_method
+                stats.mu,
+                stats.sigma,
+                ref_stats.mu,
+                ref_stats.sigma,
+                method=options.fid_method,
             )
             add(
                 "fid",
                 value,
                 reference=ref_label,
                 n_ref=ref_stats.num_samples,
-                fid_method=fid_method,
+                fid_method=options.fid_method,
             )
         elif metric == "kid":
             kid = kid_from_features(
-                generated, ref_features, kid_subsets, kid_subset_size, seed
+                generated,
+                ref_features,
+                options.kid_subsets,
+                options.kid_subset_size,
+                seed,
             )
-            size = min(kid_subset_size, len(generated), len(ref_features))
+            size = min(options.kid_subset_size, len(generated), len(ref_features))
             add(
                 "kid",
                 kid.mean,
                 kid.std,
                 reference=ref_label,
                 n_ref=len(ref_features),
-                kid_subsets=kid_subsets,
+                kid_subsets=options.kid_subsets,
                 kid_subset_size=size,
                 kernel="(x.y / d + 1)^3",
             )
@@ -508,19 +603,19 @@ def evaluate(
                 score.mean,
                 # One split has no spread to report.
                 score.std if is_splits > 1 else None,
-                features=logits_description,
+                features=network.describe("logits"),
                 splits=is_splits,
             )
         elif metric == "pr":
             real = ref_features[: len(generated)]
-            pr = precision_recall_from_features(real, generated, k=pr_k)
+            pr = precision_recall_from_features(real, generated, k=options.pr_k)
             for key in ("precision", "recall"):
                 add(
                     key,
                     getattr(pr, key),
                     reference=ref_label,
                     n_ref=len(real),
-                    k=pr_k,
+                    k=options.pr_k,
                 )
     wall = time.perf_counter() - start
     for result in results:

@@ -1,4 +1,15 @@
-"""Streams images from arrays, `tf.data` pipelines or models into Inception features."""
+"""Feature networks, and streaming images from arrays, `tf.data` pipelines or
+models into their features.
+
+`FeatureExtractor` is the interface every feature network of the metrics
+implements: a `name`, a `protocol` dict (network, dimension, weights
+sha256, resize, input dtype), the `image_shape` it takes (None: any),
+`features(source)` batch by batch (and `logits=True` for scores),
+`check_model(model)` and `check_logits()`. `InceptionFeatureExtractor` is the
+FID Inception network's; `tfgen.metrics.ClassifierFeatureExtractor` the
+domain classifiers'. `chunked_features` splits a long computation into
+resumable chunks shared by several processes.
+"""
 
 import json
 import os
@@ -11,15 +22,20 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from tfgen import levels
+from tfgen import files, levels
 from tfgen.files import write_atomic
-from tfgen.metrics.inception import load_fid_inception
+from tfgen.metrics.inception import FEATURE_DIM, load_fid_inception, resolve_weights
 from tfgen.validation import check_positive_int
 
 __all__ = [
     "CHUNK_SIZE",
     "ChunksRemoved",
+    "FEATURE_NETWORK",
     "FeatureExtractor",
+    "INPUT_DTYPE",
+    "InceptionFeatureExtractor",
+    "PROTOCOL_FIELDS",
+    "RESIZE",
     "chunked_features",
     "default_extractor",
     "draw_images",
@@ -28,9 +44,25 @@ __all__ = [
     "save_features",
     "describe_source",
     "features_of",
+    "inception_protocol",
     "iterate_images",
     "to_uint8_levels",
 ]
+
+FEATURE_NETWORK = "inception-2015-12-05 pool3"
+RESIZE = (
+    "bilinear to 299x299, half-pixel centers, edges clamped "
+    "(torch interpolate align_corners=False)"
+)
+INPUT_DTYPE = "uint8 (float images in [0, 1] rounded to 256 levels)"
+#: What a feature network's `protocol` names, for the records and caches.
+PROTOCOL_FIELDS = (
+    "feature_network",
+    "feature_dim",
+    "weights_sha256",
+    "resize",
+    "input_dtype",
+)
 
 
 def _check_shape(shape, name):
@@ -419,14 +451,34 @@ def features_of(source, extractor, num_samples=None, seed=0, desc=None):
 
 
 class FeatureExtractor:
-    """Inception pool3 features (and logits) of any image source, batch by batch.
+    """Features (and logits) of any image source through a feature network.
 
-    Images are converted to uint8 levels (`to_uint8_levels`), padded to a
-    fixed batch so the compiled function is traced once per image size,
-    and run through `FIDInceptionV3` in float32, with a tqdm progress bar.
+    The interface of the metrics' feature networks, and the loop that runs
+    them: images are converted to uint8 levels (`to_uint8_levels`), padded
+    to a fixed batch so the compiled function is traced once per image
+    size, and run through `network` in float32, with a tqdm progress bar.
+    `evaluate` and `reference_statistics` need of a network:
+
+    - `name`: names the results (`metric_names`: `"<name>_fd"`, ...);
+    - `protocol`: a dict naming at least `PROTOCOL_FIELDS` (network,
+      dimension, weights sha256, resize, input dtype), which keys the caches
+      and goes into every record;
+    - `image_shape`: the (H, W, C) the network takes, None for any size
+      (`check_model` refuses a model of another size before it samples);
+    - `features(source, logits=False)` batch by batch, `logits_of(features)`
+      and `check_logits()` for the scores;
+    - `score_splits`: the score's default number of splits.
+
+    Subclasses: `InceptionFeatureExtractor` (FID Inception pool3),
+    `ClassifierFeatureExtractor` (a domain classifier's penultimate layer).
+    A custom network gets a `protocol` (and a `name`) assigned.
 
     Args:
-        network: a `FIDInceptionV3`; default `load_fid_inception(weights)`.
+        network: a callable from uint8 levels (b, H, W, C) float32 to
+            features (b, d), with `output_layer` (None when it has no
+            logits) and `logits(features)`; default the FID Inception network
+            of `weights`, loaded on first use (`InceptionFeatureExtractor`
+            also names its protocol).
         weights: see `load_fid_inception` (used when `network` is None).
         batch_size: images per forward pass.
         progress: show a tqdm progress bar.
@@ -434,20 +486,90 @@ class FeatureExtractor:
     Example:
 
     ```python
-    extractor = tfgen.metrics.FeatureExtractor(weights="pt_inception-2015-12-05-6726825d.pth")
+    extractor = tfgen.metrics.InceptionFeatureExtractor(
+        weights="pt_inception-2015-12-05-6726825d.pth")
     real = extractor.features(tfgen.data.load_arrays("cifar10", "test")[0])
     fake = extractor.features(model, num_samples=10000, seed=0)
     tfgen.metrics.fid(real, fake)  # 2-D arrays are taken as features
     ```
+
+    References:
+        Heusel et al., GANs Trained by a Two Time-Scale Update Rule Converge
+        to a Local Nash Equilibrium, arXiv 1706.08500 (features compared by
+        their statistics).
     """
 
+    name = "custom"
+    protocol = None
+    image_shape = None
+    score_splits = 1
+
     def __init__(self, network=None, weights=None, batch_size=64, progress=True):
-        if network is None:
-            network = load_fid_inception(weights)
-        self.network = network
+        self._network = network
+        self.weights = weights
         self.batch_size = check_positive_int(batch_size, "batch_size")
         self.progress = bool(progress)
         self._forward = {}
+
+    @property
+    def network(self):
+        # Loaded on first use: precomputed features and cached reference
+        # statistics never load it.
+        if self._network is None:
+            self._network = self._load_network()
+        return self._network
+
+    @network.setter
+    def network(self, network):
+        self._network = network
+        self._forward = {}
+
+    def _load_network(self):
+        return load_fid_inception(self.weights)
+
+    @property
+    def metric_names(self):
+        """Result names per metric key (`"fid"`, `"kid"`, `"is"`,
+        `"precision"`, `"recall"`)."""
+        return {
+            "fid": f"{self.name}_fd",
+            "kid": f"{self.name}_kid",
+            "is": f"{self.name}_score",
+            "precision": f"{self.name}_precision",
+            "recall": f"{self.name}_recall",
+        }
+
+    def describe(self, output="features"):
+        """One line naming the network and the layer read (`"features"` or
+        `"logits"`), for the records."""
+        protocol = self.protocol or {}
+        network = protocol.get("feature_network", self.name)
+        if output == "logits":
+            return f"{network} logits"
+        return f"{network} ({protocol.get('feature_dim', '?')}-d)"
+
+    def check_model(self, model):
+        """Raises ValueError when `model.image_shape` is not the network's."""
+        expected = self.image_shape
+        shape = getattr(model, "image_shape", None)
+        if expected is None or shape is None or tuple(shape) == tuple(expected):
+            return
+        raise ValueError(
+            f"The {self.name!r} feature network takes {tuple(expected)} images; this "
+            f"model samples {tuple(shape)}. Expected a model of that size, or "
+            f"features='inception' (any size). Received: features={self.name!r}"
+        )
+
+    def check_logits(self):
+        """Raises ValueError when the network has no logits layer (the
+        scores need one)."""
+        if getattr(self.network, "output_layer", None) is None:
+            raise ValueError(
+                f"Scores need class logits, and the {self.name!r} feature network "
+                f"({type(self.network).__name__}) has no logits layer. Expected a "
+                "network with `output_layer` and `logits(features)`. Received: "
+                "output_layer=None"
+            )
 
     def _compiled(self, image_shape):
         # One traced function per image size, each with static shapes: the
@@ -456,22 +578,23 @@ class FeatureExtractor:
         # to `batch_size`, so each size is traced once.
         key = tuple(int(d) for d in image_shape)
         if key not in self._forward:
-            self._forward[key] = tf.function(lambda x: self.network(x))
+            network = self.network
+            self._forward[key] = tf.function(lambda x: network(x))
         return self._forward[key]
 
     def features(self, source, num_samples=None, seed=0, logits=False, desc=None):
-        """pool3 features (n, 2048) float32 of `source`; with `logits=True`,
-        `(features, logits)` where logits (n, 1008) omit the output bias (see
-        `FIDInceptionV3.logits`). `num_samples`/`seed`: see `iterate_images`."""
-        if logits and self.network.output_layer is None:
-            self.network.logits(np.zeros((1, 2048), "float32"))  # raises, explains
+        """Features (n, d) float32 of `source`; with `logits=True`,
+        `(features, logits)` (see `logits_of`). `num_samples`/`seed`: see
+        `iterate_images`."""
+        if logits:
+            self.check_logits()
         features = map_batches(
             source,
             self._run_batch,
             self.batch_size,
             num_samples,
             seed,
-            desc=desc or "Inception features",
+            desc=desc or f"{self.name} features",
             progress=self.progress,
         )
         features = features.astype("float32", copy=False)
@@ -488,8 +611,9 @@ class FeatureExtractor:
         return np.asarray(self._compiled(batch.shape[1:])(batch))[:n]
 
     def logits_of(self, features):
-        """The logits (n, 1008) of pool3 `features` (n, 2048); see
-        `FIDInceptionV3.logits`."""
+        """The logits (n, classes) of `features` (n, d), through the
+        network's `logits` (for Inception: 1008-way, without the output
+        bias; see `FIDInceptionV3.logits`)."""
         return np.concatenate(
             [
                 np.asarray(self.network.logits(features[i : i + 4096]))
@@ -498,14 +622,120 @@ class FeatureExtractor:
         )
 
 
+_SHA256 = {}
+
+
+def _file_sha256(path):
+    """sha256 of a weights file, computed once per (path, size, mtime)."""
+    stat = os.stat(path)
+    key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA256:
+        _SHA256[key] = files.sha256(path)
+    return _SHA256[key]
+
+
+def inception_protocol(weights=None, cache_dir=None):
+    """The protocol of the FID Inception features, and the weights file.
+
+    Returns `(protocol, path)`: `protocol` names the feature network, its
+    dimension, the weights' file name and sha256, the resize and the input
+    dtype; `path` is the resolved weights file (see
+    `tfgen.metrics.inception.resolve_weights`).
+    """
+    path = resolve_weights(weights, cache_dir=cache_dir)
+    return {
+        "feature_network": FEATURE_NETWORK,
+        "feature_dim": FEATURE_DIM,
+        "weights": os.path.basename(path),
+        "weights_sha256": _file_sha256(path),
+        "resize": RESIZE,
+        "input_dtype": INPUT_DTYPE,
+    }, path
+
+
+class InceptionFeatureExtractor(FeatureExtractor):
+    """FID Inception pool3 features (2048-d) and logits, with their protocol.
+
+    TF's `inception-2015-12-05` graph as TTUR, pytorch-fid and StyleGAN
+    run it (`FIDInceptionV3`): images of any size are rounded to uint8
+    levels and resized bilinearly to 299x299. The weights are found as
+    `load_fid_inception` finds them, when the protocol or the network is
+    first needed (so building one costs nothing). The Inception Score reads
+    the 1008-way logits, which only pytorch-fid's `.pth` holds.
+
+    Args:
+        weights: see `load_fid_inception`; default `$TFGEN_FID_WEIGHTS`, else
+            a download of pytorch-fid's file.
+        batch_size: images per forward pass.
+        progress: show a tqdm progress bar.
+        cache_dir: folder of converted and downloaded weights; default
+            `$TFGEN_CACHE_DIR` or `~/.keras/tfgen`.
+
+    Example:
+
+    ```python
+    network = tfgen.metrics.InceptionFeatureExtractor(batch_size=32)
+    network.protocol["weights_sha256"]
+    tfgen.metrics.evaluate(model, "fid,kid", num_samples=10000,
+                           reference="cifar10:train", features=network)
+    ```
+
+    References:
+        Szegedy et al., Rethinking the Inception Architecture for Computer
+        Vision, arXiv 1512.00567; Heusel et al., arXiv 1706.08500 (FID).
+    """
+
+    name = "inception"
+    # The original Inception Score protocol (OpenAI's code, StyleGAN's is50k).
+    score_splits = 10
+    metric_names = {
+        "fid": "fid",
+        "kid": "kid",
+        "is": "inception_score",
+        "precision": "precision",
+        "recall": "recall",
+    }
+
+    def __init__(self, weights=None, batch_size=64, progress=True, cache_dir=None):
+        super().__init__(weights=weights, batch_size=batch_size, progress=progress)
+        self.cache_dir = cache_dir
+
+    @property
+    def protocol(self):
+        # Resolved on each use (the sha256 is cached per file and mtime).
+        return inception_protocol(self.weights, cache_dir=self.cache_dir)[0]
+
+    def _load_network(self):
+        return load_fid_inception(self.weights, cache_dir=self.cache_dir)
+
+    def describe(self, output="features"):
+        if output == "logits":
+            return "inception-2015-12-05 logits (1008-way, no bias)"
+        return f"{FEATURE_NETWORK} ({FEATURE_DIM}-d)"
+
+    def check_logits(self):
+        if self.network.output_layer is None:
+            path = resolve_weights(self.weights, cache_dir=self.cache_dir)
+            raise ValueError(
+                "The Inception Score needs the FID network's 1008-way output layer, "
+                f"and the weights {path} hold none. Expected pytorch-fid's "
+                "pt_inception-2015-12-05-6726825d.pth (pass weights= or set "
+                "$TFGEN_FID_WEIGHTS), or drop 'is' from the metrics, or use the "
+                "domain classifier (features='classifier') on 28x28 data."
+            )
+
+
 _EXTRACTORS = {}
 
 
-def default_extractor(extractor=None, weights=None, batch_size=64, progress=True):
+def default_extractor(
+    extractor=None, weights=None, batch_size=64, progress=True, cache_dir=None
+):
     """A zero-argument function giving `extractor`, or else a shared
-    `FeatureExtractor` over `load_fid_inception(weights)`, built on first
-    use (so precomputed features never load the network) and reused by
-    later calls with the same arguments (so its function is traced once)."""
+    `InceptionFeatureExtractor` of `weights`, built on first use and reused
+    by later calls with the same arguments (so its function is traced
+    once); its network loads when first run, so precomputed features never
+    load it."""
 
     def get():
         if extractor is not None:
@@ -515,10 +745,11 @@ def default_extractor(extractor=None, weights=None, batch_size=64, progress=True
             os.environ.get("TFGEN_FID_WEIGHTS"),
             int(batch_size),
             bool(progress),
+            None if cache_dir is None else os.path.abspath(os.fspath(cache_dir)),
         )
         if key not in _EXTRACTORS:
-            _EXTRACTORS[key] = FeatureExtractor(
-                weights=weights, batch_size=batch_size, progress=progress
+            _EXTRACTORS[key] = InceptionFeatureExtractor(
+                weights, batch_size=batch_size, progress=progress, cache_dir=cache_dir
             )
         return _EXTRACTORS[key]
 

@@ -9,12 +9,16 @@ import numpy as np
 from tfgen.metrics.features import default_extractor, features_of
 
 __all__ = [
+    "FID_METHODS",
     "Statistics",
     "compute_statistics",
     "fid",
     "frechet_distance",
     "statistics_from_features",
 ]
+
+#: Matrix square roots `frechet_distance` offers.
+FID_METHODS = ("sqrtm", "eigh")
 
 
 @dataclasses.dataclass
@@ -214,7 +218,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6, method="sqrtm"):
         trace = _eigh_trace(sigma1, sigma2)
     else:
         raise ValueError(
-            f"`method` must be 'sqrtm' or 'eigh'. Received: method={method!r}"
+            f"`method` must be one of {list(FID_METHODS)}. Received: method={method!r}"
         )
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace)

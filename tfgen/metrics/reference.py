@@ -39,6 +39,7 @@ import numpy as np
 
 from tfgen import __version__, data, files, zoo
 from tfgen.metrics.features import (
+    PROTOCOL_FIELDS,
     ChunksRemoved,
     chunked_features,
     default_extractor,
@@ -47,16 +48,11 @@ from tfgen.metrics.features import (
     save_features,
 )
 from tfgen.metrics.fid import Statistics, statistics_from_features
-from tfgen.metrics.inception import FEATURE_DIM, resolve_weights
 from tfgen.validation import check_positive_int
 
 __all__ = [
-    "FEATURE_NETWORK",
-    "INPUT_DTYPE",
     "PROTOCOL_KEYS",
-    "RESIZE",
     "ReferenceFeatures",
-    "inception_protocol",
     "parse_reference",
     "reference_features",
     "reference_statistics",
@@ -65,23 +61,8 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
-FEATURE_NETWORK = "inception-2015-12-05 pool3"
-RESIZE = (
-    "bilinear to 299x299, half-pixel centers, edges clamped "
-    "(torch interpolate align_corners=False)"
-)
-INPUT_DTYPE = "uint8 (float images in [0, 1] rounded to 256 levels)"
 #: Metadata that must agree for stored statistics to answer a request.
-PROTOCOL_KEYS = (
-    "dataset",
-    "split",
-    "subset",
-    "feature_network",
-    "feature_dim",
-    "weights_sha256",
-    "resize",
-    "input_dtype",
-)
+PROTOCOL_KEYS = ("dataset", "split", "subset", *PROTOCOL_FIELDS)
 _SHIPPED_DIR = "reference_stats"
 _SLUG = re.compile(r"[^a-z0-9_+.]+")
 
@@ -90,36 +71,6 @@ ReferenceFeatures = collections.namedtuple(
 )
 ReferenceFeatures.__doc__ = """Features (n, d) float32 of a real split, with the
 metadata of their protocol."""
-
-_SHA256 = {}
-
-
-def _file_sha256(path):
-    """sha256 of a weights file, computed once per (path, size, mtime)."""
-    stat = os.stat(path)
-    key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _SHA256:
-        _SHA256[key] = files.sha256(path)
-    return _SHA256[key]
-
-
-def inception_protocol(weights=None, cache_dir=None):
-    """The protocol of the FID Inception features, and the weights file.
-
-    Returns `(protocol, path)`: `protocol` names the feature network, its
-    dimension, the weights' file name and sha256, the resize and the input
-    dtype; `path` is the resolved weights file (see
-    `tfgen.metrics.inception.resolve_weights`).
-    """
-    path = resolve_weights(weights, cache_dir=cache_dir)
-    return {
-        "feature_network": FEATURE_NETWORK,
-        "feature_dim": FEATURE_DIM,
-        "weights": os.path.basename(path),
-        "weights_sha256": _file_sha256(path),
-        "resize": RESIZE,
-        "input_dtype": INPUT_DTYPE,
-    }, path
 
 
 def parse_reference(reference, default_split="train"):
@@ -217,8 +168,8 @@ def _resolve(extractor, protocol, weights, batch_size, progress, cache_dir):
                 "protocol is derived from its weights. Received: protocol without "
                 "extractor"
             )
-        protocol, path = inception_protocol(weights, cache_dir=cache_dir)
-        return protocol, default_extractor(None, path, batch_size, progress)
+        get = default_extractor(None, weights, batch_size, progress, cache_dir)
+        return get().protocol, get
     protocol = protocol or getattr(extractor, "protocol", None)
     if not isinstance(protocol, dict):
         raise ValueError(
