@@ -222,6 +222,15 @@ def test_bad_inputs_get_clear_errors():
         PixelCNN(image_shape=(4, 4, 3), num_levels=2, head_filters=2)
     with pytest.raises(ValueError, match="unconditional"):
         PixelCNN(image_shape=(4, 4, 1), num_levels=2, num_classes=3)
+    with pytest.raises(ValueError, match="kernel_size=0"):
+        PixelCNN(image_shape=(4, 4, 1), num_levels=2, kernel_size=0)
+    with pytest.raises(ValueError, match="num_layers=2.5"):
+        tfgen.models.GatedPixelCNN(image_shape=(4, 4, 1), num_levels=2, num_layers=2.5)
+    with pytest.raises(ValueError, match="first_kernel_size=-1"):
+        tfgen.models.GatedPixelCNN((4, 4, 1), num_levels=2, first_kernel_size=-1)
+    # No residual blocks is allowed: the mask-A layer and the head.
+    bare = PixelCNN(image_shape=(4, 4, 1), num_levels=2, filters=2, num_blocks=0)
+    assert bare.get_config()["num_blocks"] == 0 and bare.head_filters is None
 
 
 def test_subclass_network_with_wrong_logits_shape_is_refused():

@@ -216,6 +216,10 @@ def test_model_arguments_are_checked():
         RowLSTMPixelRNN(image_shape=(4, 4, 3), units=2)
     with pytest.raises(ValueError, match="unconditional"):
         DiagonalBiLSTMPixelRNN(image_shape=(4, 4, 1), num_classes=10)
+    with pytest.raises(ValueError, match="head_filters"):
+        DiagonalBiLSTMPixelRNN(image_shape=(4, 4, 3), units=3, head_filters=2)
+    with pytest.raises(ValueError, match="num_layers=0"):
+        RowLSTMPixelRNN(image_shape=(4, 4, 1), num_layers=0)
     with pytest.raises(NotImplementedError, match="RowLSTMPixelRNN"):
         PixelRNN(image_shape=(4, 4, 1))
     assert tfgen.models.get("RowLSTMPixelRNN") is RowLSTMPixelRNN

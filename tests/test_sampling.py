@@ -3,8 +3,11 @@ import os
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from autoregressive_checks import random_levels
 
+from tfgen import sampling
+from tfgen.levels import from_levels
 from tfgen.models import GatedPixelCNN, PixelCNN
 
 TINY = dict(filters=6, head_filters=12, seed=0)
@@ -46,6 +49,40 @@ def test_cached_sampler_equals_compiled_sampler(models, name):
         # XLA-compiled (the default for the cached sampler) draws the same;
         # checked on two models, since each compilation takes seconds.
         np.testing.assert_array_equal(model.sample(5, seed=7), cached)
+
+
+def test_public_sampler_loop_draws_what_sample_draws(models):
+    # What benchmarks/sampling_speed.py runs: the loop on pre-drawn noise.
+    model = models["gated_rgb_conditional"]
+    labels = [2, 0, 1]
+    shape = (3, *model.image_shape)
+    run = sampling.sampler(model, "compiled")
+    noise = sampling.sampling_noise(
+        shape, model.num_levels, keras.random.SeedGenerator(4)
+    )
+    levels = run(
+        tf.zeros(shape, tf.int32),
+        tf.zeros(shape, tf.bool),
+        noise,
+        model.one_hot_labels(np.array(labels)),
+        tf.constant(1.0),
+    )
+    np.testing.assert_array_equal(
+        from_levels(np.asarray(levels), model.num_levels),
+        model.sample(3, seed=4, labels=labels, method="compiled"),
+    )
+
+
+def test_model_keeps_one_loop_per_resolved_options(models):
+    model = models["pixelcnn_binary"]
+    assert sampling.sampler_options(model) == ("cached", True)
+    assert sampling.sampler_options(model, "compiled") == ("compiled", False)
+    assert sampling.sampler_options(model, "compiled", 1) == ("compiled", True)
+    assert model.sampler() is model.sampler("cached", jit_compile=True)
+    assert model.sampler("compiled") is model.sampler("compiled", False)
+    assert model.sampler("compiled") is not model.sampler("cached", False)
+    with pytest.raises(ValueError, match=r"one of \('auto', 'cached', 'compiled'\)"):
+        sampling.sampler(model, "fast")
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

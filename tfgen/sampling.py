@@ -1,4 +1,22 @@
-"""Sampling autoregressive image models: one compiled loop over pixels × colours.
+"""Sampling and completion for autoregressive image models: one compiled
+loop over pixels × colours.
+
+`sample(model, n)` draws images and `complete(model, images, known_mask)`
+fills the unknown pixels of images, keeping the known ones exactly; an
+`AutoregressiveModel` has both as methods (`model.sample(n)` is
+`sample(model, n)`). Both run a loop that `sampler` builds:
+
+- `compiled_sampler`: a `tf.while_loop` over the H·W·C positions in raster ×
+  colour order, parallel over the batch, that reruns the whole network on the
+  partial image at each step (what any causal network supports). Positions
+  known in every image of the batch (image completion) skip the network.
+- `cached_sampler`: the fast sampler of Ramachandran et al. (2017) for
+  networks of causal convolutions and pointwise layers: each step computes
+  every layer at the current position only (`tfgen.step_program`), reading
+  the previous layer's activations in the kernel window from a cache of the
+  positions already computed. Work per step is that of one pixel, not of the
+  whole image. `supports_cached_sampling` says whether a model's network
+  qualifies; PixelRNN's recurrent layers do not and use the compiled loop.
 
 Every sampler here draws its randomness up front: `sampling_noise` gives one
 logistic (Bernoulli) or Gumbel (categorical) variate per pixel, colour and
@@ -11,44 +29,234 @@ tempered conditional (the Gumbel-max trick). Because the noise is indexed by
 position and not by the order of draws, two samplers that compute the same
 conditionals give the same image for the same seed.
 
-- `compiled_sampler`: a `tf.while_loop` over the H·W·C positions in raster ×
-  colour order, parallel over the batch, that reruns the whole network on the
-  partial image at each step (what any causal network supports). Positions
-  known in every image of the batch (image completion) skip the network.
-- `cached_sampler`: the fast sampler of Ramachandran et al. (2017) for
-  networks of causal convolutions and pointwise layers: each step computes
-  every layer at the current position only, reading the previous layer's
-  activations in the kernel window from a cache of the positions already
-  computed. Work per step is that of one pixel, not of the whole image.
-
-The cached sampler interprets the model's functional network layer by layer
-(through Keras' `Functional._run_through_graph`, with its own function per
-layer), so it supports any network built from `MaskedConv2D` (masks A and B
-run at each position; the vertical masks of Gated PixelCNN's vertical stack,
-whose features depend only on the rows above, run once per row for the whole
-row), 1x1 convolutions, `Dense` on labels, elementwise layers (activations,
-`Add`, `Multiply`, `Concatenate` on channels, `Reshape` of channels) and
-layers that declare `pointwise = True`. `supports_cached_sampling` says
-whether a model's network qualifies; PixelRNN's recurrent layers do not and
-use the compiled loop.
+`completion_mask` and `completion_grid` make the masks and the figure of
+image completion.
 """
+
+import math
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from tfgen.levels import from_levels, levels_of
+from tfgen.progress import batch_starts
+from tfgen.step_program import StepProgram
+from tfgen.validation import check_images, check_labels, check_positive_int
+
 __all__ = [
     "MASKS",
+    "METHODS",
     "cached_sampler",
     "choose_levels",
     "compiled_sampler",
+    "complete",
     "completion_grid",
     "completion_mask",
+    "sample",
+    "sampler",
+    "sampler_options",
     "sampling_noise",
     "supports_cached_sampling",
 ]
 
+METHODS = ("auto", "cached", "compiled")
 
+
+# ---------------------------------------------------------- sample, complete
+def sample(
+    model,
+    n,
+    seed=None,
+    temperature=1.0,
+    labels=None,
+    batch_size=64,
+    method="auto",
+    progress=False,
+    jit_compile=None,
+):
+    """Draws `n` images from `model` (an `AutoregressiveModel`), float32
+    (n, H, W, C) on its level grid in [0, 1]. `model.sample(n, ...)` calls
+    this.
+
+    Args:
+        model: the autoregressive model.
+        n: number of images.
+        seed: int for reproducible samples (the same for every method);
+            None draws from the model's seed generator.
+        temperature: divides the logits; 1 samples the model, lower is
+            greedier.
+        labels: class ids of a conditional model (an int or n ints);
+            by default cycling through the classes.
+        batch_size: images sampled in parallel by one loop.
+        method: "cached" (fast, convolutional networks), "compiled"
+            (reruns the network per step; any network) or "auto".
+        progress: a progress bar over batches.
+        jit_compile: compile the loop with XLA; None (default) does for
+            the cached sampler (one compilation per batch shape, then
+            much faster) and not for the compiled one.
+    """
+    n = check_positive_int(n, "n")
+    labels = check_labels(labels, n, model.num_classes)
+    fill = _filler(model, seed, temperature, method, batch_size, progress, jit_compile)
+    shape = (n, *model.image_shape)
+    return fill(np.zeros(shape, "int32"), np.zeros(shape, bool), labels)
+
+
+def complete(
+    model,
+    images,
+    known_mask,
+    num_samples=1,
+    seed=None,
+    temperature=1.0,
+    labels=None,
+    batch_size=64,
+    method="auto",
+    progress=False,
+    jit_compile=None,
+):
+    """Fills the unknown pixels of `images` from `model`, keeping the known
+    ones exactly. `model.complete(images, known_mask, ...)` calls this.
+
+    Args:
+        model: the autoregressive model.
+        images: float (n, H, W, C) in [0, 1] on the level grid (values at
+            unknown positions are ignored).
+        known_mask: bool, (n, H, W, C), (n, H, W), (H, W, C) or (H, W):
+            True where a pixel (or a colour of a pixel) is known.
+        num_samples: completions per image.
+        seed, temperature, labels, batch_size, method, progress,
+        jit_compile: as in `sample`.
+
+    Returns:
+        float32 (n, num_samples, H, W, C).
+    """
+    images = check_images(images, model.image_shape, name="images")
+    n = images.shape[0]
+    known = _known_positions(known_mask, n, tuple(model.image_shape))
+    # Only the known values have to lie on the grid.
+    levels = levels_of(np.where(known, images, 0.0), model.num_levels, "images")
+    num_samples = check_positive_int(num_samples, "num_samples")
+    labels = check_labels(labels, n, model.num_classes)
+    fill = _filler(model, seed, temperature, method, batch_size, progress, jit_compile)
+    out = fill(
+        np.repeat(levels, num_samples, axis=0),
+        np.repeat(known, num_samples, axis=0),
+        None if labels is None else np.repeat(labels, num_samples, axis=0),
+    )
+    return out.reshape((n, num_samples, *model.image_shape))
+
+
+def _known_positions(known_mask, n, shape):
+    """`known_mask` in any of `complete`'s forms -> bool (n, H, W, C)."""
+    mask = np.asarray(known_mask)
+    if mask.dtype != bool:
+        raise TypeError(
+            f"`known_mask` must be a bool array. Received: dtype={mask.dtype}"
+        )
+    if mask.shape in (shape[:2], shape):
+        mask = np.broadcast_to(mask.reshape(shape[:2] + (-1,)), shape)
+        return np.broadcast_to(mask, (n, *shape))
+    if mask.shape in ((n, *shape[:2]), (n, *shape)):
+        return np.broadcast_to(mask.reshape((n, *shape[:2], -1)), (n, *shape))
+    raise ValueError(
+        f"`known_mask` must have shape {(n, *shape)}, {(n, *shape[:2])}, "
+        f"{shape} or {shape[:2]}. Received: known_mask.shape={mask.shape}"
+    )
+
+
+def _filler(model, seed, temperature, method, batch_size, progress, jit_compile):
+    """Checks the options `sample` and `complete` share; returns
+    `fill(levels, known, labels)`, which draws the positions of int levels
+    (m, H, W, C) where bool `known` is False, batch by batch, and returns
+    float32 images on the grid."""
+    temperature = float(temperature)
+    if not temperature > 0.0 or math.isinf(temperature):
+        raise ValueError(
+            "`temperature` must be a positive finite number. "
+            f"Received: temperature={temperature!r}"
+        )
+    batch_size = check_positive_int(batch_size, "batch_size")
+    run = model.sampler(method, jit_compile=jit_compile)
+    seed = model.noise_seed(seed)
+    if isinstance(seed, int):
+        # One generator per call: the sampling loop draws from it per step.
+        seed = keras.random.SeedGenerator(seed)
+    shape = tuple(model.image_shape)
+
+    def fill(levels, known, labels):
+        out = []
+        for start in batch_starts(levels.shape[0], batch_size, progress, "sample"):
+            stop = start + batch_size
+            batch = tf.convert_to_tensor(levels[start:stop])
+            b = int(batch.shape[0])
+            noise = sampling_noise((b, *shape), model.num_levels, seed)
+            if labels is None:
+                one_hot = tf.zeros([b, 0], tf.float32)
+            else:
+                one_hot = model.one_hot_labels(labels[start:stop])
+            result = run(
+                batch,
+                tf.convert_to_tensor(known[start:stop]),
+                noise,
+                one_hot,
+                tf.constant(temperature, tf.float32),
+            )
+            out.append(np.asarray(result))
+        levels = np.concatenate(out) if out else np.zeros((0, *shape), "int32")
+        return np.asarray(from_levels(levels, model.num_levels), dtype="float32")
+
+    return fill
+
+
+# ------------------------------------------------------------------ samplers
+def sampler_options(model, method="auto", jit_compile=None):
+    """`(method, jit_compile)` resolved for `model`: "auto" is "cached" where
+    `supports_cached_sampling(model)`, else "compiled"; `jit_compile` None
+    is True for the cached sampler and False for the compiled one."""
+    if method not in METHODS:
+        raise ValueError(
+            f"`method` must be one of {METHODS}. Received: method={method!r}"
+        )
+    if method == "auto":
+        method = "cached" if supports_cached_sampling(model) else "compiled"
+    if jit_compile is None:
+        # XLA turns the cached loop's many small ops into a few kernels
+        # (about 8x faster here); the compiled loop is dominated by whole
+        # network passes, which XLA does not speed up on CPU.
+        jit_compile = method == "cached"
+    return method, bool(jit_compile)
+
+
+def sampler(model, method="auto", jit_compile=None, choose=None):
+    """A new sampling loop of `model` for `method` ("cached", "compiled" or
+    "auto"; see `sampler_options`): a `tf.function(levels, known, noise,
+    labels, temperature) -> levels` that fills the positions of int32 levels
+    (n, H, W, C) where bool `known` is False, given `sampling_noise` of the
+    batch, one-hot labels (n, num_classes), or (n, 0) for unconditional
+    models, and a float32 temperature; see `compiled_sampler`.
+
+    `model.sampler(method, jit_compile)` builds one per model and options and
+    keeps it (what `sample` and `complete` run); call this for a loop of your
+    own, e.g. with a `choose` (see `compiled_sampler`).
+
+    Example:
+
+    ```python
+    run = tfgen.sampling.sampler(model, "cached")
+    shape = (n, *model.image_shape)
+    noise = tfgen.sampling.sampling_noise(shape, model.num_levels, seed=0)
+    levels = run(tf.zeros(shape, tf.int32), tf.zeros(shape, tf.bool), noise,
+                 tf.zeros([n, 0]), tf.constant(1.0))
+    ```
+    """
+    method, jit_compile = sampler_options(model, method, jit_compile)
+    build = cached_sampler if method == "cached" else compiled_sampler
+    return build(model, jit_compile=jit_compile, choose=choose)
+
+
+# ------------------------------------------------------- noise and the draw
 def sampling_noise(shape, num_levels, seed):
     """Noise of one sampling run: logistic (n, H, W, C) for Bernoulli pixels,
     Gumbel (n, H, W, C, num_levels) otherwise. `seed` is an int or a
@@ -78,13 +286,18 @@ def _position(t, width, channels):
     return t // (width * channels), (t // channels) % width, t % channels
 
 
-def _set_position(levels, i, j, c, values):
-    """levels (n, H, W, C) with [:, i, j, c] replaced by `values` (n,)."""
+def _draw(levels, known, noise, logits, position, choose, temperature):
+    """`(levels, value)`: the value at `position` (t, i, j, c) drawn by
+    `choose` from its float32 logits (the given level where `known`), and
+    levels (n, H, W, C) with it written in."""
+    t, i, j, c = position
+    value = choose(logits, t, noise[:, i, j, c], temperature)
+    value = tf.where(known[:, i, j, c], levels[:, i, j, c], value)
     n = tf.shape(levels)[0]
     index = tf.stack(
         [tf.range(n), tf.fill([n], i), tf.fill([n], j), tf.fill([n], c)], axis=1
     )
-    return tf.tensor_scatter_nd_update(levels, index, values)
+    return tf.tensor_scatter_nd_update(levels, index, value), value
 
 
 def _default_choose(num_levels):
@@ -94,6 +307,7 @@ def _default_choose(num_levels):
     return choose
 
 
+# ----------------------------------------------------------- compiled sampler
 def compiled_sampler(model, jit_compile=False, choose=None):
     """A `tf.function(levels, known, noise, labels, temperature) -> levels`
     that fills the unknown positions of `levels` (n, H, W, C) int32, keeping
@@ -120,9 +334,10 @@ def compiled_sampler(model, jit_compile=False, choose=None):
                 args = model.network_args_from_levels(levels, labels)
                 logits = model.network(args, training=False)
                 logits = tf.cast(logits, tf.float32)[:, i, j, c]
-                value = choose(logits, t, noise[:, i, j, c], temperature)
-                value = tf.where(keep, levels[:, i, j, c], value)
-                return _set_position(levels, i, j, c, value)
+                drawn, _ = _draw(
+                    levels, known, noise, logits, (t, i, j, c), choose, temperature
+                )
+                return drawn
 
             levels = tf.cond(tf.reduce_all(keep), lambda: levels, draw)
             return t + 1, levels
@@ -137,368 +352,16 @@ def compiled_sampler(model, jit_compile=False, choose=None):
     )
 
 
-# --------------------------------------------------------------- cached sampler
-_POINTWISE = (
-    keras.layers.Activation,
-    keras.layers.ReLU,
-    keras.layers.LeakyReLU,
-    keras.layers.ELU,
-    keras.layers.Add,
-    keras.layers.Subtract,
-    keras.layers.Multiply,
-    keras.layers.Dropout,
-    keras.layers.Identity,
-    keras.layers.Dense,
-    keras.layers.Embedding,
-)
-
-# What a tensor of the network depends on, which decides when it is computed:
-# labels only (every time, cheaply), the image through rows strictly above
-# (once per row, for the whole row: Gated PixelCNN's vertical stack), or the
-# current row (once per position).
-_IMAGE, _LABEL, _ROW, _POS = "image", "label", "row", "position"
-
-
-class _Source:
-    """The image input in step mode: the padded map that convolutions on the
-    image read their window from, and the values at the current position."""
-
-    def __init__(self, padded, at_position):
-        self.padded = padded  # (H + pad, W + 2 pad, n, C)
-        self.at_position = at_position  # (n, 1, 1, C)
-
-
-def _is_spatial_conv(layer):
-    from tfgen.layers.masked_conv import MaskedConv2D
-
-    return isinstance(layer, MaskedConv2D) and tuple(layer.kernel_size) != (1, 1)
-
-
-def _is_pointwise(layer):
-    if getattr(layer, "pointwise", False) or isinstance(layer, _POINTWISE):
-        return True
-    if isinstance(layer, keras.layers.Conv2D):
-        return (
-            tuple(layer.kernel_size) == (1, 1)
-            and tuple(layer.strides) == (1, 1)
-            and layer.groups == 1
-        )
-    if isinstance(layer, keras.layers.Concatenate):
-        return layer.axis == -1
-    return False
-
-
-def _layer_inputs(layer):
-    inputs = layer.input
-    return list(inputs) if isinstance(inputs, list | tuple) else [inputs]
-
-
+# ------------------------------------------------------------- cached sampler
 def supports_cached_sampling(model):
     """True when `model.network` is built only from causal convolutions and
     pointwise layers, which the cached sampler runs one position (or, for
-    vertical stacks, one row) at a time."""
+    vertical stacks, one row) at a time (`tfgen.step_program.StepProgram`)."""
     try:
-        _StepProgram(model)
+        StepProgram(model)
     except NotImplementedError:
         return False
     return True
-
-
-class _StepProgram:
-    """Runs a functional network one row / one position at a time, with a
-    cache of every convolution's input at the positions already computed."""
-
-    def __init__(self, model):
-        self.model = model
-        self.network = model.network
-        self.height, self.width, self.channels = model.image_shape
-        self.image_input = self.network.inputs[0]
-        self.kinds = {}
-        for layer in self.network.layers:
-            self._classify(layer)
-        self.convs = [layer for layer in self.network.layers if _is_spatial_conv(layer)]
-        self.pad = max(
-            [0]
-            + [max(k[0] // 2, k[1] // 2) for k in (c.kernel_size for c in self.convs)]
-        )
-        self.row_layers = [
-            layer for layer in self.network.layers if self.kinds[id(layer)] == _ROW
-        ]
-        self.row_convs = [
-            c for c in self.convs if self.kinds[id(c)] == _ROW and not self._on_image(c)
-        ]
-        self.pos_convs = [
-            c for c in self.convs if self.kinds[id(c)] == _POS and not self._on_image(c)
-        ]
-        self.taps = {id(c): self._taps(c) for c in self.convs}
-
-    # --------------------------------------------------------- graph analysis
-    def _unsupported(self, layer, why):
-        raise NotImplementedError(
-            "The cached sampler runs networks of causal convolutions and pointwise "
-            "layers one position at a time; use method='compiled' for this model. "
-            f"Layer {layer.name} ({type(layer).__name__}) {why}"
-        )
-
-    def _tensor_kind(self, tensor):
-        op = tensor._keras_history.operation
-        if isinstance(op, keras.layers.InputLayer):
-            return _IMAGE if tensor is self.image_input else _LABEL
-        return self.kinds[id(op)]
-
-    def _on_image(self, layer):
-        return self._tensor_kind(_layer_inputs(layer)[0]) == _IMAGE
-
-    def _classify(self, layer):
-        if isinstance(layer, keras.layers.InputLayer):
-            self.kinds[id(layer)] = (
-                _IMAGE if layer.output is self.image_input else _LABEL
-            )
-            return
-        kinds = {self._tensor_kind(t) for t in _layer_inputs(layer)}
-        if _is_spatial_conv(layer):
-            if tuple(layer.dilation_rate) != (1, 1) or layer.groups != 1:
-                self._unsupported(layer, "is dilated or grouped.")
-            (source,) = kinds
-            allowed = {
-                "A": (_IMAGE, _POS),
-                "B": (_IMAGE, _POS),
-                "vertical_A": (_IMAGE, _ROW),
-                "vertical_B": (_ROW,),
-            }[layer.mask_type]
-            if source not in allowed:
-                self._unsupported(
-                    layer, f"has mask {layer.mask_type} on a {source}-wise input."
-                )
-            kind = _POS if layer.mask_type in ("A", "B") else _ROW
-        elif isinstance(layer, keras.layers.Reshape) or _is_pointwise(layer):
-            if isinstance(layer, keras.layers.Reshape) and kinds - {_LABEL}:
-                hw = (self.height, self.width)
-                if (
-                    tuple(layer.input.shape[1:3]) != hw
-                    or tuple(layer.target_shape[:2]) != hw
-                ):
-                    self._unsupported(layer, "moves positions.")
-            if kinds & {_IMAGE, _POS}:
-                kind = _POS
-            elif _ROW in kinds:
-                kind = _ROW
-            else:
-                kind = _LABEL
-        else:
-            self._unsupported(layer, "is neither a causal convolution nor pointwise.")
-        self.kinds[id(layer)] = kind
-
-    def _taps(self, layer):
-        """(offsets, kernels): the kernel positions its mask keeps, as
-        (dy, dx) offsets from the centre and (taps, in, out) weights."""
-        kh, kw = layer.kernel_size
-        mask = np.asarray(layer.mask)
-        offsets = [
-            (ky - kh // 2, kx - kw // 2)
-            for ky in range(kh)
-            for kx in range(kw)
-            if mask[ky, kx].any()
-        ]
-        return offsets
-
-    def _tap_kernel(self, layer):
-        kernel = layer.kernel * tf.cast(layer.mask, layer.kernel.dtype)
-        kh, kw = layer.kernel_size
-        rows = [kernel[dy + kh // 2, dx + kw // 2] for dy, dx in self.taps[id(layer)]]
-        return tf.cast(tf.stack(rows), layer.compute_dtype)
-
-    def _finish(self, layer, out):
-        if layer.use_bias:
-            out = out + tf.cast(layer.bias, layer.compute_dtype)
-        if layer.activation is not None:
-            out = layer.activation(out)
-        return out
-
-    # ------------------------------------------------------------------ state
-    def pad_image(self, x):
-        """(n, H, W, C) -> the (H + pad, W + 2 pad, n, C) map convs read."""
-        x = tf.transpose(x, [1, 2, 0, 3])
-        p = self.pad
-        return tf.pad(x, [[p, 0], [p, p], [0, 0], [0, 0]])
-
-    def initial_state(self, n):
-        """(position caches, row caches, row outputs) for a batch of n."""
-        total = self.height * self.width * self.channels
-
-        def channels_in(layer):
-            return int(_layer_inputs(layer)[0].shape[-1])
-
-        pos = {
-            c.name: tf.TensorArray(
-                c.compute_dtype,
-                size=total,
-                element_shape=[None, channels_in(c)],
-                clear_after_read=False,
-            )
-            for c in self.pos_convs
-        }
-        rows_in = {
-            c.name: tf.TensorArray(
-                c.compute_dtype,
-                size=self.height,
-                element_shape=[None, self.width, channels_in(c)],
-                clear_after_read=False,
-            )
-            for c in self.row_convs
-        }
-        rows_out = {
-            layer.name: tf.zeros(
-                [n, 1, self.width, *layer.output.shape[3:]], layer.compute_dtype
-            )
-            for layer in self.row_layers
-        }
-        return pos, rows_in, rows_out
-
-    # --------------------------------------------------------------- row pass
-    def _strip_conv(self, layer, strip):
-        """strip (n, cy + 1, W + 2 cx, C) -> the row's outputs (n, 1, W, out)."""
-        kh, kw = layer.kernel_size
-        kernel = layer.kernel * tf.cast(layer.mask, layer.kernel.dtype)
-        kernel = tf.cast(kernel[: kh // 2 + 1], layer.compute_dtype)
-        out = tf.nn.conv2d(tf.cast(strip, layer.compute_dtype), kernel, 1, "VALID")
-        # Dynamic slicing loses the static shape the loop needs.
-        out = tf.reshape(out, [-1, 1, self.width, layer.filters])
-        return self._finish(layer, out)
-
-    def row_pass(self, i, padded, labels, rows_in):
-        """Computes the row-wise layers for the whole of row i."""
-        rows_in = dict(rows_in)
-        outputs = {}
-        p = self.pad
-
-        def operation_fn(op):
-            kind = self.kinds[id(op)]
-            if kind == _POS:
-                return lambda *args, **kwargs: None
-            if kind == _LABEL:
-                return _pointwise(op)
-            if _is_spatial_conv(op):
-                kh, kw = op.kernel_size
-                cy, cx = kh // 2, kw // 2
-
-                def conv(inputs, **kwargs):
-                    if isinstance(inputs, _Source):
-                        # Static sizes: XLA needs them for dynamic slices.
-                        strip = tf.slice(
-                            inputs.padded,
-                            tf.stack([i + p - cy, p - cx, 0, 0]),
-                            [cy + 1, self.width + 2 * cx, -1, -1],
-                        )
-                        strip = tf.transpose(strip, [2, 0, 1, 3])
-                    else:
-                        ta = rows_in[op.name].write(
-                            i, tf.cast(inputs[:, 0], op.compute_dtype)
-                        )
-                        rows_in[op.name] = ta
-                        index = i - cy + tf.range(cy + 1)
-                        valid = tf.cast(index >= 0, op.compute_dtype)
-                        strip = ta.gather(tf.maximum(index, 0))  # (cy + 1, n, W, in)
-                        strip = strip * valid[:, None, None, None]
-                        strip = tf.transpose(strip, [1, 0, 2, 3])
-                        strip = tf.pad(strip, [[0, 0], [0, 0], [cx, cx], [0, 0]])
-                    out = self._strip_conv(op, strip)
-                    outputs[op.name] = out
-                    return out
-
-                return conv
-
-            def rowwise(*args, **kwargs):
-                if isinstance(op, keras.layers.Reshape):
-                    out = tf.reshape(args[0], [-1, 1, self.width, *op.target_shape[2:]])
-                else:
-                    out = _pointwise(op)(*args, **kwargs)
-                outputs[op.name] = out
-                return out
-
-            return rowwise
-
-        source = _Source(padded, None)
-        inputs = [source] if labels is None else [source, labels]
-        self.network._run_through_graph(inputs, operation_fn=operation_fn)
-        return rows_in, outputs
-
-    # ---------------------------------------------------------- position pass
-    def position_pass(self, t, i, j, padded, labels, pos, rows_out):
-        """Logits at (i, j) as (n, 1, 1, ...), writing each position-wise
-        convolution's input at step t into its cache."""
-        pos = dict(pos)
-        p = self.pad
-        width, channels = self.width, self.channels
-
-        def operation_fn(op):
-            kind = self.kinds[id(op)]
-            if kind == _LABEL:
-                return _pointwise(op)
-            if kind == _ROW:
-                return lambda *args, **kwargs: tf.gather(
-                    rows_out[op.name], j[None], axis=2
-                )
-            if _is_spatial_conv(op):
-                offsets = self.taps[id(op)]
-
-                def conv(inputs, **kwargs):
-                    kernel = self._tap_kernel(op)
-                    if isinstance(inputs, _Source):
-                        index = tf.stack(
-                            [tf.stack([i + p + dy, j + p + dx]) for dy, dx in offsets]
-                        )
-                        window = tf.gather_nd(inputs.padded, index)  # (taps, n, C)
-                        window = tf.cast(window, op.compute_dtype)
-                    else:
-                        ta = pos[op.name].write(
-                            t, tf.cast(inputs[:, 0, 0], op.compute_dtype)
-                        )
-                        pos[op.name] = ta
-                        index, valid = [], []
-                        for dy, dx in offsets:
-                            if (dy, dx) == (0, 0):
-                                index.append(t)
-                                valid.append(tf.constant(True))
-                                continue
-                            y, x = i + dy, j + dx
-                            ok = (y >= 0) & (x >= 0) & (x < width)
-                            # An earlier pixel's last colour step holds its final features.
-                            index.append(
-                                tf.where(
-                                    ok, (y * width + x) * channels + channels - 1, t
-                                )
-                            )
-                            valid.append(ok)
-                        window = ta.gather(tf.stack(index))  # (taps, n, in)
-                        window = (
-                            window
-                            * tf.cast(tf.stack(valid), op.compute_dtype)[:, None, None]
-                        )
-                    out = tf.einsum("tnc,tco->no", window, kernel)
-                    return self._finish(op, out)[:, None, None, :]
-
-                return conv
-            if isinstance(op, keras.layers.Reshape):
-                return lambda inputs, **kwargs: tf.reshape(
-                    inputs, [-1, 1, 1, *op.target_shape[2:]]
-                )
-            return _pointwise(op)
-
-        at = padded[i + p, j + p][:, None, None, :]
-        source = _Source(padded, at)
-        inputs = [source] if labels is None else [source, labels]
-        logits = self.network._run_through_graph(inputs, operation_fn=operation_fn)
-        return logits, pos
-
-
-def _pointwise(op):
-    def run(*args, **kwargs):
-        args = [a.at_position if isinstance(a, _Source) else a for a in args]
-        kwargs.pop("training", None)
-        return op(*args, training=False, **kwargs)
-
-    return run
 
 
 def cached_sampler(model, jit_compile=False, choose=None):
@@ -515,7 +378,7 @@ def cached_sampler(model, jit_compile=False, choose=None):
     the cache."""
     height, width, channels = model.image_shape
     num_levels = model.num_levels
-    program = _StepProgram(model)
+    program = StepProgram(model)
     conditional = getattr(model, "num_classes", None) is not None
     choose = choose or _default_choose(num_levels)
     p = program.pad
@@ -542,10 +405,9 @@ def cached_sampler(model, jit_compile=False, choose=None):
                     t, i, j, padded, labels, pos, rows_out
                 )
                 logits = tf.cast(logits, tf.float32)[:, 0, 0, c]
-                keep = known[:, i, j, c]
-                value = choose(logits, t, noise[:, i, j, c], temperature)
-                value = tf.where(keep, levels[:, i, j, c], value)
-                levels = _set_position(levels, i, j, c, value)
+                levels, value = _draw(
+                    levels, known, noise, logits, (t, i, j, c), choose, temperature
+                )
                 # The image map gets the new value for the next windows.
                 new = tf.gather(table, value)
                 index = tf.stack(

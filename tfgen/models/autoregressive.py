@@ -1,6 +1,5 @@
-"""Autoregressive image models: exact likelihoods, compiled sampling, completion."""
-
-import math
+"""Autoregressive image models: the network contract, exact likelihoods and
+training. Sampling and completion are `tfgen.sampling`'s, as methods."""
 
 import keras
 import numpy as np
@@ -10,20 +9,13 @@ from keras import ops
 from tfgen import sampling
 from tfgen.distributions import bits_per_dim, pixel_distribution
 from tfgen.layers.masked_conv import colour_blocks
-from tfgen.levels import (
-    check_levels,
-    check_num_levels,
-    from_levels,
-    levels_of,
-    to_levels,
-)
+from tfgen.levels import check_levels, check_num_levels, from_levels, to_levels
 from tfgen.models.base import GenerativeModel
 from tfgen.models.train_core import (
     build_optimizers,
     minimize,
     split_labels,
 )
-from tfgen.progress import batch_starts
 from tfgen.validation import (
     check_image_batch,
     check_images,
@@ -31,29 +23,38 @@ from tfgen.validation import (
     check_positive_int,
 )
 
-__all__ = ["AutoregressiveModel", "check_network_sizes"]
-
-_METHODS = ("auto", "cached", "compiled")
+__all__ = ["AutoregressiveModel", "set_network_sizes"]
 
 
-def check_network_sizes(image_shape, first_kernel_size, head_filters, **widths):
-    """Checks the sizes every masked network here shares; returns
-    `(first_kernel_size, head_filters)`.
+def set_network_sizes(model, image_shape, widths, head_filters=None, **sizes):
+    """Checks the sizes of a masked network and sets each as the attribute of
+    `model` of its name, which `get_config` then saves; subclasses call it
+    before `AutoregressiveModel.__init__` builds the network.
 
-    `widths` (e.g. `filters=64`) and `head_filters` are feature counts that
-    split into the image's colour groups, unevenly where they must (see
-    `tfgen.layers.masked_conv.colour_blocks`), so each needs at least one
-    feature per group; `head_filters` is None (the model's default) or a
-    positive int.
+    Args:
+        model: the model being constructed.
+        image_shape: its (height, width, channels).
+        widths: {name: value} of feature counts (`{"filters": 64}`, say)
+            that split into the image's colour groups, unevenly where they
+            must (see `tfgen.layers.masked_conv.colour_blocks`), so each
+            needs at least one feature per group.
+        head_filters: features of the hidden output layer: None (the
+            model's default) or a width as above.
+        **sizes: other positive ints (layers, kernel sizes).
     """
-    first_kernel_size = check_positive_int(first_kernel_size, "first_kernel_size")
     if head_filters is not None:
-        head_filters = check_positive_int(head_filters, "head_filters")
         widths = {**widths, "head_filters": head_filters}
+    checked = {
+        name: check_positive_int(value, name)
+        for name, value in {**widths, **sizes}.items()
+    }
     channels = int(image_shape[-1]) if len(image_shape) == 3 else 1
-    for name, value in widths.items():
-        colour_blocks(check_positive_int(value, name), channels, name=name)
-    return first_kernel_size, head_filters
+    for name in widths:
+        colour_blocks(checked[name], channels, name=name)
+    sizes = {**checked, "head_filters": checked.get("head_filters")}
+    for name, value in sizes.items():
+        setattr(model, name, value)
+    model._network_sizes = tuple(sizes)
 
 
 @keras.saving.register_keras_serializable(package="tfgen")
@@ -76,8 +77,9 @@ class AutoregressiveModel(GenerativeModel):
     `tfd.Independent` over Bernoulli or Categorical pixels), `log_prob(x)` in
     nats per image, `bits_per_dim(x)`, a `train_step`/`test_step` minimizing
     the NLL averaged over the global batch (trackers `nll`, nats per image,
-    and `bits_per_dim`), `sample` and `complete` with one compiled
-    `tf.while_loop` over pixels × colours, parallel over the batch, and, for
+    and `bits_per_dim`), and `sample` and `complete` (`tfgen.sampling`'s
+    functions as methods) with one compiled `tf.while_loop` over pixels ×
+    colours, parallel over the batch (`sampler` builds and keeps it), and, for
     networks of causal convolutions and pointwise layers, the cached fast
     sampler (`method="cached"`), which gives the same samples for the same
     seed (see `tfgen.sampling`).
@@ -209,7 +211,9 @@ class AutoregressiveModel(GenerativeModel):
         """`network_args` of int levels (n, H, W, C), through `level_inputs`."""
         return self._pack_args(tf.gather(self.level_inputs(), levels), one_hot_labels)
 
-    def _one_hot(self, labels):
+    def one_hot_labels(self, labels):
+        """float32 one-hot (n, num_classes) of int `labels`, or None for an
+        unconditional model."""
         if self.num_classes is None:
             return None
         return tf.one_hot(tf.cast(labels, tf.int32), self.num_classes, dtype=tf.float32)
@@ -219,7 +223,7 @@ class AutoregressiveModel(GenerativeModel):
         class-conditional models (int labels)."""
         x, labels = self._split(inputs)
         return self.network(
-            self.network_args(tf.cast(x, "float32"), self._one_hot(labels)),
+            self.network_args(tf.cast(x, "float32"), self.one_hot_labels(labels)),
             training=training,
         )
 
@@ -275,7 +279,7 @@ class AutoregressiveModel(GenerativeModel):
     def nll(self, x, labels=None, training=False):
         """-log p(x) in nats per image (float32 tensor (n,)), graph-friendly."""
         logits = self.network(
-            self.network_args(tf.cast(x, "float32"), self._one_hot(labels)),
+            self.network_args(tf.cast(x, "float32"), self.one_hot_labels(labels)),
             training=training,
         )
         dist = pixel_distribution(logits, self.num_levels)
@@ -323,195 +327,32 @@ class AutoregressiveModel(GenerativeModel):
         return self._track(self.nll(x, labels, training=False))
 
     # ---------------------------------------------------------------- sampling
+    # Sampling and completion live in `tfgen.sampling`; these methods are its
+    # functions: `model.sample(n, ...)` is `tfgen.sampling.sample(model, n, ...)`.
+    sample = sampling.sample
+    complete = sampling.complete
+
     @property
     def supports_cached_sampling(self):
         """Whether `method="cached"` can run this model's network."""
         return sampling.supports_cached_sampling(self)
 
-    def sampler(self, method, jit_compile=None):
-        """The compiled sampling function of `method` ("cached", "compiled"
-        or "auto"), built once per (method, jit_compile) and reused; what
-        `sample`, `complete` and the codec run."""
-        if method not in _METHODS:
-            raise ValueError(
-                f"`method` must be one of {_METHODS}. Received: method={method!r}"
-            )
-        if method == "auto":
-            method = "cached" if self.supports_cached_sampling else "compiled"
-        if jit_compile is None:
-            # XLA turns the cached loop's many small ops into a few kernels
-            # (about 8x faster here); the compiled loop is dominated by whole
-            # network passes, which XLA does not speed up on CPU.
-            jit_compile = method == "cached"
-        key = (method, bool(jit_compile))
+    def sampler(self, method="auto", jit_compile=None):
+        """The compiled sampling loop that `sample` and `complete` run:
+        `tfgen.sampling.sampler(self, method, jit_compile)`, built on first
+        use per resolved (method, jit_compile) and kept, like Keras'
+        `make_train_function`."""
+        key = sampling.sampler_options(self, method, jit_compile)
         if key not in self._samplers:
-            build = (
-                sampling.cached_sampler
-                if method == "cached"
-                else sampling.compiled_sampler
-            )
-            self._samplers[key] = build(self, jit_compile=jit_compile)
+            self._samplers[key] = sampling.sampler(self, *key)
         return self._samplers[key]
-
-    def _generate(
-        self,
-        levels,
-        known,
-        labels,
-        seed,
-        temperature,
-        method,
-        batch_size,
-        progress,
-        jit_compile=None,
-    ):
-        temperature = float(temperature)
-        if not temperature > 0.0 or math.isinf(temperature):
-            raise ValueError(
-                "`temperature` must be a positive finite number. "
-                f"Received: temperature={temperature!r}"
-            )
-        batch_size = check_positive_int(batch_size, "batch_size")
-        run = self.sampler(method, jit_compile=jit_compile)
-        seed = self.noise_seed(seed)
-        if isinstance(seed, int):
-            # One generator per call: the sampling loop draws from it per step.
-            seed = keras.random.SeedGenerator(seed)
-        starts = batch_starts(levels.shape[0], batch_size, progress, desc="sample")
-        out = []
-        for start in starts:
-            lv = tf.convert_to_tensor(levels[start : start + batch_size])
-            b = int(lv.shape[0])
-            kn = tf.convert_to_tensor(known[start : start + batch_size])
-            noise = sampling.sampling_noise(
-                (b, *self.image_shape), self.num_levels, seed
-            )
-            if labels is None:
-                one_hot = tf.zeros([b, 0], tf.float32)
-            else:
-                one_hot = self._one_hot(labels[start : start + batch_size])
-            result = run(lv, kn, noise, one_hot, tf.constant(temperature, tf.float32))
-            out.append(np.asarray(result))
-        levels = (
-            np.concatenate(out) if out else np.zeros((0, *self.image_shape), "int32")
-        )
-        return np.asarray(from_levels(levels, self.num_levels), dtype="float32")
-
-    def sample(
-        self,
-        n,
-        seed=None,
-        temperature=1.0,
-        labels=None,
-        batch_size=64,
-        method="auto",
-        progress=False,
-        jit_compile=None,
-    ):
-        """Draws `n` images, float32 (n, H, W, C) on the level grid in [0, 1].
-
-        Args:
-            n: number of images.
-            seed: int for reproducible samples (the same for every method);
-                None draws from the model's seed generator.
-            temperature: divides the logits; 1 samples the model, lower is
-                greedier.
-            labels: class ids of a conditional model (an int or n ints);
-                by default cycling through the classes.
-            batch_size: images sampled in parallel by one loop.
-            method: "cached" (fast, convolutional networks), "compiled"
-                (reruns the network per step; any network) or "auto".
-            progress: a progress bar over batches.
-            jit_compile: compile the loop with XLA; None (default) does for
-                the cached sampler (one compilation per batch shape, then
-                much faster) and not for the compiled one.
-        """
-        n = check_positive_int(n, "n")
-        labels = check_labels(labels, n, self.num_classes)
-        levels = np.zeros((n, *self.image_shape), "int32")
-        known = np.zeros((n, *self.image_shape), bool)
-        return self._generate(
-            levels,
-            known,
-            labels,
-            seed,
-            temperature,
-            method,
-            batch_size,
-            progress,
-            jit_compile,
-        )
-
-    def complete(
-        self,
-        images,
-        known_mask,
-        num_samples=1,
-        seed=None,
-        temperature=1.0,
-        labels=None,
-        batch_size=64,
-        method="auto",
-        progress=False,
-        jit_compile=None,
-    ):
-        """Fills the unknown pixels of `images` from the model, keeping the
-        known ones exactly.
-
-        Args:
-            images: float (n, H, W, C) in [0, 1] on the level grid (values at
-                unknown positions are ignored).
-            known_mask: bool, (n, H, W, C), (n, H, W), (H, W, C) or (H, W):
-                True where a pixel (or a colour of a pixel) is known.
-            num_samples: completions per image.
-            seed, temperature, labels, batch_size, method, progress,
-            jit_compile: as in `sample`.
-
-        Returns:
-            float32 (n, num_samples, H, W, C).
-        """
-        images = check_images(images, self.image_shape, name="images")
-        mask = np.asarray(known_mask)
-        if mask.dtype != bool:
-            raise TypeError(
-                f"`known_mask` must be a bool array. Received: dtype={mask.dtype}"
-            )
-        n = images.shape[0]
-        shape = tuple(self.image_shape)
-        if mask.shape in (shape[:2], shape):
-            mask = np.broadcast_to(mask.reshape(shape[:2] + (-1,)), shape)
-            mask = np.broadcast_to(mask, (n, *shape))
-        elif mask.shape in ((n, *shape[:2]), (n, *shape)):
-            mask = np.broadcast_to(mask.reshape((n, *shape[:2], -1)), (n, *shape))
-        else:
-            raise ValueError(
-                f"`known_mask` must have shape {(n, *shape)}, {(n, *shape[:2])}, "
-                f"{shape} or {shape[:2]}. Received: known_mask.shape={mask.shape}"
-            )
-        # Only the known values have to lie on the grid.
-        levels = levels_of(np.where(mask, images, 0.0), self.num_levels, "images")
-        num_samples = check_positive_int(num_samples, "num_samples")
-        labels = check_labels(labels, n, self.num_classes)
-        levels = np.repeat(levels, num_samples, axis=0)
-        mask = np.repeat(mask, num_samples, axis=0)
-        if labels is not None:
-            labels = np.repeat(labels, num_samples, axis=0)
-        out = self._generate(
-            levels,
-            mask,
-            labels,
-            seed,
-            temperature,
-            method,
-            batch_size,
-            progress,
-            jit_compile,
-        )
-        return out.reshape((n, num_samples, *shape))
 
     def get_config(self):
         config = super().get_config()
         config.update(
             num_levels=self.num_levels, num_classes=self.num_classes, seed=self.seed
         )
+        # The sizes of `set_network_sizes`, for the subclasses that use it.
+        for name in getattr(self, "_network_sizes", ()):
+            config[name] = getattr(self, name)
         return config

@@ -5,11 +5,24 @@ import keras
 from tfgen.layers.gated import gated_pixelcnn_block
 from tfgen.layers.masked_conv import MaskedConv2D
 from tfgen.layers.residual import pixelcnn_residual_block
-from tfgen.models.autoregressive import AutoregressiveModel, check_network_sizes
+from tfgen.models.autoregressive import AutoregressiveModel, set_network_sizes
 from tfgen.models.base import output_dtype
 from tfgen.validation import check_positive_int
 
-__all__ = ["GatedPixelCNN", "PixelCNN", "output_head"]
+__all__ = ["GatedPixelCNN", "PixelCNN", "mask_a_layer", "output_head"]
+
+
+def mask_a_layer(x, model, filters, name="conv_a"):
+    """The first layer of PixelCNN and PixelRNN (Table 4 of the PixelRNN
+    paper): a mask-A convolution of `model.first_kernel_size` from the image
+    `x` to `filters` features in the image's colour groups."""
+    return MaskedConv2D(
+        filters,
+        model.first_kernel_size,
+        mask_type="A",
+        color_groups=model.image_shape[-1],
+        name=name,
+    )(x)
 
 
 def output_head(h, model, hidden, name="head"):
@@ -89,21 +102,19 @@ class PixelCNN(AutoregressiveModel):
         seed=None,
         **kwargs,
     ):
-        self.filters = check_positive_int(filters, "filters")
+        # No blocks at all is a PixelCNN too (the mask-A layer and the head).
         self.num_blocks = (
             check_positive_int(num_blocks, "num_blocks") if num_blocks else 0
         )
-        self.kernel_size = check_positive_int(kernel_size, "kernel_size")
-        self.first_kernel_size, self.head_filters = check_network_sizes(
-            image_shape, first_kernel_size, head_filters, filters=self.filters
-        )
-        super().__init__(
+        set_network_sizes(
+            self,
             image_shape,
-            num_levels=num_levels,
-            num_classes=num_classes,
-            seed=seed,
-            **kwargs,
+            {"filters": filters},
+            head_filters,
+            kernel_size=kernel_size,
+            first_kernel_size=first_kernel_size,
         )
+        super().__init__(image_shape, num_levels, num_classes, seed, **kwargs)
 
     def build_network(self):
         if self.num_classes is not None:
@@ -113,13 +124,7 @@ class PixelCNN(AutoregressiveModel):
             )
         inputs, x, _ = self.network_inputs()
         groups = self.image_shape[-1]
-        h = MaskedConv2D(
-            2 * self.filters,
-            self.first_kernel_size,
-            mask_type="A",
-            color_groups=groups,
-            name="conv_a",
-        )(x)
+        h = mask_a_layer(x, self, 2 * self.filters)
         for b in range(self.num_blocks):
             h = pixelcnn_residual_block(
                 h, self.filters, self.kernel_size, groups, name=f"block{b}"
@@ -130,13 +135,7 @@ class PixelCNN(AutoregressiveModel):
     def get_config(self):
         config = super().get_config()
         config.pop("num_classes", None)
-        config.update(
-            filters=self.filters,
-            num_blocks=self.num_blocks,
-            kernel_size=self.kernel_size,
-            first_kernel_size=self.first_kernel_size,
-            head_filters=self.head_filters,
-        )
+        config.update(num_blocks=self.num_blocks)
         return config
 
 
@@ -189,19 +188,16 @@ class GatedPixelCNN(AutoregressiveModel):
         seed=None,
         **kwargs,
     ):
-        self.filters = check_positive_int(filters, "filters")
-        self.num_layers = check_positive_int(num_layers, "num_layers")
-        self.kernel_size = check_positive_int(kernel_size, "kernel_size")
-        self.first_kernel_size, self.head_filters = check_network_sizes(
-            image_shape, first_kernel_size, head_filters, filters=self.filters
-        )
-        super().__init__(
+        set_network_sizes(
+            self,
             image_shape,
-            num_levels=num_levels,
-            num_classes=num_classes,
-            seed=seed,
-            **kwargs,
+            {"filters": filters},
+            head_filters,
+            num_layers=num_layers,
+            kernel_size=kernel_size,
+            first_kernel_size=first_kernel_size,
         )
+        super().__init__(image_shape, num_levels, num_classes, seed, **kwargs)
 
     def build_network(self):
         inputs, x, labels = self.network_inputs()
@@ -220,14 +216,3 @@ class GatedPixelCNN(AutoregressiveModel):
             )
         logits = output_head(h, self, self.head_filters or 2 * self.filters)
         return keras.Model(inputs, logits, name="gated_pixelcnn")
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            filters=self.filters,
-            num_layers=self.num_layers,
-            kernel_size=self.kernel_size,
-            first_kernel_size=self.first_kernel_size,
-            head_filters=self.head_filters,
-        )
-        return config

@@ -3,10 +3,9 @@
 import keras
 
 from tfgen.layers.diagonal_bilstm import DiagonalBiLSTM
-from tfgen.layers.masked_conv import MaskedConv2D
 from tfgen.layers.row_lstm import RowLSTM
-from tfgen.models.autoregressive import AutoregressiveModel, check_network_sizes
-from tfgen.models.pixel_cnn import output_head
+from tfgen.models.autoregressive import AutoregressiveModel, set_network_sizes
+from tfgen.models.pixel_cnn import mask_a_layer, output_head
 from tfgen.validation import check_positive_int
 
 __all__ = ["DiagonalBiLSTMPixelRNN", "PixelRNN", "RowLSTMPixelRNN"]
@@ -55,10 +54,13 @@ class PixelRNN(AutoregressiveModel):
                 f"Received: num_classes={kwargs['num_classes']}"
             )
         kwargs.pop("num_classes", None)
-        self.units = check_positive_int(units, "units")
-        self.num_layers = check_positive_int(num_layers, "num_layers")
-        self.first_kernel_size, self.head_filters = check_network_sizes(
-            image_shape, first_kernel_size, head_filters, units=self.units
+        set_network_sizes(
+            self,
+            image_shape,
+            {"units": units},
+            head_filters,
+            num_layers=num_layers,
+            first_kernel_size=first_kernel_size,
         )
         super().__init__(image_shape, num_levels=num_levels, seed=seed, **kwargs)
 
@@ -74,13 +76,7 @@ class PixelRNN(AutoregressiveModel):
             )
         inputs, x, _ = self.network_inputs()
         groups = self.image_shape[-1]
-        h = MaskedConv2D(
-            2 * self.units,
-            self.first_kernel_size,
-            mask_type="A",
-            color_groups=groups,
-            name="conv_a",
-        )(x)
+        h = mask_a_layer(x, self, 2 * self.units)
         for index in range(self.num_layers):
             h = self.recurrent_layer(
                 self.units,
@@ -95,12 +91,6 @@ class PixelRNN(AutoregressiveModel):
     def get_config(self):
         config = super().get_config()
         config.pop("num_classes", None)
-        config.update(
-            units=self.units,
-            num_layers=self.num_layers,
-            first_kernel_size=self.first_kernel_size,
-            head_filters=self.head_filters,
-        )
         return config
 
 
@@ -182,12 +172,13 @@ class DiagonalBiLSTMPixelRNN(PixelRNN):
     Example:
 
     ```python
-    model = tfgen.models.DiagonalBiLSTMPixelRNN(
-        image_shape=(28, 28, 1), num_levels=2, units=16, num_layers=7
-    )
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    # The paper's one-layer MNIST model (h = 32), trained with Adam(1e-3).
+    model = tfgen.models.DiagonalBiLSTMPixelRNN((28, 28, 1), 2, units=32, num_layers=1)
+    model.compile()
     model.fit(tfgen.data.load("binarized_mnist", batch_size=32), epochs=1)
     bpd = model.bits_per_dim(x_test)
+    known = tfgen.sampling.completion_mask(model.image_shape, "bottom_half")
+    completions = model.complete(x_test[:4], known, num_samples=2, seed=0)
     ```
 
     References:
