@@ -1,115 +1,16 @@
-import io
 import json
 import os
-import pickle
-import struct
-import zipfile
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from torch_archive_writers import write_torch_zip
 
 from tfgen import metrics, zoo
 from tfgen.metrics import inception
 
-# ------------------------------------------------- torch archive writers
-# Tiny writers of PyTorch's two file layouts, emitting pickle opcodes by hand
-# (the globals they name live in torch, which the tests do not import).
-
-
-def _text(s):
-    data = s.encode("utf-8")
-    return b"X" + struct.pack("<I", len(data)) + data
-
-
-def _int(i):
-    return b"J" + struct.pack("<i", i)
-
-
-def _ints(values):
-    return b"(" + b"".join(_int(v) for v in values) + b"t"
-
-
-_EMPTY_ORDERED_DICT = b"ccollections\nOrderedDict\n)R"
-_STORAGE_NAMES = {
-    "float32": "FloatStorage",
-    "int64": "LongStorage",
-    "float16": "HalfStorage",
-}
-
-
-def _tensor_opcodes(key, storage, offset, size, stride, legacy):
-    pid = (
-        b"("
-        + _text("storage")
-        + f"ctorch\n{_STORAGE_NAMES[str(storage.dtype)]}\n".encode()
-        + _text(key)
-        + _text("cpu")
-        + _int(storage.size)
-        + (b"N" if legacy else b"")
-        + b"tQ"
-    )
-    return (
-        b"ctorch._utils\n_rebuild_tensor_v2\n("
-        + pid
-        + _int(offset)
-        + _ints(size)
-        + _ints(stride)
-        + b"\x89"
-        + _EMPTY_ORDERED_DICT
-        + b"tR"
-    )
-
-
-def _state_dict_pickle(entries, legacy=False):
-    """entries: name -> (storage_key, flat storage, offset, size, stride)."""
-    body = b"".join(
-        _text(name) + _tensor_opcodes(*spec, legacy=legacy)
-        for name, spec in entries.items()
-    )
-    return b"\x80\x02" + _EMPTY_ORDERED_DICT + b"(" + body + b"u."
-
-
-def _contiguous(tensors):
-    entries, storages = {}, {}
-    for i, (name, array) in enumerate(tensors.items()):
-        array = np.ascontiguousarray(array)
-        strides = tuple(s // array.itemsize for s in array.strides)
-        entries[name] = (str(i), array.reshape(-1), 0, array.shape, strides)
-        storages[str(i)] = array.reshape(-1)
-    return entries, storages
-
-
-def write_torch_zip(path, tensors=None, entries=None, storages=None, data_pkl=None):
-    if tensors is not None:
-        entries, storages = _contiguous(tensors)
-    with zipfile.ZipFile(path, "w") as z:
-        z.writestr("archive/data.pkl", data_pkl or _state_dict_pickle(entries))
-        z.writestr("archive/byteorder", "little")
-        for key, storage in (storages or {}).items():
-            z.writestr(
-                f"archive/data/{key}",
-                storage.astype(storage.dtype.newbyteorder("<")).tobytes(),
-            )
-        z.writestr("archive/version", "3\n")
-    return path
-
-
-def write_torch_legacy(path, tensors):
-    entries, storages = _contiguous(tensors)
-    with open(path, "wb") as f:
-        f.write(pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2))
-        f.write(pickle.dumps(1001, protocol=2))
-        f.write(
-            pickle.dumps({"protocol_version": 1001, "little_endian": True}, protocol=2)
-        )
-        f.write(_state_dict_pickle(entries, legacy=True))
-        f.write(pickle.dumps(list(storages), protocol=2))
-        for storage in storages.values():
-            f.write(struct.pack("<q", storage.size))
-            f.write(storage.astype(storage.dtype.newbyteorder("<")).tobytes())
-    return path
+# The restricted unpickler's own tests are in tests/test_torch_archive.py.
 
 
 # ------------------------------------------------------------------- FID
@@ -615,94 +516,6 @@ def test_missing_weights_say_where_to_get_them(tmp_path, monkeypatch):
     monkeypatch.setenv("TFGEN_FID_WEIGHTS", str(tmp_path / "absent.pth"))
     with pytest.raises(FileNotFoundError, match="pt_inception-2015-12-05-6726825d.pth"):
         metrics.load_fid_inception()
-
-
-# ----------------------------------------------------- restricted unpickler
-def test_state_dict_layouts_read_back(tmp_path):
-    rng = np.random.default_rng(0)
-    tensors = {
-        "w": rng.normal(size=(2, 3, 4)).astype("float32"),
-        "n": np.arange(5, dtype="int64"),
-        "h": rng.normal(size=(3,)).astype("float16"),
-        "scalar": np.array(7, dtype="int64"),
-    }
-    for path in (
-        write_torch_zip(str(tmp_path / "z.pth"), tensors),
-        write_torch_legacy(str(tmp_path / "l.pth"), tensors),
-    ):
-        archive = metrics.read_torch_archive(path)
-        assert list(archive.tensors) == list(tensors) and not archive.torchscript
-        for name, array in tensors.items():
-            np.testing.assert_array_equal(archive.tensors[name], array)
-            assert archive.tensors[name].dtype == array.dtype
-
-
-def test_strided_views_and_their_bounds(tmp_path):
-    storage = np.arange(12, dtype="float32")
-    # A transposed 3x2 view starting at element 2 of one storage.
-    entries = {"t": ("0", storage, 2, (3, 2), (1, 3))}
-    path = write_torch_zip(
-        str(tmp_path / "v.pth"), entries=entries, storages={"0": storage}
-    )
-    np.testing.assert_array_equal(
-        metrics.read_torch_archive(path).tensors["t"], storage[2:8].reshape(2, 3).T
-    )
-    entries = {"t": ("0", storage, 2, (3, 4), (1, 3))}  # would read element 13
-    path = write_torch_zip(
-        str(tmp_path / "oob.pth"), entries=entries, storages={"0": storage}
-    )
-    with pytest.raises(metrics.UnsafeArchiveError, match="reaches past its storage"):
-        metrics.read_torch_archive(path)
-
-
-def test_malicious_archive_is_refused(tmp_path):
-    marker = tmp_path / "pwned"
-    # data.pkl calling os.system("touch <marker>") when unpickled.
-    payload = b"\x80\x02cos\nsystem\n(" + _text(f"touch {marker}") + b"tR."
-    path = write_torch_zip(str(tmp_path / "evil.pt"), data_pkl=payload)
-    with pytest.raises(
-        metrics.UnsafeArchiveError, match="Refusing to load the global 'os.system'"
-    ):
-        metrics.read_torch_archive(path)
-    with pytest.raises(metrics.UnsafeArchiveError):
-        metrics.load_fid_inception(path, cache_dir=str(tmp_path))
-    assert not marker.exists()
-
-    class Evil:
-        def __reduce__(self):
-            return (eval, ("1 + 1",))
-
-    for payload in (
-        pickle.dumps(Evil(), protocol=2),
-        pickle.dumps({"w": Evil()}, protocol=4),
-    ):
-        path = write_torch_zip(str(tmp_path / "evil2.pt"), data_pkl=payload)
-        with pytest.raises(
-            metrics.UnsafeArchiveError, match=r"(__builtin__|builtins)\.eval"
-        ):
-            metrics.read_torch_archive(path)
-    # The legacy layout goes through the same unpickler, first pickle included.
-    legacy = tmp_path / "evil_legacy.pth"
-    legacy.write_bytes(b"\x80\x02cos\nsystem\n(" + _text(f"touch {marker}") + b"tR.")
-    with pytest.raises(metrics.UnsafeArchiveError, match="os.system"):
-        metrics.read_torch_archive(str(legacy))
-    assert not marker.exists()
-
-
-def test_persistent_ids_must_be_storages(tmp_path):
-    payload = b"\x80\x02(" + _text("module") + _text("os") + b"tQ."
-    path = write_torch_zip(str(tmp_path / "pid.pt"), data_pkl=payload)
-    with pytest.raises(metrics.UnsafeArchiveError, match="persistent id"):
-        metrics.read_torch_archive(path)
-    # Storage keys name zip entries: no paths.
-    storage = np.zeros(2, "float32")
-    entries = {"t": ("../../etc/passwd", storage, 0, (2,), (1,))}
-    data = io.BytesIO()
-    with zipfile.ZipFile(data, "w") as z:
-        z.writestr("archive/data.pkl", _state_dict_pickle(entries))
-    (tmp_path / "path.pt").write_bytes(data.getvalue())
-    with pytest.raises(metrics.UnsafeArchiveError, match="storage reference"):
-        metrics.read_torch_archive(str(tmp_path / "path.pt"))
 
 
 # --------------------------------- agreement with the published network
