@@ -15,9 +15,11 @@ per colour) from one PixelCNN each, in one run, side by side:
   (`method="cached", jit_compile=False`) and compiled by XLA
   (`method="cached"`, the default).
 
-All four read the same pre-drawn noise (`tfgen.sampling.sampling_noise`), so
-they must draw the same images; the run checks it and reports the fraction
-of identical pixels against the compiled loop.
+Each tfgen loop is built by `tfgen.sampling.sampler(model, method,
+jit_compile)` (the loop `model.sample` runs). All four read the same
+pre-drawn noise (`tfgen.sampling.sampling_noise`), so they must draw the
+same images; the run checks it and reports the fraction of identical pixels
+against the compiled loop.
 
 How: each tfgen sampler is called once untimed (tracing and XLA compilation;
 reported as "first call") and then timed over `--repeats` calls (median).
@@ -87,7 +89,7 @@ def keras_io_loop(model, n, noise, rows=None, temperature=1.0):
 
 
 def tfgen_sampler(model, method, jit_compile):
-    run = model.sampler(method, jit_compile=jit_compile)
+    run = sampling.sampler(model, method, jit_compile=jit_compile)
 
     def sample(noise):
         n = int(noise.shape[0])
