@@ -5,6 +5,7 @@ import tensorflow as tf
 
 import tfgen
 from tfgen import training
+from tfgen.models import latent
 from tfgen.models.wgan_gp import gradient_penalty
 
 TINY = {
@@ -154,6 +155,42 @@ def test_interpolation_endpoints():
         assert path.shape == (5, 28, 28, 1)
         np.testing.assert_allclose(path[0], model.generate(z[:1])[0], atol=1e-5)
         np.testing.assert_allclose(path[-1], model.generate(z[1:])[0], atol=1e-5)
+    # One end given: the other is the matching prior draw of `latents`.
+    half = model.interpolate(steps=3, z0=z[0], method="linear", seed=4)
+    np.testing.assert_allclose(half[0], model.generate(z[:1])[0], atol=1e-5)
+    end = model.latents(2, seed=4)[1:]
+    np.testing.assert_allclose(half[-1], model.generate(end)[0], atol=1e-5)
+
+
+def test_attribute_vector_of_latents():
+    codes = np.array([[0, 0], [2, 0], [1, 1], [1, 5]], "float32")
+    labels = [3, 3, 8, 8]
+    vector = latent.attribute_vector(codes, labels, source=3, target=8)
+    np.testing.assert_array_equal(vector, [1 - 1, 3 - 0])
+    np.testing.assert_array_equal(
+        latent.apply_attribute(codes[:2], vector, strength=0.5), [[0, 1.5], [2, 1.5]]
+    )
+    with pytest.raises(ValueError, match="No code with label 5"):
+        latent.attribute_vector(codes, labels, 5, 8)
+    with pytest.raises(ValueError, match="one entry per code"):
+        latent.attribute_vector(codes, labels[:3], 3, 8)
+    with pytest.raises(ValueError, match=r"vector.shape=\(3,\)"):
+        latent.apply_attribute(codes, np.zeros(3))
+    # A GAN's attribute vector is that of its latents; applying it
+    # generates from the moved latents.
+    model = make("GAN")
+    z = model.latents(6, seed=0)
+    labels = np.array([0, 1, 0, 1, 1, 0])
+    vector = model.attribute_vector(z, labels, source=0, target=1)
+    np.testing.assert_allclose(
+        vector, z[labels == 1].mean(0) - z[labels == 0].mean(0), rtol=1e-6
+    )
+    np.testing.assert_array_equal(
+        model.apply_attribute(z[:2], vector, strength=2.0),
+        model.generate(z[:2] + 2.0 * vector),
+    )
+    with pytest.raises(ValueError, match=r"`z` must have shape \(n, 8\)"):
+        model.attribute_vector(z[:, :3], labels, 0, 1)
 
 
 @pytest.mark.parametrize("strategy", ["default", "mirrored"])

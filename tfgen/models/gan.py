@@ -4,8 +4,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from tfgen.models import latent
 from tfgen.models.base import GenerativeModel
-from tfgen.models.latent import interpolate_latents
 from tfgen.models.train_core import (
     build_optimizers,
     minimize,
@@ -318,11 +318,7 @@ class AdversarialModel(GenerativeModel):
     def generate(self, z, labels=None, batch_size=256, progress=False, use_ema=True):
         """Maps latents z (n, latent_dim) to images (n, H, W, C) in [0, 1],
         with the generator average when the model keeps one and `use_ema`."""
-        z = np.asarray(z, dtype="float32")
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(
-                f"`z` must have shape (n, {self.latent_dim}). Received: z.shape={z.shape}"
-            )
+        z = latent.check_latents(z, self.latent_dim)
         labels = check_labels(labels, z.shape[0], self.num_classes)
         batches = batch_starts(z.shape[0], batch_size, progress, desc="generate")
         generator = self.sampling_generator(use_ema)
@@ -358,14 +354,24 @@ class AdversarialModel(GenerativeModel):
         `method` is `"linear"` or `"slerp"` (spherical, which keeps the norm
         typical of a Gaussian latent; White 2016, arXiv 1609.04468).
         """
-        if z0 is None or z1 is None:
-            pair = self.latents(2, seed)
-            z0 = pair[0] if z0 is None else z0
-            z1 = pair[1] if z1 is None else z1
-        z = interpolate_latents(z0, z1, steps, method)
+        z = latent.latent_path(self, z0, z1, steps, method, seed)
         if labels is not None and np.ndim(labels) == 0:
             labels = np.full((steps,), labels)
         return self.generate(z, labels=labels)
+
+    def attribute_vector(self, z, labels, source, target):
+        """The mean of the latents `z` (n, latent_dim) whose images have
+        class `target` minus the mean of those of class `source`; `labels`
+        (n,) are the classes of the generated images (from a classifier or
+        by eye). See `tfgen.models.latent.attribute_vector`."""
+        z = latent.check_latents(z, self.latent_dim)
+        return latent.attribute_vector(z, labels, source, target)
+
+    def apply_attribute(self, z, vector, strength=1.0, labels=None, use_ema=True):
+        """Images generated from z + strength * vector, in [0, 1]."""
+        z = latent.check_latents(z, self.latent_dim)
+        moved = latent.apply_attribute(z, vector, strength)
+        return self.generate(moved, labels=labels, use_ema=use_ema)
 
     def get_config(self):
         config = super().get_config()
