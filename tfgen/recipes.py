@@ -4,7 +4,8 @@ A recipe is the `training` block of a zoo entry (or flags of `tfgen train`):
 model class and config, dataset options, batch size, epochs, optimizers,
 precision and seed. `run` trains it into a run folder (resumable), and
 `export` turns a finished run into a zoo entry: clean weights with their
-sha256, a sample grid, the training curves and the wall time.
+sha256, a sample grid, the training curves and the wall time. Neither saves
+weights that hold NaN or infinities (`tfgen.finite.NonFiniteError`).
 """
 
 import dataclasses
@@ -12,6 +13,7 @@ import json
 import os
 import shutil
 
+from tfgen.finite import check_finite_weights
 from tfgen.reporting import hardware_summary
 
 __all__ = ["RecipeSpec", "compile_kwargs", "export", "from_file", "from_zoo", "run"]
@@ -179,9 +181,11 @@ def run(
         seed=spec.seed,
         verbose=verbose,
     )
+    final = os.path.join(output_dir, "final")
+    check_finite_weights(model, f"The trained model (not saved to {final})")
     zoo.save(
         model,
-        os.path.join(output_dir, "final"),
+        final,
         metadata={"recipe": dataclasses.asdict(spec)},
     )
     return model
@@ -195,9 +199,11 @@ def export(run_dir, name, zoo_dir=None):
     from tfgen.images import save_grid
 
     zoo_dir = zoo_dir or zoo.artifacts_dir()
+    final = os.path.join(run_dir, "final")
+    model = zoo.load(final)
+    check_finite_weights(model, f"{final} (not exported to {zoo_dir})")
     entry_path = os.path.join(zoo_dir, name, "entry.json")
     entry = zoo.ZooEntry.from_json(entry_path)
-    model = zoo.load(os.path.join(run_dir, "final"))
     target = os.path.dirname(entry_path)
     weights = os.path.join(target, zoo.WEIGHTS_FILE)
     model.save_weights(weights)

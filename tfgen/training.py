@@ -5,8 +5,11 @@ compiles it (building its optimizers inside the strategy's scope, which
 MirroredStrategy needs for a `train_step` with several optimizers) and runs
 `model.fit` with callbacks that make the run resumable and observable:
 
+- `StopOnNonFinite`: the first NaN or infinite loss ends training with
+  `NonFiniteError` (epoch, batch, values) before anything is saved;
 - `AtomicBackupAndRestore` (Keras's `BackupAndRestore`, written
-  atomically) in `<output_dir>/backup`: rerun the same command after a
+  atomically, with the weights' sha256 checked on resume and non-finite
+  weights refused) in `<output_dir>/backup`: rerun the same command after a
   crash or a kill and training continues from the last finished epoch;
 - `keras.callbacks.TensorBoard` in `<output_dir>/logs` and a CSV of the
   curves in `<output_dir>/history.csv`;
@@ -19,6 +22,8 @@ and callbacks with its own loop over a distributed dataset.
 """
 
 import contextlib
+import csv
+import io
 import json
 import os
 import shutil
@@ -30,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgen import files
+from tfgen.finite import NonFiniteError, check_finite_weights, non_finite_logs
 from tfgen.images import make_grid, save_grid
 from tfgen.models.train_core import LinearDecay
 from tfgen.validation import check_positive_int
@@ -37,8 +43,12 @@ from tfgen.validation import check_positive_int
 __all__ = [
     "AtomicBackupAndRestore",
     "LinearDecay",
+    "NonFiniteError",
+    "ResumableCSVLogger",
     "SampleGrid",
+    "StopOnNonFinite",
     "WallClock",
+    "check_finite_weights",
     "get_strategy",
     "precision_policy",
     "set_logical_cpus",
@@ -106,15 +116,25 @@ def precision_policy(policy):
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`keras.callbacks.BackupAndRestore` whose files never exist half
-    written, and whose resume falls back to the previous checkpoint.
+    """`keras.callbacks.BackupAndRestore` whose checkpoints are written
+    atomically, checked on resume, and never hold non-finite weights.
 
     Keras rewrites `latest.weights.h5` and `training_metadata.json` in place,
     so a kill during the per-epoch save can leave an empty or truncated file
-    that every rerun then fails to read. Here each file is written beside its
-    target and renamed into place (`tfgen.files.write_atomic`), and a latest
-    checkpoint that cannot be read (damaged by hand or by the disk) is
-    replaced by the previous one (`double_checkpoint=True`).
+    that every rerun then fails to read, and it resumes from whatever bytes
+    it finds. Here:
+
+    - each file is written beside its target and renamed into place
+      (`tfgen.files.write_atomic`); the weights go first and
+      `training_metadata.json`, which records the sha256 of the weights,
+      goes last, so its rename commits the checkpoint;
+    - on resume the weights must match that sha256 and be finite; a latest
+      checkpoint that fails (a kill between the two renames, a flipped bit)
+      is replaced by the previous one (`double_checkpoint=True`) with a
+      warning, and when no checkpoint passes, training refuses to start
+      rather than silently starting over;
+    - a save whose weights hold NaN or infinities raises `NonFiniteError`
+      and leaves the files as they were.
 
     Args:
         backup_dir, save_freq, double_checkpoint, delete_checkpoint: as for
@@ -128,7 +148,15 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     ```
     """
 
+    def __init__(self, backup_dir, *args, **kwargs):
+        super().__init__(backup_dir, *args, **kwargs)
+        # Epochs held by the newest checkpoint written or resumed from.
+        self.saved_epoch = None
+
     def _save_model(self):
+        check_finite_weights(
+            self.model, f"The model after epoch {self._current_epoch} (not saved)"
+        )
         os.makedirs(self.backup_dir, exist_ok=True)
         if self.double_checkpoint:
             for path in (self._weights_path, self._training_metadata_path):
@@ -137,33 +165,173 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                         f"{path}.bkp",
                         lambda partial, src=path: shutil.copyfile(src, partial),
                     )
-        files.write_atomic(
-            self._weights_path,
-            lambda partial: self.model.save_weights(partial, overwrite=True),
-            suffix=".weights.h5",
-        )
-        metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+        digest = []
+
+        def write_weights(partial):
+            self.model.save_weights(partial, overwrite=True)
+            digest.append(files.sha256(partial))
+
+        files.write_atomic(self._weights_path, write_weights, suffix=".weights.h5")
+        metadata = {
+            "epoch": self._current_epoch,
+            "batch": self._last_batch_seen,
+            "weights_sha256": digest[0],
+            "random_states": [np.asarray(v).tolist() for v in self._random_states()],
+        }
         files.write_bytes(self._training_metadata_path, json.dumps(metadata).encode())
+        self.saved_epoch = self._current_epoch
+
+    def _random_states(self):
+        """The noise generators' states (`keras.random.SeedGenerator`):
+        variables of the model that `save_weights` leaves out, without which
+        a resumed run would draw the first epochs' noise again."""
+        saved = {id(v) for v in self.model.weights}
+        return [v for v in self.model.variables if id(v) not in saved]
+
+    def _holds(self):
+        if self.saved_epoch is None:
+            return "holds no checkpoint"
+        return f"holds the checkpoint after epoch {self.saved_epoch}"
+
+    def _restore(self, weights_path, metadata_path):
+        """Loads one checkpoint into the model; returns its epoch, or raises
+        (OSError, ValueError, KeyError) saying why it cannot be used."""
+        with open(metadata_path) as f:
+            metadata = json.load(f)
+        epoch = int(metadata["epoch"])
+        expected = metadata.get("weights_sha256")
+        if expected is None:
+            warnings.warn(
+                f"{metadata_path} records no sha256 (written before tfgen checked "
+                "checkpoints); its weights are loaded unchecked.",
+                stacklevel=3,
+            )
+        else:
+            files.verify(weights_path, expected, "the training checkpoint")
+        if weights_path != self._weights_path:
+            # Keras loads only files named *.weights.h5, and the next save
+            # copies latest to .bkp: the previous checkpoint becomes latest.
+            for src, dst in (
+                (weights_path, self._weights_path),
+                (metadata_path, self._training_metadata_path),
+            ):
+                files.write_atomic(
+                    dst, lambda partial, src=src: shutil.copyfile(src, partial)
+                )
+            weights_path = self._weights_path
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(weights_path)
+        check_finite_weights(self.model, f"The checkpoint {weights_path}")
+        states = metadata.get("random_states")
+        variables = self._random_states()
+        if states is not None and len(states) != len(variables):
+            raise ValueError(
+                f"{metadata_path} records {len(states)} noise generator states; "
+                f"expected {len(variables)}, one per generator of the model."
+            )
+        for variable, state in zip(variables, states or []):
+            variable.assign(np.asarray(state, dtype=variable.dtype))
+        return epoch
 
     def on_train_begin(self, logs=None):
-        try:
-            self._load_model()
-        except (OSError, ValueError, KeyError) as error:
-            if not os.path.exists(self._prev_weights_path):
-                raise
-            warnings.warn(
-                f"The latest checkpoint in {self.backup_dir} cannot be read "
-                f"({type(error).__name__}: {error}); resuming from the previous one.",
-                stacklevel=2,
+        if not self.model.built:
+            raise ValueError(
+                "AtomicBackupAndRestore needs a built model before `fit()`. "
+                f"Received: the unbuilt model {self.model.name}"
             )
-            shutil.copyfile(self._prev_weights_path, self._weights_path)
-            if os.path.exists(self._prev_training_metadata_path):
-                shutil.copyfile(
-                    self._prev_training_metadata_path, self._training_metadata_path
+        if os.path.isdir(self.backup_dir):
+            # Partial files of a killed save are never complete checkpoints.
+            for name in os.listdir(self.backup_dir):
+                if ".partial-" in name:
+                    os.remove(os.path.join(self.backup_dir, name))
+        # Weights without their metadata were never committed (a kill between
+        # the first save's two renames): there is nothing to resume.
+        candidates = [
+            (label, weights, metadata)
+            for label, weights, metadata in (
+                ("latest", self._weights_path, self._training_metadata_path),
+                (
+                    "previous",
+                    self._prev_weights_path,
+                    self._prev_training_metadata_path,
+                ),
+            )
+            if os.path.exists(metadata)
+        ]
+        failures = []
+        for label, weights, metadata in candidates:
+            try:
+                epoch = self._restore(weights, metadata)
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                failures.append(f"the {label} one ({type(error).__name__}: {error})")
+                continue
+            if failures:
+                warnings.warn(
+                    f"The latest checkpoint in {self.backup_dir} cannot be used "
+                    f"({failures[0]}); resuming from the previous one, after "
+                    f"epoch {epoch}.",
+                    stacklevel=2,
                 )
-            elif os.path.exists(self._training_metadata_path):
-                os.remove(self._training_metadata_path)
-            self._load_model()
+            self.model._initial_epoch = epoch
+            self._current_epoch = epoch
+            self.saved_epoch = epoch
+            return
+        if failures:
+            raise ValueError(
+                f"No checkpoint in {self.backup_dir} can be resumed from: "
+                f"{'; '.join(failures)}. Expected a checkpoint whose weights match "
+                "the sha256 in its training_metadata.json and are finite. Move the "
+                "folder away to train from the start."
+            )
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stops training at the first batch whose logged loss (or any other
+    logged value) is NaN or infinite, by raising `NonFiniteError` with the
+    epoch, the batch and the values; and at the end of an epoch whose
+    weights are no longer finite.
+
+    `keras.callbacks.TerminateOnNaN` only sets `stop_training`, so the epoch
+    still ends and its checkpoint is written with the NaN weights; raising
+    here ends `fit` before any later callback sees the batch. List it first.
+
+    Example:
+
+    ```python
+    model.fit(data, epochs=5, callbacks=[StopOnNonFinite(), backup])
+    ```
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def _check(self, logs, where):
+        bad = non_finite_logs(logs)
+        if bad:
+            values = ", ".join(f"{name}={value}" for name, value in bad.items())
+            raise NonFiniteError(
+                f"Training stopped at {where}: non-finite {values}. Expected finite "
+                "losses; a learning rate too high, or NaN in the data, are the "
+                "usual causes."
+            )
+
+    def _epoch_text(self):
+        epochs = self.params.get("epochs")
+        return f"epoch {self._epoch + 1}" + (f" of {epochs}" if epochs else "")
+
+    def on_train_batch_end(self, batch, logs=None):
+        steps = self.params.get("steps")
+        of = f" of {steps}" if steps else ""
+        self._check(logs, f"{self._epoch_text()}, batch {batch + 1}{of}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check(logs, f"the end of {self._epoch_text()}")
+        # A NaN gradient in an epoch's last step leaves its losses finite.
+        check_finite_weights(
+            self.model,
+            f"Training stopped: the model at the end of {self._epoch_text()}",
+        )
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -222,6 +390,10 @@ class WallClock(keras.callbacks.Callback):
     """Adds the cumulative training seconds and images/s to the epoch logs,
     carried across resumed runs through `<directory>/wall_clock.json`.
 
+    The file records each epoch's seconds; a resumed run keeps those of the
+    epochs before the one it resumes at, so an epoch whose checkpoint a kill
+    prevented is not counted twice.
+
     Args:
         directory: folder of `wall_clock.json`.
         batch_size: global batch size, for images/s.
@@ -238,20 +410,36 @@ class WallClock(keras.callbacks.Callback):
         self.path = os.path.join(directory, "wall_clock.json")
         self.batch_size = batch_size
         self.total = 0.0
+        self.epoch_seconds = None
 
     def on_train_begin(self, logs=None):
+        self._resumed = False
         if os.path.isfile(self.path):
             try:
                 with open(self.path) as f:
-                    self.total = float(json.load(f)["seconds"])
+                    record = json.load(f)
+                self.total = float(record["seconds"])
+                # Files written before tfgen recorded each epoch hold the sum only.
+                seconds = record.get("epoch_seconds")
+                self.epoch_seconds = (
+                    None if seconds is None else list(map(float, seconds))
+                )
             except (ValueError, KeyError, TypeError) as error:
+                self.total, self.epoch_seconds = 0.0, None
                 warnings.warn(
                     f"{self.path} cannot be read ({error}); the wall clock restarts "
                     "at 0 for this run.",
                     stacklevel=2,
                 )
+        else:
+            self.epoch_seconds = []
 
     def on_epoch_begin(self, epoch, logs=None):
+        if not self._resumed:
+            self._resumed = True
+            if self.epoch_seconds is not None:
+                self.epoch_seconds = self.epoch_seconds[:epoch]
+                self.total = sum(self.epoch_seconds)
         self._start = time.perf_counter()
         self._steps = 0
 
@@ -261,13 +449,59 @@ class WallClock(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self._start
         self.total += seconds
+        if self.epoch_seconds is not None:
+            self.epoch_seconds.append(seconds)
         if logs is not None:
             logs["wall_seconds"] = self.total
             logs["images_per_second"] = (
                 self._steps * self.batch_size / max(seconds, 1e-9)
             )
         record = {"seconds": self.total, "epochs": epoch + 1}
+        if self.epoch_seconds is not None:
+            record["epoch_seconds"] = self.epoch_seconds
         files.write_bytes(self.path, json.dumps(record).encode())
+
+
+class ResumableCSVLogger(keras.callbacks.CSVLogger):
+    """`keras.callbacks.CSVLogger(append=True)` for resumable runs: at the
+    first epoch of a run, the rows of that epoch and later ones (written by
+    a run killed before it checkpointed them) are dropped, so the file holds
+    each epoch once.
+
+    Args:
+        filename: the CSV file.
+        separator: as for `keras.callbacks.CSVLogger`.
+
+    Example:
+
+    ```python
+    model.fit(data, epochs=5, callbacks=[ResumableCSVLogger("runs/x/history.csv"), backup])
+    ```
+    """
+
+    def __init__(self, filename, separator=","):
+        super().__init__(filename, separator=separator, append=True)
+
+    def on_train_begin(self, logs=None):
+        self._resumed = False
+        super().on_train_begin(logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._resumed:
+            return
+        self._resumed = True
+        self.csv_file.close()
+        with open(self.filename, newline="") as f:
+            rows = list(csv.reader(f, delimiter=self.sep))
+        kept = rows[:1] + [
+            row for row in rows[1:] if row and row[0].isdigit() and int(row[0]) < epoch
+        ]
+        if kept != rows:
+            text = io.StringIO()
+            csv.writer(text, delimiter=self.sep, lineterminator="\r\n").writerows(kept)
+            files.write_bytes(self.filename, text.getvalue().encode())
+        self.append_header = not kept
+        self.csv_file = open(self.filename, "a")  # noqa: SIM115 - closed by on_train_end
 
 
 def _worker_dir(directory, strategy):
@@ -346,18 +580,24 @@ def train(
     with precision_policy(precision), strategy.scope():
         kwargs = compile_kwargs() if callable(compile_kwargs) else compile_kwargs
         model = _build(model, kwargs)
-    cbs = []
+    # First, so that a NaN batch ends `fit` before anything saves or logs it.
+    cbs = [StopOnNonFinite()]
+    backup = None
     if output_dir:
         out = _worker_dir(output_dir, strategy)
         os.makedirs(out, exist_ok=True)
-        cbs = [
-            AtomicBackupAndRestore(
-                os.path.join(out, "backup"),
-                double_checkpoint=True,
-                delete_checkpoint=False,
-            ),
+        backup = AtomicBackupAndRestore(
+            os.path.join(out, "backup"),
+            double_checkpoint=True,
+            delete_checkpoint=False,
+        )
+        # The wall clock and the history log each epoch before its checkpoint
+        # (and drop, on resume, what an uncheckpointed epoch wrote), so a kill
+        # between the two cannot leave an epoch out of them.
+        cbs += [
             WallClock(out, batch_size or 0),
-            keras.callbacks.CSVLogger(os.path.join(out, "history.csv"), append=True),
+            ResumableCSVLogger(os.path.join(out, "history.csv")),
+            backup,
             keras.callbacks.TensorBoard(os.path.join(out, "logs")),
         ]
         if sample_every:
@@ -372,19 +612,27 @@ def train(
             )
     # The user's callbacks see each epoch after it is checkpointed and logged.
     cbs += list(callbacks or [])
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        history = _fit_multi_worker(
-            model, dataset, epochs, steps_per_epoch, cbs, strategy, verbose
-        )
-    else:
-        history = model.fit(
-            dataset,
-            epochs=epochs,
-            steps_per_epoch=steps_per_epoch,
-            callbacks=cbs,
-            shuffle=False,  # datasets shuffle themselves (tfgen.data.load(shuffle=True))
-            verbose=verbose,
-        )
+    try:
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            history = _fit_multi_worker(
+                model, dataset, epochs, steps_per_epoch, cbs, strategy, verbose
+            )
+        else:
+            history = model.fit(
+                dataset,
+                epochs=epochs,
+                steps_per_epoch=steps_per_epoch,
+                callbacks=cbs,
+                shuffle=False,  # datasets shuffle themselves (tfgen.data.load(shuffle=True))
+                verbose=verbose,
+            )
+    except NonFiniteError as error:
+        if backup is None:
+            raise
+        raise NonFiniteError(
+            f"{error} Nothing non-finite was saved: {backup.backup_dir} "
+            f"{backup._holds()}, where a rerun resumes."
+        ) from None
     return model, history
 
 
