@@ -116,6 +116,20 @@ def test_user_folder_and_arrays(tmp_path):
     assert data.load_arrays(str(tmp_path / "a.npy"))[0].shape == (5, 8, 8, 1)
     batch = first(data.load(images, batch_size=5)).numpy()
     np.testing.assert_allclose(batch, images / 255.0, rtol=1e-6)
+    # Float images on the 8-bit grid are taken exactly, not rounded or zeroed.
+    x, _ = data.load_arrays(images / 255.0)
+    np.testing.assert_array_equal(x, images)
+
+
+def test_grayscale_pngs_have_one_channel(tmp_path):
+    from PIL import Image
+
+    gray = np.random.default_rng(1).integers(0, 256, (8, 8), dtype=np.uint8)
+    Image.fromarray(gray).save(tmp_path / "gray.png")
+    Image.fromarray(gray > 127).save(tmp_path / "mono.png")  # 1-bit
+    x, _ = data.load_arrays(str(tmp_path))
+    np.testing.assert_array_equal(x[0, ..., 0], gray)
+    np.testing.assert_array_equal(x[1, ..., 0], np.where(gray > 127, 255, 0))
 
 
 class TestBadInput:
@@ -129,6 +143,11 @@ class TestBadInput:
             "cifar10.npz" in message
             and "TFGEN_DATA_DIR" in message
             and "download=True" in message
+        )
+        # What the file must hold, so a hand-made one is right the first time.
+        assert (
+            "uint8 arrays x_train, x_test of shape (n, 32, 32, 3) with pixels "
+            "0..255 and y_train, y_test of class ids 0..9" in message
         )
 
     def test_unknown_name(self):
@@ -162,9 +181,9 @@ class TestBadInput:
             data.load_arrays("mnist", data_dir=str(tmp_path))
 
     def test_bad_user_array(self):
-        with pytest.raises(ValueError, match=r"shape \(n, H, W\)"):
+        with pytest.raises(ValueError, match=r"shape \(n, H, W\).*shape=\(4, 8\)"):
             data.load(np.zeros((4, 8), np.uint8))
-        with pytest.raises(ValueError, match="uint8"):
+        with pytest.raises(ValueError, match=r"uint8.*values in \[300.0, 300.0\]"):
             data.load(np.full((2, 4, 4), 300.0))
 
     def test_empty_folder(self, tmp_path):

@@ -8,12 +8,23 @@ unless `download=True`, so nothing ever waits on the network by default.
 
 Any other `name` is the user's own data: a folder of PNG/JPEG images, an
 `.npy`/`.npz` file, or a numpy array of shape (n, H, W[, C]).
+
+Whatever the source, arrays pass `tfgen.validation.check_pixel_data` before
+use: integer pixel levels (0..255, or 0/1 for binarized MNIST), bool, or
+floats in [0, 1] exactly on the level grid; the dataset's own image shape;
+integer labels in [0, num_classes), one per image. Anything else is refused
+with a message naming the file, never cast. `.npz`/`.npy` files are read
+with `allow_pickle=False`, and an unreadable one is reported as such.
 """
 
 import os
+import zipfile
+import zlib
 
 import numpy as np
 import tensorflow as tf
+
+from tfgen.validation import check_pixel_data
 
 __all__ = [
     "CLASS_NAMES",
@@ -98,17 +109,91 @@ def parse_splits(name, split):
     return parts
 
 
+def _expected_npz(name):
+    """What `<name>.npz` holds, for messages."""
+    _, splits, labelled, shape = DATASETS[name]
+    images = ", ".join(f"x_{s}" for s in splits)
+    dims = ", ".join(str(d) for d in (shape if shape[2] != 1 else shape[:2]))
+    pixels = "0/1 pixels" if name in BINARY_DATASETS else "pixels 0..255"
+    text = f"uint8 arrays {images} of shape (n, {dims}) with {pixels}"
+    if labelled:
+        labels = ", ".join(f"y_{s}" for s in splits)
+        text += f" and {labels} of class ids 0..{len(CLASS_NAMES[name]) - 1}"
+    return text
+
+
+def _download_hint(name):
+    return (
+        "download it with tensorflow-datasets: "
+        f"tfgen.data.load({name!r}, download=True) (needs network access)"
+    )
+
+
 def _not_found(name, directory):
     tfds_name = DATASETS[name][0]
     return DatasetNotFoundError(
         f"Dataset {name!r} was not found. Looked for {os.path.join(directory, name + '.npz')} "
         f"and for a prepared tensorflow-datasets copy of {tfds_name!r}. Get it either way:\n"
-        f"  1. put {name}.npz (uint8 arrays x_train, y_train, x_test, y_test, or x_train/x_valid/"
-        "x_test for binarized_mnist) in that folder, or point $TFGEN_DATA_DIR / data_dir= at a "
-        "folder holding it;\n"
-        f"  2. or download it with tensorflow-datasets: "
-        f"tfgen.data.load({name!r}, download=True) (needs network access)."
+        f"  1. put {name}.npz ({_expected_npz(name)}) in that folder, or point "
+        "$TFGEN_DATA_DIR / data_dir= at a folder holding it;\n"
+        f"  2. or {_download_hint(name)}."
     )
+
+
+def _dataset_checks(name):
+    """`check_pixel_data` keywords of a built-in dataset."""
+    _, _, labelled, shape = DATASETS[name]
+    return {
+        "image_shape": shape,
+        "num_levels": 2 if name in BINARY_DATASETS else 256,
+        "num_classes": len(CLASS_NAMES[name]) if labelled else None,
+    }
+
+
+# What a damaged or foreign file raises from np.load or from reading a member.
+_READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
+
+
+def _read_numpy(path, select, expected, remedy):
+    """Reads an `.npy` array, or the members `select(keys)` of an `.npz`
+    archive as a dict, with `allow_pickle=False`. A file numpy cannot read
+    raises a ValueError naming it, what was `expected` and the `remedy`
+    (never numpy's advice to allow pickle). Returns `(keys, arrays)`."""
+    member = None
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.ndarray):
+            return None, loaded
+        with loaded:
+            keys = loaded.files
+            arrays = {}
+            for member in select(keys):
+                arrays[member] = loaded[member]
+            return keys, arrays
+    except _READ_ERRORS as e:
+        if member is not None and "pickle" in str(e):
+            received = (
+                f"{member} is an object array, which only pickle can read, and "
+                "tfgen refuses to unpickle data files"
+            )
+        elif member is not None:
+            received = f"{member} cannot be read ({type(e).__name__}: {e})"
+        else:
+            with open(path, "rb") as f:
+                head = f.read(8)
+            what = (
+                "is neither a zip archive nor a .npy array (tfgen refuses to "
+                "unpickle data files)"
+                if "pickle" in str(e)
+                else f"cannot be read ({type(e).__name__}: {e})"
+            )
+            received = (
+                f"a {os.path.getsize(path)}-byte file starting {head!r} that {what}"
+            )
+        raise ValueError(
+            f"{path} is not a valid dataset archive. Expected a NumPy .npz/.npy "
+            f"file of {expected}. Received: {received}. {remedy}"
+        ) from None
 
 
 def _load_tfds(name, splits, labelled, download, tfds_data_dir):
@@ -125,38 +210,83 @@ def _load_tfds(name, splits, labelled, download, tfds_data_dir):
     for split in splits:
         ds = builder.as_dataset(split=_TFDS_SPLITS.get(split, split), batch_size=-1)
         arrays = tfds.as_numpy(ds)
-        xs.append(np.asarray(arrays["image"], dtype="uint8"))
-        if labelled:
-            ys.append(np.asarray(arrays["label"], dtype="int64"))
+        x, y = check_pixel_data(
+            arrays["image"],
+            arrays["label"] if labelled else None,
+            source=f"tensorflow-datasets' {DATASETS[name][0]}:{split}",
+            **_dataset_checks(name),
+        )
+        xs.append(x)
+        ys.append(y)
     return np.concatenate(xs), (np.concatenate(ys) if labelled else None)
 
 
-def _read_npz(path, splits, labelled):
-    # allow_pickle=False: a data file never runs code.
-    with np.load(path, allow_pickle=False) as arrays:
-        missing = [f"x_{s}" for s in splits if f"x_{s}" not in arrays.files]
-        if labelled:
-            missing += [f"y_{s}" for s in splits if f"y_{s}" not in arrays.files]
-        if missing:
-            raise ValueError(
-                f"{path} lacks the arrays {missing}. Expected keys x_<split> (and "
-                f"y_<split> for labelled sets). Received keys: {sorted(arrays.files)}"
-            )
-        try:
-            xs = [arrays[f"x_{s}"] for s in splits]
-            ys = [arrays[f"y_{s}"] for s in splits] if labelled else None
-        except ValueError as e:  # object arrays need pickle
-            raise ValueError(
-                f"tfgen refuses to unpickle object arrays from {path}. Expected plain "
-                f"uint8 arrays. Received: {e}"
-            ) from None
-    x = np.concatenate(xs)
-    y = np.concatenate(ys).astype("int64").reshape(-1) if labelled else None
-    return x, y
+def _read_npz(path, name, splits):
+    labelled = DATASETS[name][2]
+    wanted = [f"x_{s}" for s in splits] + (
+        [f"y_{s}" for s in splits] if labelled else []
+    )
+    keys, arrays = _read_numpy(
+        path,
+        lambda keys: [k for k in wanted if k in keys],
+        _expected_npz(name),
+        f"Replace it with a valid {name}.npz, or delete it and {_download_hint(name)}.",
+    )
+    if keys is None:
+        raise ValueError(
+            f"{path} holds a single array. Expected a .npz archive of "
+            f"{_expected_npz(name)}."
+        )
+    missing = [k for k in wanted if k not in arrays]
+    if missing:
+        raise ValueError(
+            f"{path} lacks the arrays {missing}. Expected {_expected_npz(name)}. "
+            f"Received keys: {sorted(keys)}"
+        )
+    xs, ys = [], []
+    for s in splits:
+        x, y = check_pixel_data(
+            arrays[f"x_{s}"],
+            arrays[f"y_{s}"] if labelled else None,
+            source=f"{path} (x_{s}" + (f", y_{s})" if labelled else ")"),
+            **_dataset_checks(name),
+        )
+        xs.append(x)
+        ys.append(y)
+    return np.concatenate(xs), (np.concatenate(ys) if labelled else None)
 
 
-def _with_channels(x):
-    return x[..., None] if x.ndim == 3 else x
+_USER_FILE = (
+    "images (n, H, W[, C]): one .npy array, or an .npz archive with x_<split> "
+    "(else its first array) and optionally y_<split> labels"
+)
+
+
+def _read_user_file(path, split):
+    """Images (and labels) of the user's own .npy/.npz file."""
+
+    def select(keys):
+        if not keys:
+            return []
+        x_key = f"x_{split}" if f"x_{split}" in keys else keys[0]
+        return [x_key] + ([f"y_{split}"] if f"y_{split}" in keys else [])
+
+    keys, arrays = _read_numpy(
+        path,
+        select,
+        _USER_FILE,
+        "Save images with np.save or np.savez (numeric arrays need no pickle).",
+    )
+    if keys is None:
+        return check_pixel_data(arrays, source=path)
+    if not arrays:
+        raise ValueError(f"{path} holds no arrays. Expected {_USER_FILE}.")
+    names = list(arrays)  # the images first, then the labels if any
+    return check_pixel_data(
+        arrays[names[0]],
+        arrays[names[1]] if len(names) > 1 else None,
+        source=f"{path} ({', '.join(names)})",
+    )
 
 
 def load_arrays(name, split="train", data_dir=None, download=False, tfds_data_dir=None):
@@ -166,31 +296,22 @@ def load_arrays(name, split="train", data_dir=None, download=False, tfds_data_di
     folder of images, an `.npy`/`.npz` file, or an array.
     """
     if isinstance(name, np.ndarray):
-        return _check_user_array(name, "array"), None
+        return check_pixel_data(name, source="the array passed as `name`")
     if name in DATASETS:
-        _, _, labelled, _ = DATASETS[name]
         splits = parse_splits(name, split)
         directory = default_data_dir(data_dir)
         path = os.path.join(directory, f"{name}.npz")
         if os.path.isfile(path):
-            x, y = _read_npz(path, splits, labelled)
-        else:
-            found = _load_tfds(name, splits, labelled, download, tfds_data_dir)
-            if found is None:
-                raise _not_found(name, directory)
-            x, y = found
-        return _with_channels(x.astype("uint8", copy=False)), y
+            return _read_npz(path, name, splits)
+        found = _load_tfds(name, splits, DATASETS[name][2], download, tfds_data_dir)
+        if found is None:
+            raise _not_found(name, directory)
+        return found
     path = os.path.expanduser(str(name))
     if os.path.isdir(path):
         return _read_folder(path), None
-    if os.path.isfile(path) and path.endswith(".npy"):
-        return _check_user_array(np.load(path, allow_pickle=False), path), None
-    if os.path.isfile(path) and path.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as arrays:
-            key = f"x_{split}" if f"x_{split}" in arrays.files else arrays.files[0]
-            x = arrays[key]
-            y = arrays.get(f"y_{split}")
-        return _check_user_array(x, path), (None if y is None else y.astype("int64"))
+    if os.path.isfile(path) and path.endswith((".npy", ".npz")):
+        return _read_user_file(path, split)
     raise DatasetNotFoundError(
         f"Unknown dataset {name!r}. Expected one of {sorted(DATASETS)}, a folder of "
         "PNG/JPEG images, an .npy/.npz file, or a numpy array. "
@@ -198,36 +319,14 @@ def load_arrays(name, split="train", data_dir=None, download=False, tfds_data_di
     )
 
 
-def _check_user_array(x, source):
-    x = np.asarray(x)
-    if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] not in (1, 3)):
-        raise ValueError(
-            f"Images from {source} must have shape (n, H, W) or (n, H, W, 1|3). "
-            f"Received: shape={x.shape}"
-        )
-    if x.dtype != np.uint8:
-        if (
-            np.issubdtype(x.dtype, np.floating)
-            and x.size
-            and x.min() >= 0
-            and x.max() <= 1
-        ):
-            x = np.rint(x * 255).astype("uint8")
-        else:
-            raise ValueError(
-                f"Images from {source} must be uint8 in [0, 255] or floats in [0, 1]. "
-                f"Received: dtype={x.dtype}"
-            )
-    return _with_channels(x)
-
-
 def _read_folder(path):
     from tfgen.images import read_images
 
     try:
-        return read_images(path)[0]
+        images = read_images(path)[0]
     except FileNotFoundError as e:
         raise DatasetNotFoundError(str(e)) from None
+    return check_pixel_data(images, source=f"the images in {path}")[0]
 
 
 def load(
@@ -371,7 +470,10 @@ def _load_cycle_gan_tfds(name, side, split, download, tfds_data_dir):
             )
         builder.download_and_prepare()
     ds = builder.as_dataset(split=f"{split}{side}", batch_size=-1)
-    return np.asarray(tfds.as_numpy(ds)["image"], dtype="uint8")
+    images = tfds.as_numpy(ds)["image"]
+    return check_pixel_data(
+        images, source=f"tensorflow-datasets' {name}:{split}{side}"
+    )[0]
 
 
 def load_domain(
@@ -388,9 +490,7 @@ def load_domain(
     if isinstance(domain, str) and ":" in domain and not os.path.exists(domain):
         source, cls = domain.rsplit(":", 1)
         if source.startswith("cycle_gan/"):
-            return _with_channels(
-                _load_cycle_gan_tfds(source, cls, split, download, tfds_data_dir)
-            )
+            return _load_cycle_gan_tfds(source, cls, split, download, tfds_data_dir)
         if source not in CLASS_NAMES:
             raise ValueError(
                 f"Class subsets come from {sorted(CLASS_NAMES)}. Received: {domain!r}"

@@ -7,6 +7,7 @@ __all__ = [
     "check_image_shape",
     "check_images",
     "check_labels",
+    "check_pixel_data",
     "check_positive_int",
 ]
 
@@ -122,3 +123,104 @@ def check_image_batch(
 
         images = assert_on_grid(images, num_levels, name=name, message=grid_message)
     return images
+
+
+def _describe_pixels(image_shape, num_levels):
+    if image_shape is None:
+        shape = "(n, H, W) or (n, H, W, 1|3)"
+    else:
+        h, w, c = image_shape
+        shape = (
+            f"(n, {h}, {w}, {c})" if c != 1 else f"(n, {h}, {w}) or (n, {h}, {w}, 1)"
+        )
+    return (
+        f"images of shape {shape} holding integer pixel levels 0..{num_levels - 1} "
+        f"(uint8), bool, or floats in [0, 1] on the grid k/{num_levels - 1}"
+    )
+
+
+def check_pixel_data(
+    x, y=None, *, source, image_shape=None, num_levels=256, num_classes=None
+):
+    """Checks images (and labels) read from a data file; returns them as
+    uint8 pixel levels (n, H, W, C) and int64 labels (n,) (None without).
+
+    Nothing is cast behind the caller's back: integer images must hold levels
+    0..num_levels-1, bool images are 0 and the top level, float images must
+    be finite, in [0, 1] and on the grid k/(num_levels - 1) (within
+    `tfgen.levels.TOLERANCE`), which converts to levels exactly. Labels must
+    be integers in [0, num_classes) (>= 0 when `num_classes` is None), one
+    per image.
+
+    Args:
+        x: the images, (n, H, W) or (n, H, W, C).
+        y: the labels or None.
+        source: where they came from (a file and its keys), for messages.
+        image_shape: the (H, W, C) they must have; None accepts any H and W
+            with 1 or 3 channels.
+        num_levels: pixel levels per channel: 256 for 8-bit data, 2 for
+            binary data.
+        num_classes: the number of classes labels index, or None.
+    """
+    expected = _describe_pixels(image_shape, num_levels)
+    x = np.asarray(x)
+    kind = x.dtype.kind
+    if kind not in "biuf":
+        raise TypeError(f"{source}: expected {expected}. Received: dtype={x.dtype}")
+    received = x.shape
+    if x.ndim == 3:
+        x = x[..., None]
+    shape_ok = x.ndim == 4 and x.shape[-1] in (1, 3)
+    if image_shape is not None:
+        shape_ok = shape_ok and tuple(x.shape[1:]) == tuple(image_shape)
+    if not shape_ok:
+        raise ValueError(f"{source}: expected {expected}. Received: shape={received}")
+    top = num_levels - 1
+    if kind == "b":
+        x = x.astype(np.uint8) * np.uint8(top)
+    elif kind == "f":
+        from tfgen.levels import levels_of
+
+        # Off-grid floats are refused, not rounded: quantizing is the
+        # caller's choice (tfgen.levels).
+        rounding = (
+            "Off-grid floats are not rounded for you; quantize them yourself, "
+            f"e.g. np.rint(x * {top}).astype(np.uint8)."
+        )
+        try:
+            x = levels_of(x, num_levels, name="x", message=rounding)
+        except ValueError as e:
+            raise ValueError(f"{source}: expected {expected}. {e}") from None
+        x = x.astype(np.uint8)
+    elif x.dtype != np.uint8 or top < 255:
+        lo, hi = (int(x.min()), int(x.max())) if x.size else (0, 0)
+        if lo < 0 or hi > top:
+            raise ValueError(
+                f"{source}: expected {expected}. Received: {x.dtype} values in "
+                f"[{lo}, {hi}]"
+            )
+        x = x.astype(np.uint8, copy=False)
+    if y is None:
+        return x, None
+    return x, _check_data_labels(y, len(x), source, num_classes)
+
+
+def _check_data_labels(y, n, source, num_classes):
+    y = np.asarray(y)
+    span = "non-negative" if num_classes is None else f"in [0, {num_classes})"
+    expected = (
+        f"one integer class id {span} per image: shape ({n},) or ({n}, 1) "
+        f"for the {n} images"
+    )
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"{source}: expected {expected}. Received: dtype={y.dtype}")
+    if y.shape not in ((n,), (n, 1)):
+        raise ValueError(f"{source}: expected {expected}. Received: shape={y.shape}")
+    y = y.reshape(-1)
+    if n:
+        lo, hi = int(y.min()), int(y.max())
+        if lo < 0 or (num_classes is not None and hi >= num_classes):
+            raise ValueError(
+                f"{source}: expected {expected}. Received labels in [{lo}, {hi}]"
+            )
+    return y.astype(np.int64)
