@@ -69,18 +69,66 @@ def save_grid(images, path, nrow=None, padding=2, scale=1):
     return path
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_bit_depth(head):
+    """The bit depth in a PNG's IHDR (the first 26 bytes), else None."""
+    if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR" and len(head) > 24:
+        return head[24]
+    return None
+
+
+def _exact_8_bit(path, contents):
+    """A 16-bit PNG as 8-bit pixels, when that is exact: every sample is
+    k * 257, as a tool that widened 8-bit data writes (k * 65535 / 255)."""
+    import tensorflow as tf
+
+    wide = tf.io.decode_png(contents, dtype=tf.uint16).numpy()
+    off = wide % 257 != 0
+    if off.any():
+        bad = tuple(int(i) for i in np.argwhere(off)[0])
+        raise ValueError(
+            f"{path} is a 16-bit PNG whose samples are not 8-bit values "
+            f"(k * 257). Expected 8-bit images (tfgen models see 256 levels); "
+            "rounding would lose data silently, so convert it yourself, e.g. "
+            "np.rint(x / 257).astype(np.uint8) of its 16-bit samples, and save "
+            f"an 8-bit PNG. Received sample [row, column, channel] {list(bad)} = "
+            f"{int(wide[bad])}"
+        )
+    return (wide // 257).astype(np.uint8)
+
+
 def _read_one(path):
+    import io
+
     from PIL import Image
 
-    with Image.open(path) as im:
-        mode = "L" if im.mode in ("1", "L", "I;16", "I") else "RGB"
+    with open(path, "rb") as f:
+        contents = f.read()
+    if _png_bit_depth(contents[:26]) == 16:
+        # Pillow clips 16-bit gray to 255 and keeps only the high byte of
+        # 16-bit color; decode every sample and keep the image only if exact.
+        narrow = _exact_8_bit(path, contents)
+        image = Image.fromarray(narrow[..., 0] if narrow.shape[-1] == 1 else narrow)
+    else:
+        image = Image.open(io.BytesIO(contents))
+    with image as im:
+        mode = "L" if im.mode in ("1", "L") else "RGB"
         x = np.asarray(im.convert(mode))
     return x[..., None] if x.ndim == 2 else x
 
 
 def read_images(path):
     """Reads a PNG/JPEG file or a folder of them (recursively, sorted by
-    path) as uint8 (n, H, W, C); returns `(images, relative_paths)`."""
+    path) as uint8 (n, H, W, C); returns `(images, relative_paths)`.
+
+    Grayscale images (1-bit too) give C = 1, others C = 3 (alpha dropped).
+    16-bit PNGs are read exactly or not at all: one whose samples are all
+    k * 257 (8-bit data stored in 16 bits) becomes k; any other raises a
+    ValueError naming the file and a sample, since rounding to 8 bits would
+    lose data behind the caller's back (and break lossless `compress`).
+    """
     path = os.path.expanduser(str(path))
     if os.path.isfile(path):
         if not path.lower().endswith(IMAGE_EXTENSIONS):
