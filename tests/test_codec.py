@@ -1,10 +1,10 @@
 import math
 import struct
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from codec_models import register_tiny
 
 import tfgen
 from tfgen import cli, codec, distributions, zoo
@@ -45,32 +45,15 @@ def tiny_zoo(tmp_path, monkeypatch):
     monkeypatch.setattr(zoo, "_REGISTRY", dict(zoo._REGISTRY))
 
     def make(name, seed=0):
-        keras.utils.set_random_seed(seed)
         if name in AR_CASES:
             cls, config = AR_CASES[name]
         else:
             cls = "VAE"
             config = dict(latent_dim=2, hidden_units=(8,), **VAE_CASES[name])
-        config = {**config, "seed": 0}
-        model = tfgen.models.get(cls)(**config)
-        model(np.zeros((1, *config["image_shape"]), "float32"))
         folder = tmp_path / f"{name}_{seed}"
         folder.mkdir()
-        weights = str(folder / "model.weights.h5")
-        model.save_weights(weights)
         entry_name = f"{name}_{seed}".replace("_", "-")
-        zoo.register(
-            dict(
-                name=entry_name,
-                model=cls,
-                config=config,
-                weights="model.weights.h5",
-                sha256=zoo.sha256(weights),
-                directory=str(folder),
-            ),
-            overwrite=True,
-        )
-        return zoo.load(entry_name)
+        return register_tiny(cls, config, folder, entry_name, seed=seed)
 
     return make
 
@@ -146,7 +129,7 @@ def test_header_round_trip_and_integrity():
         num_levels=2,
         count=3,
         batch_size=2,
-        chunk_words=[1, 2],
+        chunk_words=[2, 1],
         checksum=12345,
     )
     blob = header.to_bytes() + bytes(12)
@@ -331,3 +314,52 @@ def test_compression_benchmark_codec_row(tiny_zoo):
     assert row["payload_bpd"] < row["bpd"]
     assert row["model_rate"] == "exact NLL"
     assert row["model_bpd"] <= row["payload_bpd"] * 1.01 + 64 / levels.size
+
+
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        (np.nan, ValueError, "Expected finite `images`"),
+        (np.inf, ValueError, "Expected finite `images`"),
+        (1.5, ValueError, r"in \[0, 1\]"),
+        (-0.5, ValueError, r"in \[0, 1\]"),
+    ],
+)
+def test_non_finite_or_out_of_range_images_are_refused(tiny_zoo, bad, error, message):
+    # Issue 18, finding 6: refused up front, not deep in TF or the coder.
+    model = tiny_zoo("pixelcnn_binary")
+    x = np.zeros((2, 5, 4, 1), "float32")
+    x[1, 2, 3, 0] = bad
+    with pytest.raises(error, match=message):
+        codec.compress(x, model)
+    with pytest.raises(TypeError, match="Expected uint8/int levels"):
+        codec.compress(np.zeros((2, 5, 4, 1), complex), model)
+
+
+@pytest.mark.parametrize("name", ["pixelcnn_binary", "vae_bernoulli"])
+def test_short_chunks_are_padded_to_the_format_minimum(tiny_zoo, monkeypatch, name):
+    # One word per value: both coders must pad (the range coder at the end,
+    # the bits-back stack below its initial words) and still round-trip.
+    model = tiny_zoo(name)
+    levels = _levels(model, 4)
+    natural = codec.read_header(codec.compress(levels, model, batch_size=2))[0]
+    monkeypatch.setattr(codec.container, "VALUES_PER_WORD", 1)
+    blob = codec.compress(levels, model, batch_size=2)
+    header, _ = codec.read_header(blob)
+    dims = int(np.prod(model.image_shape))
+    assert all(w >= n * dims for w, n in zip(header.chunk_words, header.chunk_counts()))
+    assert sum(header.chunk_words) > sum(natural.chunk_words)
+    np.testing.assert_array_equal(codec.decompress(blob), levels)
+
+
+def test_batch_is_clamped_to_the_images_and_the_chunk_limit(tiny_zoo):
+    model = tiny_zoo("pixelcnn_binary")
+    levels = _levels(model, 3)
+    header, _ = codec.read_header(codec.compress(levels, model, batch_size=1000))
+    assert (header.batch_size, len(header.chunk_words)) == (3, 1)
+    limit = codec.container.max_batch(model.image_shape)
+    assert limit == codec.container.MAX_CHUNK_VALUES // 20
+    header.count, header.batch_size = limit + 1, limit + 1
+    header.chunk_words = [codec.container.min_words(limit + 1, (5, 4, 1))]
+    with pytest.raises(codec.CodecError, match=f"at most {limit} images per batch"):
+        codec.read_header(header.to_bytes() + bytes(4 * header.chunk_words[0]))

@@ -54,6 +54,7 @@ from tfgen.codec.container import (
     CodecError,
     Header,
     image_checksum,
+    max_batch,
     pack,
     payload_words,
     read_header,
@@ -135,7 +136,7 @@ def _check_levels(images, image_shape, num_levels):
             )
         return x.astype(np.int32)
     if not np.issubdtype(x.dtype, np.floating):
-        raise ValueError(
+        raise TypeError(
             f"Expected uint8/int levels or float images in [0, 1]. Received dtype {x.dtype}"
         )
     return grid.levels_of(x, num_levels, name="images")
@@ -166,7 +167,10 @@ def compress(images, model, batch_size=256, progress=False):
             in [0, 1] on the model's level grid.
         model: a zoo name, or a model from `tfgen.zoo.load`.
         batch_size: images coded together (one range-coded chunk each for
-            autoregressive models); decoding uses the same.
+            autoregressive models); decoding uses the same. At most the
+            number of images and `container.MAX_CHUNK_VALUES` values: a
+            larger one is lowered to that (it changes the speed, not the
+            images).
         progress: a progress bar over batches.
 
     Returns:
@@ -177,6 +181,8 @@ def compress(images, model, batch_size=256, progress=False):
     kind = _kind(model)
     batch_size = check_positive_int(batch_size, "batch_size")
     levels = _check_levels(images, tuple(model.image_shape), model.num_levels)
+    # A batch beyond the images would only pad them (and cost its memory).
+    batch_size = min(batch_size, len(levels), max_batch(model.image_shape))
     coder = coding_copy(model)
     if kind == "autoregressive":
         chunks = autoregressive.encode(coder, levels, batch_size, progress=progress)
@@ -197,6 +203,33 @@ def compress(images, model, batch_size=256, progress=False):
     return pack(header, chunks)
 
 
+def _named(header):
+    """The zoo model a header names, refused (as `CodecError`) unless it is a
+    registered entry with the header's weights: a file never loads a path or
+    another model."""
+    try:
+        entry = zoo.get(zoo.check_name(header.model_name))
+    except (KeyError, ValueError) as error:
+        message = error.args[0] if error.args else error
+        raise CodecError(
+            f"This file names zoo model {header.model_name!r}, which cannot be "
+            f"used: {message}"
+        ) from None
+    if entry.sha256 != header.weights_sha256:
+        raise CodecError(
+            f"This file was compressed with zoo model {entry.name!r} with weights "
+            f"sha256 {header.weights_sha256[:16]}... The zoo's {entry.name!r} has "
+            f"weights sha256 {str(entry.sha256)[:16]}...; decoding with them would "
+            "give wrong pixels."
+        )
+    try:
+        return zoo.load(entry.name)
+    except (OSError, ValueError) as error:
+        raise CodecError(
+            f"This file needs zoo model {entry.name!r}, which does not load: {error}"
+        ) from error
+
+
 def decompress(blob, model=None, progress=False):
     """The uint8 levels (n, H, W, C) that `compress` coded into `blob`.
 
@@ -212,7 +245,7 @@ def decompress(blob, model=None, progress=False):
             images whose CRC-32 does not match.
     """
     header, offset = read_header(blob)
-    model, name, digest = _identity(model if model is not None else header.model_name)
+    model, name, digest = _identity(model if model is not None else _named(header))
     if (name, digest) != (header.model_name, header.weights_sha256):
         raise CodecError(
             f"This file was compressed with zoo model {header.model_name!r} (weights "
@@ -225,7 +258,17 @@ def decompress(blob, model=None, progress=False):
     ):
         raise CodecError(
             f"The header's image shape {header.image_shape} and {header.num_levels} "
-            f"levels do not fit model {name!r}."
+            f"levels do not fit model {name!r}: expected "
+            f"{tuple(model.image_shape)} and {model.num_levels} levels."
+        )
+    try:
+        kind = _kind(model)
+    except ValueError as error:
+        raise CodecError(f"{error} The file names it: it is corrupted.") from None
+    if kind != header.codec:
+        raise CodecError(
+            f"Corrupted tfgen codec file: model {name!r} is coded with the {kind} "
+            f"codec. Received a header for the {header.codec} codec."
         )
     payload = payload_words(blob, offset)
     coder = coding_copy(model)

@@ -10,6 +10,12 @@ The coded probabilities must be the same bits at both ends: the network
 runs in float64 (see `tfgen.codec.coding_copy`), its logits are cast to
 float32 and rounded to multiples of `LOGIT_QUANTUM`, and the probabilities
 come from those by one NumPy function, `probabilities`.
+
+A chunk shorter than `container.min_words` is padded with zero words,
+which the range decoder never reads. The decoder counts the
+bits its symbols cost at least (`coder.bits_floor`) and stops as soon as
+they exceed the chunk's: a corrupted or forged chunk is refused after a few
+positions instead of after the whole batch.
 """
 
 import numpy as np
@@ -17,7 +23,7 @@ import tensorflow as tf
 
 from tfgen import sampling
 from tfgen.codec import coder
-from tfgen.codec.container import UNDECODABLE, CodecError
+from tfgen.codec.container import UNDECODABLE, CodecError, min_words
 from tfgen.progress import track
 
 __all__ = ["LOGIT_QUANTUM", "decode", "encode", "network_logits", "probabilities"]
@@ -76,41 +82,81 @@ def encode(model, levels, batch_size, progress=False):
         probs = probs.transpose(1, 0, 2).reshape(n * dims, -1)
         encoder = constriction.stream.queue.RangeEncoder()
         encoder.encode(symbols.astype(np.int32), family, probs)
-        chunks.append(np.asarray(encoder.get_compressed(), "<u4"))
+        words = np.asarray(encoder.get_compressed(), "<u4")
+        pad = max(0, min_words(n, model.image_shape) - len(words))
+        chunks.append(np.concatenate([words, np.zeros(pad, "<u4")]))
     return chunks
 
 
-def _decoder_step(model, words, n, batch_size):
-    """A `choose` for the samplers that decodes the n images' symbols at each
-    position from one range-coded chunk."""
+#: Bits a chunk may hold beyond its symbols' floor: the range coder's flush.
+_FLUSH_BITS = 64
+
+
+def _position_decoder(model, words, n, batch_size, failures):
+    """The step that decodes the n images' symbols at one position from one
+    range-coded chunk, given the batch's logits; why it stopped goes in
+    `failures`."""
     constriction = coder.require_constriction()
     family = coder.categorical()
     decoder = constriction.stream.queue.RangeDecoder(np.asarray(words, np.uint32))
     num_levels = model.num_levels
+    budget = 32 * len(words) + _FLUSH_BITS
+    spent = [0.0]
 
     def decode_position(logits):
         values = np.zeros(batch_size, np.int32)
         probs = probabilities(logits[:n], num_levels)
-        values[:n] = decoder.decode(family, probs)
+        try:
+            values[:n] = decoder.decode(family, probs)
+        except (AssertionError, ValueError) as error:  # the range decoder refused
+            failures.append(CodecError(f"{UNDECODABLE} ({error})"))
+            raise failures[-1] from error
+        spent[0] += coder.bits_floor(probs, values[:n])
+        if spent[0] > budget:
+            failures.append(
+                CodecError(
+                    f"Corrupted tfgen codec file: a chunk of {len(words)} words holds "
+                    f"at most {budget} bits; its symbols so far cost at least "
+                    f"{spent[0]:.0f}. {UNDECODABLE}"
+                )
+            )
+            raise failures[-1]
         return values
 
-    def choose(logits, t, noise, temperature):
-        values = tf.numpy_function(decode_position, [logits], tf.int32, stateful=True)
-        return tf.reshape(values, [batch_size])
+    return decode_position
 
-    return choose
+
+def _decoding_loop(model):
+    """`(run, slot)`: the sampler's loop whose `choose` hands each position's
+    logits to the step in `slot[0]`. Built once per (float64) model and kept
+    on it: tracing the loop costs more than decoding a small file."""
+    loop = getattr(model, "_codec_loop", None)
+    if loop is None:
+        slot = [None]
+
+        def choose(logits, t, noise, temperature):
+            values = tf.numpy_function(
+                lambda x: slot[0](x), [logits], tf.int32, stateful=True
+            )
+            return tf.reshape(values, tf.shape(logits)[:1])
+
+        build = (
+            sampling.cached_sampler
+            if sampling.supports_cached_sampling(model)
+            else sampling.compiled_sampler
+        )
+        loop = (build(model, jit_compile=False, choose=choose), slot)
+        # Not a tracked attribute: the loop is no part of the model's state.
+        object.__setattr__(model, "_codec_loop", loop)
+    return loop
 
 
 def decode(model, header, payload, progress=False):
     """The int levels (n, H, W, C) that `encode` coded into `payload`, the
     uint32 words of the chunks `header` lists."""
-    batch_size = header.batch_size
+    batch_size = header.batch
     shape = tuple(model.image_shape)
-    build = (
-        sampling.cached_sampler
-        if sampling.supports_cached_sampling(model)
-        else sampling.compiled_sampler
-    )
+    run, slot = _decoding_loop(model)
     noise_shape = (batch_size, *shape) + ((1,) if model.num_levels > 2 else ())
     noise = tf.zeros(noise_shape, tf.float32)
     labels = tf.zeros([batch_size, 0], tf.float32)
@@ -121,8 +167,8 @@ def decode(model, header, payload, progress=False):
         n = min(batch_size, header.count - start)
         words = payload[offset : offset + header.chunk_words[index]]
         offset += header.chunk_words[index]
-        choose = _decoder_step(model, words, n, batch_size)
-        run = build(model, jit_compile=False, choose=choose)
+        failures = []
+        slot[0] = _position_decoder(model, words, n, batch_size, failures)
         try:
             levels = run(
                 tf.zeros((batch_size, *shape), tf.int32),
@@ -132,7 +178,9 @@ def decode(model, header, payload, progress=False):
                 tf.constant(1.0, tf.float32),
             )
         except tf.errors.OpError as error:
-            # The range decoder refused its input (raised inside the loop).
-            raise CodecError(UNDECODABLE) from error
+            # Raised inside the loop: say why, not TF's wrapping of it.
+            raise (failures[-1] if failures else CodecError(UNDECODABLE)) from error
+        finally:
+            slot[0] = None
         out.append(np.asarray(levels)[:n])
     return np.concatenate(out)

@@ -27,6 +27,14 @@ image, in reverse order.
   words, popped as the first posterior sample's bits; they stay in the file
   (that is their cost: 32 x `INITIAL_WORDS` bits per file, stated by the
   compression benchmark) and decoding checks that exactly they remain.
+- **Padding**: a file holds at least `container.min_words` words for its
+  images, and no image after the first pops its posterior from a stack
+  run dry (under `DRY_BITS`). When either fails, the images are coded again
+  on a stack with more zero words below the initial ones (rare); the
+  decoder accepts zero words below them. A decoder whose stack runs dry
+  before the last image is decoding garbage and stops there. When the stack ends shorter, the images are
+  coded again on a stack with zero words below the initial ones; the
+  decoder accepts zero words below them.
 
 Networks run on one image at a time at both ends, so the coded tables are
 the same bits there (see `tfgen.codec`).
@@ -37,18 +45,27 @@ import tensorflow as tf
 from scipy.special import ndtr, ndtri
 
 from tfgen.codec import coder
-from tfgen.codec.container import CodecError
+from tfgen.codec.container import CodecError, min_words
 from tfgen.distributions import logistic_mixture_level_probs
 from tfgen.levels import from_levels
 from tfgen.progress import track
 
-__all__ = ["INITIAL_WORDS", "LATENT_BITS", "decode", "encode", "latent_grid"]
+__all__ = [
+    "DRY_BITS",
+    "INITIAL_WORDS",
+    "LATENT_BITS",
+    "decode",
+    "encode",
+    "latent_grid",
+]
 
 #: Buckets per latent dimension: 2 ** LATENT_BITS.
 LATENT_BITS = 12
 #: Seeded words on the stack before the first image.
 INITIAL_WORDS = 32
 _SEED = 20190111
+#: A stack holding fewer bits than this is dry: popping reads nothing.
+DRY_BITS = 32
 
 
 def latent_grid(bits=LATENT_BITS):
@@ -144,19 +161,36 @@ def _uniform_prior(model, buckets):
     return np.full((model.latent_dim, buckets), 1.0 / buckets)
 
 
-def encode(model, levels, progress=False):
-    """One chunk of uint32 words coding `levels` (n, H, W, C) with a VAE."""
+def _encode_on(model, levels, bottom, progress):
+    """`(words, dry)`: the stack `bottom` zero words + initial words after
+    coding `levels`, and whether an image after the first popped its
+    posterior dry."""
     constriction = coder.require_constriction()
     family = coder.categorical()
     edges, centres = latent_grid()
     prior = _uniform_prior(model, len(centres))
-    stack = constriction.stream.stack.AnsCoder(_initial_words())
-    for x in track(levels, len(levels), progress, "encode"):
+    start = np.concatenate([np.zeros(bottom, np.uint32), _initial_words()])
+    stack = constriction.stream.stack.AnsCoder(start)
+    dry = False
+    for index, x in enumerate(track(levels, len(levels), progress, "encode")):
         posterior = _posterior_table(model, x, edges)
         z = stack.decode(family, posterior)
+        dry = dry or (index > 0 and stack.num_valid_bits() < DRY_BITS)
         _PixelTables(model, centres[z].astype("float32")).push(stack, family, x)
         stack.encode_reverse(z.astype(np.int32), family, prior)
-    return [np.asarray(stack.get_compressed(), "<u4")]
+    return np.asarray(stack.get_compressed(), "<u4"), dry
+
+
+def encode(model, levels, progress=False):
+    """One chunk of uint32 words coding `levels` (n, H, W, C) with a VAE."""
+    bottom = 0
+    while True:
+        words, dry = _encode_on(model, levels, bottom, progress)
+        short = min_words(len(levels), model.image_shape) - len(words)
+        if short <= 0 and not dry:
+            return [words]
+        # Rare: pad below and code again (doubling when a pop ran dry).
+        bottom = max(bottom + short, 2 * bottom + 8 if dry else 0)
 
 
 def decode(model, header, payload, progress=False):
@@ -168,14 +202,23 @@ def decode(model, header, payload, progress=False):
     stack = constriction.stream.stack.AnsCoder(np.asarray(payload, np.uint32))
     out = []
     count = header.count
-    for _ in track(range(count), count, progress, "decode"):
+    for index in track(range(count), count, progress, "decode"):
         z = stack.decode(family, prior)
         x = _PixelTables(model, centres[z].astype("float32")).pop(stack, family)
+        # Here the stack is the encoder's after it popped this image's
+        # posterior, never dry but for the first image (see `encode`).
+        if index < count - 1 and stack.num_valid_bits() < DRY_BITS:
+            raise CodecError(
+                f"Corrupted tfgen codec file: the header announces {count} images; "
+                f"the bits-back stack ran dry after {index + 1}."
+            )
         posterior = _posterior_table(model, x, edges)
         stack.encode_reverse(z.astype(np.int32), family, posterior)
         out.append(x)
     rest = np.asarray(stack.get_compressed(), np.uint32)
-    if not np.array_equal(rest, _initial_words()):
+    initial = _initial_words()
+    below = rest[: len(rest) - len(initial)]
+    if not (np.array_equal(rest[len(below) :], initial) and not below.any()):
         raise CodecError(
             "Corrupted tfgen codec file: the bits-back stack does not end on its "
             "initial words."

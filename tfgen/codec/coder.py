@@ -5,7 +5,14 @@ progress bars come from `tfgen.progress`).
 `tfgen.codec.autoregressive` and the ANS stack of `tfgen.codec.bits_back`.
 """
 
-__all__ = ["categorical", "require_constriction"]
+import numpy as np
+
+__all__ = ["PROBABILITY_SLACK", "bits_floor", "categorical", "require_constriction"]
+
+#: How far above its float probability constriction's 24-bit quantization
+#: (`perfect=False`: every symbol at least one 2^-24 unit) may code a
+#: symbol, with room to spare: 2^10 units.
+PROBABILITY_SLACK = 2.0**-14
 
 
 def require_constriction():
@@ -24,3 +31,11 @@ def categorical():
     """constriction's categorical model family over float64 probability
     tables, with the `perfect=False` quantization every file is coded with."""
     return require_constriction().stream.model.Categorical(perfect=False)
+
+
+def bits_floor(probs, symbols):
+    """A lower bound on the bits the coder spends on `symbols` (m,) coded
+    with the float64 tables `probs` (m, L): a coded chunk holds at least
+    this many bits, so a decoder that has read more is decoding garbage."""
+    p = np.asarray(probs)[np.arange(len(symbols)), np.asarray(symbols)]
+    return float(-np.log2(np.minimum(1.0, p + PROBABILITY_SLACK)).sum())

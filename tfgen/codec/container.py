@@ -8,6 +8,19 @@ File format (little-endian), `FORMAT_VERSION` 1:
     | CRC-32 of the images' levels (uint8) u32 | header CRC-32 u32
     | payload (u32 words)
 
+Every field is checked against the others and the payload before any model
+runs (`check_header`), so a forged header with a valid CRC costs no more
+than its bytes announce:
+
+- the batch is at most the image count (`Header.batch`: older files stored
+  `compress`'s argument, so a larger one is read as the count) and codes
+  at most `MAX_CHUNK_VALUES` values (images x H x W x C) at once;
+- an autoregressive file has one chunk per batch, a bits-back file one;
+- every chunk holds at least one word per `VALUES_PER_WORD` values it
+  codes (`min_words`; the coders pad shorter chunks with zero words), so
+  what a file can announce, and the memory decoding it takes, grow with its
+  size: a 1 KB file decodes to at most 2^18 values (334 28x28 images).
+
 Nothing here runs a model: headers read and write with NumPy alone.
 """
 
@@ -22,9 +35,14 @@ __all__ = [
     "FORMAT_VERSION",
     "MAGIC",
     "UNDECODABLE",
+    "MAX_CHUNK_VALUES",
+    "VALUES_PER_WORD",
     "CodecError",
     "Header",
+    "check_header",
     "image_checksum",
+    "max_batch",
+    "min_words",
     "pack",
     "payload_words",
     "read_header",
@@ -34,6 +52,18 @@ MAGIC = b"TFGC"
 FORMAT_VERSION = 1
 #: The coders, in the order of their ids (1, 2, ...) in the header.
 CODECS = ("autoregressive", "bits_back")
+
+#: Most values (images x height x width x channels) one chunk codes: the
+#: autoregressive decoder holds a chunk's images at once (the zoo's 28x28
+#: PixelCNN took 6 GB for a batch of 4,096), so a header cannot ask for more.
+MAX_CHUNK_VALUES = 2**18
+#: A chunk holds at least one payload word per this many values it codes,
+#: which bounds what a file of a given size can announce. 1/32 bit per value
+#: is far below what the zoo's models spend on real images; the coders pad
+#: cheaper chunks with zero words.
+VALUES_PER_WORD = 1024
+#: Longest zoo name a header may hold, in UTF-8 bytes.
+MAX_NAME_BYTES = 255
 
 #: Why a payload that fails to decode fails, for the coders' errors.
 UNDECODABLE = (
@@ -86,6 +116,86 @@ class Header:
         """Bytes of payload the header announces."""
         return 4 * int(sum(self.chunk_words))
 
+    @property
+    def batch(self):
+        """Images decoded together: `batch_size`, at most the image count."""
+        return min(self.batch_size, self.count)
+
+    def chunk_counts(self):
+        """Images coded in each chunk (call after `check_header`)."""
+        if self.codec == "bits_back":
+            return [self.count]
+        return [
+            min(self.batch, self.count - s) for s in range(0, self.count, self.batch)
+        ]
+
+
+def max_batch(image_shape):
+    """Most images of `image_shape` one chunk may code (`MAX_CHUNK_VALUES`)."""
+    return max(1, MAX_CHUNK_VALUES // int(np.prod(image_shape)))
+
+
+def min_words(images, image_shape):
+    """Fewest payload words a chunk of `images` images holds."""
+    return -(-images * int(np.prod(image_shape)) // VALUES_PER_WORD)
+
+
+def _refuse(what, expected, received):
+    raise CodecError(
+        f"Corrupted tfgen codec file: {what}. Expected {expected}. Received {received}."
+    )
+
+
+def check_header(header, payload_bytes=None):
+    """Raises `CodecError` unless the header's fields fit one another, sane
+    limits and (when given) the payload's size in bytes; runs no model."""
+    height, width, channels = header.image_shape
+    if min(height, width, channels) < 1:
+        _refuse("bad image shape", "positive sides", header.image_shape)
+    if not 2 <= header.num_levels <= 256:
+        _refuse("bad level count", "num_levels in [2, 256]", header.num_levels)
+    if not header.model_name or not header.model_name.isprintable():
+        _refuse("bad model name", "a zoo name", repr(header.model_name))
+    if header.count < 1:
+        _refuse("no images", "an image count of at least 1", header.count)
+    if header.batch_size < 1:
+        _refuse("bad batch size", "a batch size of at least 1", header.batch_size)
+    limit = max_batch(header.image_shape)
+    if header.codec == "bits_back" and header.batch_size != 1:
+        _refuse("bad batch size", "1 for bits-back coding", header.batch_size)
+    if header.batch > limit:
+        _refuse(
+            f"a batch of {header.batch} images of shape {header.image_shape} is more "
+            f"than one chunk codes ({MAX_CHUNK_VALUES} values)",
+            f"at most {limit} images per batch",
+            header.batch,
+        )
+    chunks = 1 if header.codec == "bits_back" else -(-header.count // header.batch)
+    if len(header.chunk_words) != chunks:
+        _refuse(
+            f"{header.count} images in batches of {header.batch} with the "
+            f"{header.codec} codec",
+            f"{chunks} chunk(s)",
+            f"{len(header.chunk_words)}",
+        )
+    for index, (words, images) in enumerate(
+        zip(header.chunk_words, header.chunk_counts())
+    ):
+        fewest = min_words(images, header.image_shape)
+        if words < fewest:
+            _refuse(
+                f"chunk {index} is too short for its {images} image(s) of shape "
+                f"{header.image_shape}",
+                f"at least {fewest} payload words",
+                f"{words}",
+            )
+    if payload_bytes is not None and payload_bytes != header.payload_bytes:
+        problem = "Truncated" if payload_bytes < header.payload_bytes else "Corrupted"
+        raise CodecError(
+            f"{problem} tfgen codec file: the header announces a payload of "
+            f"{header.payload_bytes} bytes, the file has {payload_bytes}."
+        )
+
 
 def read_header(blob):
     """`(Header, payload offset)` of a compressed file's bytes; raises
@@ -113,7 +223,11 @@ def read_header(blob):
             f"version {FORMAT_VERSION}."
         )
     if not 1 <= codec <= len(CODECS):
-        raise CodecError(f"Unknown codec id {codec} in the header.")
+        known = ", ".join(f"{i} ({c})" for i, c in enumerate(CODECS, 1))
+        raise CodecError(
+            f"Unknown codec id in the tfgen codec header: expected {known}. "
+            f"Received {codec}."
+        )
     name, at = take(at, name_length, "model name")
     digest, at = take(at, 32, "weights sha256")
     fields, at = take(at, 8, "image shape")
@@ -127,10 +241,12 @@ def read_header(blob):
         raise CodecError(
             "Corrupted tfgen codec file: the header checksum does not match."
         )
+    if not 1 <= name_length <= MAX_NAME_BYTES:
+        _refuse("bad model name", f"1 to {MAX_NAME_BYTES} bytes", f"{name_length}")
     try:
         model_name = name.decode("utf-8")
-    except UnicodeDecodeError as error:  # pragma: no cover - caught by the CRC
-        raise CodecError("Corrupted tfgen codec file: bad model name.") from error
+    except UnicodeDecodeError:  # a forged header with a valid CRC
+        _refuse("bad model name", "UTF-8 text", repr(name[:40]))
     header = Header(
         codec=CODECS[codec - 1],
         model_name=model_name,
@@ -142,12 +258,7 @@ def read_header(blob):
         chunk_words=np.frombuffer(words, "<u4").astype(int).tolist(),
         checksum=struct.unpack("<I", checksum)[0],
     )
-    if len(blob) != end + header.payload_bytes:
-        problem = "Truncated" if len(blob) < end + header.payload_bytes else "Corrupted"
-        raise CodecError(
-            f"{problem} tfgen codec file: the header announces a payload of "
-            f"{header.payload_bytes} bytes, the file has {len(blob) - end}."
-        )
+    check_header(header, len(blob) - end)
     return header, end
 
 
