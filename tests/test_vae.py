@@ -71,6 +71,16 @@ def test_log_prob_matches_numerical_integration_with_1d_latent():
     np.testing.assert_allclose(chunked, exact, atol=0.02)
 
 
+def test_decoder_log_prob_is_the_decoder_likelihood_for_any_leading_shape():
+    x = _bytes(3)
+    model = tfgen.VAE((28, 28, 1), likelihood="categorical", **TINY)
+    z = model.latents(6, seed=0).reshape(2, 3, model.latent_dim)
+    levels = tfgen.levels.to_levels(x, 256)
+    by_row = [model.decoder_distribution(z[s]).log_prob(levels) for s in range(2)]
+    np.testing.assert_allclose(model.decoder_log_prob(z, x), by_row, rtol=1e-6)
+    np.testing.assert_allclose(model.decoder_log_prob(z[1], x), by_row[1], rtol=1e-6)
+
+
 def test_analytic_kl_equals_monte_carlo_kl():
     x = _binary(4)
     model = tfgen.VAE((28, 28, 1), **TINY)
@@ -273,8 +283,16 @@ def test_latent_tools():
     np.testing.assert_allclose(vector, codes[3:].mean(0) - codes[:3].mean(0), rtol=1e-5)
     moved = model.apply_attribute(x[:3], vector)
     np.testing.assert_allclose(moved, model.decode(codes[:3] + vector), atol=1e-6)
-    with pytest.raises(ValueError, match="No image with label 5"):
+    with pytest.raises(ValueError, match="No code with label 5"):
         model.attribute_vector(x, labels, 0, 5)
+    with pytest.raises(ValueError, match="one entry per code"):
+        model.attribute_vector(x, labels[:5], 0, 7)
+    with pytest.raises(ValueError, match=r"vector.shape=\(3,\)"):
+        model.apply_attribute(x[:3], vector[:3])
+    # One end given: the other is the matching prior draw of `latents`.
+    half = model.interpolate(None, x[1], steps=3, method="linear", seed=2)
+    np.testing.assert_allclose(half[0], model.decode(model.latents(2, 2)[:1])[0])
+    np.testing.assert_allclose(half[-1], recon[1], atol=1e-5)
 
 
 @pytest.mark.parametrize("likelihood", ["categorical", "logistic_mixture"])

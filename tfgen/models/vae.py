@@ -1,7 +1,6 @@
-"""The variational autoencoder: ELBO training, importance-weighted likelihood,
-and latent-space tools."""
-
-import math
+"""The variational autoencoder: its networks, ELBO training, encoding and
+decoding. Its likelihoods come from `tfgen.models.estimators` (ELBO, IWAE)
+and its latent tools from `tfgen.models.latent`, shared with the GANs."""
 
 import keras
 import numpy as np
@@ -11,8 +10,8 @@ from tensorflow_probability import distributions as tfd
 
 from tfgen import distributions as pixel
 from tfgen import levels as grid
+from tfgen.models import estimators, latent
 from tfgen.models.base import GenerativeModel, num_upsamplings, output_dtype
-from tfgen.models.latent import interpolate_latents
 from tfgen.models.train_core import (
     build_optimizers,
     minimize,
@@ -62,7 +61,9 @@ class VAE(GenerativeModel):
     `log_prob(x, num_samples=k)` is the importance-weighted bound IWAE_k of
     Burda et al., log (1/k) sum_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x), which is
     the ELBO for k = 1 and tends to log p(x) as k grows; it streams over
-    chunks of samples with a running logsumexp, so k = 5000 fits in memory.
+    chunks of samples with a running logsumexp, so k = 5000 fits in memory
+    (`tfgen.models.estimators`, which works on any model with
+    `posterior_params`, `prior` and `decoder_log_prob`).
 
     Args:
         image_shape: (height, width, channels).
@@ -383,21 +384,19 @@ class VAE(GenerativeModel):
         return self._update_trackers(log_px, kl, self.kl_weight(), n)
 
     # -------------------------------------------------------------- likelihood
-    @tf.function(reduce_retracing=True)
-    def _log_weights(self, levels, mean, scale, eps):
-        """log p(x, z) - log q(z|x) for eps of shape (S, B, D): (S, B)."""
-        z = mean + scale * eps
-        posterior = tfd.MultivariateNormalDiag(loc=mean, scale_diag=scale)
-        log_q = posterior.log_prob(z)
-        log_prior = self.prior().log_prob(z)
-        s, b = tf.shape(eps)[0], tf.shape(eps)[1]
-        params = self.decoder(tf.reshape(z, [s * b, self.latent_dim]), training=False)
+    def decoder_log_prob(self, z, x, training=False):
+        """log p(x|z) in nats per image, float32: for images `x` (n, H, W, C)
+        in [0, 1] on the level grid and latents `z` (..., n, latent_dim),
+        one value per latent, shape (..., n). With `posterior_params` and
+        `prior`, the interface of `tfgen.models.estimators`."""
+        levels = grid.to_levels(x, self.num_levels)
+        shape = tf.shape(z)
+        params = self.decoder(tf.reshape(z, [-1, self.latent_dim]), training=training)
         params = tf.reshape(
             tf.cast(params, tf.float32),
-            tf.concat([[s, b], tf.shape(params)[1:]], axis=0),
+            tf.concat([shape[:-1], tf.shape(params)[1:]], axis=0),
         )
-        log_px = self._log_likelihood(params, levels[None])
-        return log_px + log_prior - log_q
+        return self._log_likelihood(params, levels)
 
     def log_prob(
         self,
@@ -408,7 +407,8 @@ class VAE(GenerativeModel):
         seed=0,
         progress=False,
     ):
-        """The importance-weighted bound IWAE_k on log p(x), nats per image.
+        """The importance-weighted bound IWAE_k on log p(x), nats per image
+        (`tfgen.models.estimators.iwae_bound`).
 
         Args:
             x: images (n, H, W, C) in [0, 1] on the model's level grid.
@@ -423,54 +423,31 @@ class VAE(GenerativeModel):
         Returns:
             float64 array (n,): log (1/k) sum_i p(x, z_i) / q(z_i|x).
         """
-        k = check_positive_int(num_samples, "num_samples")
-
-        def logsumexp(running, log_w):
-            return tf.reduce_logsumexp(tf.concat([running[None], log_w], 0), 0)
-
-        total = self._reduce_log_weights(
-            x, k, batch_size, chunk_size, seed, progress, logsumexp, -np.inf
+        x, chunk_size = self._estimator_inputs(x, num_samples, batch_size, chunk_size)
+        return estimators.iwae_bound(
+            self, x, num_samples, batch_size, chunk_size, self.int_seed(seed), progress
         )
-        return total - math.log(k)
 
     def elbo(
         self, x, num_samples=1, batch_size=100, chunk_size=None, seed=0, progress=False
     ):
         """The ELBO per image, in nats (float64 array (n,)): the mean of
-        log p(x, z) - log q(z|x) over `num_samples` posterior draws per image.
-        Arguments as for `log_prob`."""
+        log p(x, z) - log q(z|x) over `num_samples` posterior draws per image
+        (`tfgen.models.estimators.elbo`). Arguments as for `log_prob`."""
+        x, chunk_size = self._estimator_inputs(x, num_samples, batch_size, chunk_size)
+        return estimators.elbo(
+            self, x, num_samples, batch_size, chunk_size, self.int_seed(seed), progress
+        )
+
+    def _estimator_inputs(self, x, num_samples, batch_size, chunk_size):
+        """Checked images and the chunk size of `log_prob` and `elbo`."""
         k = check_positive_int(num_samples, "num_samples")
-
-        def add(running, log_w):
-            return running + tf.reduce_sum(log_w, axis=0)
-
-        return self._reduce_log_weights(
-            x, k, batch_size, chunk_size, seed, progress, add, 0.0
-        ) / float(k)
-
-    def _reduce_log_weights(
-        self, x, k, batch_size, chunk_size, seed, progress, fold, init
-    ):
-        """Folds the (chunk, batch) log-weights of k draws per image into one
-        running value per image, chunk by chunk, so memory stays bounded."""
         batch_size = check_positive_int(batch_size, "batch_size")
         x = self._check(x)
         if chunk_size is None:
             per_image = int(np.prod(self.image_shape[:2])) * self.params_per_pixel
             chunk_size = max(1, min(k, _CHUNK_ELEMENTS // (per_image * batch_size)))
-        chunk_size = check_positive_int(chunk_size, "chunk_size")
-        rng = tf.random.Generator.from_seed(self.int_seed(seed))
-        out = []
-        for start in batch_starts(len(x), batch_size, progress):
-            xb = tf.convert_to_tensor(x[start : start + batch_size])
-            levels = grid.to_levels(xb, self.num_levels)
-            mean, scale = self.posterior_params(xb)
-            running = tf.fill([xb.shape[0]], float(init))
-            for s in range(0, k, chunk_size):
-                eps = rng.normal([min(chunk_size, k - s), xb.shape[0], self.latent_dim])
-                running = fold(running, self._log_weights(levels, mean, scale, eps))
-            out.append(running.numpy().astype("float64"))
-        return np.concatenate(out) if out else np.zeros((0,))
+        return x, check_positive_int(chunk_size, "chunk_size")
 
     def bits_per_dim(self, x, num_samples=5000, **kwargs):
         """-IWAE_k in bits per dimension, per image (8-bit or binary data);
@@ -509,11 +486,7 @@ class VAE(GenerativeModel):
             raise ValueError(
                 f"`mode` must be one of {_DECODE_MODES}. Received: mode={mode!r}"
             )
-        z = np.asarray(z, dtype="float32")
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(
-                f"`z` must have shape (n, {self.latent_dim}). Received: z.shape={z.shape}"
-            )
+        z = latent.check_latents(z, self.latent_dim)
         seed_pair = tf.constant([self.int_seed(seed), 0], dtype=tf.int32)
         out = []
         for i, start in enumerate(batch_starts(len(z), batch_size, progress)):
@@ -612,43 +585,25 @@ class VAE(GenerativeModel):
         `method` is `"linear"` or `"slerp"`; the end points are included.
         """
         check_labels(labels, steps, None)
-        pair = self.latents(2, seed)
-        z0 = pair[0] if a is None else self._latent_of(a)
-        z1 = pair[1] if b is None else self._latent_of(b)
-        return self.decode(interpolate_latents(z0, z1, steps, method), mode=mode)
+        z0 = None if a is None else self._latent_of(a)
+        z1 = None if b is None else self._latent_of(b)
+        z = latent.latent_path(self, z0, z1, steps, method, seed)
+        return self.decode(z, mode=mode)
 
     def attribute_vector(self, x, labels, source, target, batch_size=256):
-        """mean code of class `target` minus mean code of class `source`.
+        """mean code of class `target` minus mean code of class `source`
+        (`tfgen.models.latent.attribute_vector` of the posterior means).
 
         Add it to a code (`apply_attribute`) to move an image from `source`
         towards `target` (e.g. MNIST digit 1 -> 7), as in White 2016.
         """
-        labels = np.asarray(labels).reshape(-1)
-        x = self._check(x)
-        if labels.shape[0] != x.shape[0]:
-            raise ValueError(
-                f"`labels` must have one entry per image ({x.shape[0]}). "
-                f"Received: labels.shape={labels.shape}"
-            )
         codes = self.encode(x, batch_size=batch_size)
-        means = []
-        for cls in (source, target):
-            mask = labels == cls
-            if not mask.any():
-                raise ValueError(
-                    f"No image with label {cls!r}. Received labels {sorted(set(labels.tolist()))}"
-                )
-            means.append(codes[mask].mean(axis=0))
-        return (means[1] - means[0]).astype("float32")
+        return latent.attribute_vector(codes, labels, source, target)
 
     def apply_attribute(self, x, vector, strength=1.0, mode="mean"):
         """Decodes encode(x) + strength * vector: images in [0, 1]."""
-        vector = np.asarray(vector, dtype="float32").reshape(-1)
-        if vector.shape[0] != self.latent_dim:
-            raise ValueError(
-                f"`vector` must have {self.latent_dim} entries. Received: shape={vector.shape}"
-            )
-        return self.decode(self.encode(x) + float(strength) * vector, mode=mode)
+        codes = latent.apply_attribute(self.encode(x), vector, strength)
+        return self.decode(codes, mode=mode)
 
     def get_config(self):
         config = super().get_config()
