@@ -86,7 +86,7 @@ def check_levels(images, num_levels, name="x", message=None):
             bad = np.unravel_index(int(np.argmax(~np.isfinite(x))), x.shape)
             raise ValueError(
                 f"Expected finite `{name}` in [0, 1]. Received "
-                f"{name}{[int(i) for i in bad]}={x[bad]!r}"
+                f"{name}{[int(i) for i in bad]}={float(x[bad])}"
             )
         lo, hi = float(x.min()), float(x.max())
         if lo < 0.0 or hi > 1.0:
@@ -99,7 +99,7 @@ def check_levels(images, num_levels, name="x", message=None):
             bad = np.unravel_index(int(np.argmax(off)), off.shape)
             raise ValueError(
                 f"{message or grid_message(num_levels, name)} Received "
-                f"{name}{[int(i) for i in bad]}={x[bad]!r}"
+                f"{name}{[int(i) for i in bad]}={float(x[bad])}"
             )
     return x
 
