@@ -103,15 +103,33 @@ def test_loading_checks_sha256_and_metadata(tmp_path):
     )
     weights = os.path.join(directory, "model.weights.h5")
     _tiny(seed=1).save_weights(weights)
-    with pytest.raises(zoo.ChecksumError, match="sha256 mismatch for classifier"):
+    # tfgen.zoo.load checks the files; the classifier's loader adds no copy.
+    with pytest.raises(zoo.ChecksumError, match="sha256 mismatch for saved model"):
         metrics.load_classifier("mnist", zoo_dir=str(tmp_path))
     os.remove(os.path.join(directory, "metadata.json"))
-    with pytest.raises(FileNotFoundError, match="only with the sha256"):
+    with pytest.raises(FileNotFoundError, match="has no metadata.json, the sha256"):
         metrics.load_classifier(directory)
     with pytest.raises(FileNotFoundError, match="tfgen classifier train fashion_mnist"):
         metrics.load_classifier("fashion_mnist", zoo_dir=str(tmp_path))
     with pytest.raises(ValueError, match="Received: name='Bad Name'"):
         metrics.load_classifier("Bad Name", zoo_dir=str(tmp_path))
+
+
+def test_export_replaces_a_classifier_only_with_overwrite(tmp_path):
+    first, second = _tiny(), _tiny(seed=1)
+    directory = metrics.export_classifier(first, {"dataset": "mnist"}, zoo_dir=tmp_path)
+    with pytest.raises(FileExistsError, match="Pass overwrite=True"):
+        metrics.export_classifier(second, {"dataset": "mnist"}, zoo_dir=tmp_path)
+    x = _images(2).astype("float32") / 255.0
+    kept = metrics.load_classifier("mnist", zoo_dir=str(tmp_path))
+    np.testing.assert_allclose(np.asarray(kept(x)), np.asarray(first(x)), atol=1e-5)
+    metrics.export_classifier(
+        second, {"dataset": "mnist"}, directory=directory, overwrite=True
+    )
+    replaced = metrics.load_classifier(directory)
+    np.testing.assert_allclose(
+        np.asarray(replaced(x)), np.asarray(second(x)), atol=1e-5
+    )
 
 
 # Tiny sets have singular covariances; the distance is still defined.

@@ -1,11 +1,17 @@
+import argparse
+import ast
 import json
 import os
+import pickle
+import re
 import shutil
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
+from torch_archive_writers import write_torch_zip
 
 import tfgen
 from tfgen import cli, zoo
@@ -74,9 +80,10 @@ def test_sample_and_interpolate_write_pngs(tmp_path, capsys):
     assert row.is_file()
 
 
-def test_unknown_name_is_a_clean_error(capsys):
-    assert cli.main(["sample", "dcgan_cifr", "-o", "/dev/null"]) == 2
+def test_unknown_name_is_a_clean_error(tmp_path, capsys):
+    assert cli.main(["sample", "dcgan_cifr", "-o", str(tmp_path / "x.png")]) == 2
     assert "Did you mean 'dcgan_cifar'" in capsys.readouterr().err
+    assert not os.listdir(tmp_path)
 
 
 def test_train_recipe_smoke_and_export(tmp_path, fake_data_dir):
@@ -101,8 +108,11 @@ def test_train_recipe_smoke_and_export(tmp_path, fake_data_dir):
     entry_json.write_text(json.dumps(data))
     assert (
         cli.main(["zoo", "export", run_dir, "dcgan_mnist", "--zoo-dir", str(zoo_dir)])
-        == 0
+        == 1  # the entry has weights: replaced only with --overwrite
     )
+    assert json.loads(entry_json.read_text()) == data
+    export = ["zoo", "export", run_dir, "dcgan_mnist", "--zoo-dir", str(zoo_dir)]
+    assert cli.main([*export, "--overwrite"]) == 0
     exported = zoo.ZooEntry.from_json(str(entry_json))
     assert exported.sha256 == zoo.sha256(exported.weights_path)
     assert exported.training["epochs_trained"] == 1
@@ -120,3 +130,246 @@ def test_train_model_on_user_array(tmp_path):
     ]  # fmt: skip
     assert cli.main(args) == 0
     assert os.path.isfile(tmp_path / "run" / "final" / "config.json")
+
+
+# ------------------------------------------------------- the error contract
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, fake_data_dir):
+    """Tiny saved models and good, bad and forged inputs; `out/` holds an
+    existing file and a non-empty folder."""
+    root = tmp_path_factory.mktemp("cli")
+    gan = tfgen.ConditionalDCGAN(
+        image_shape=(28, 28, 1), latent_dim=8, base_filters=4, num_classes=10
+    )
+    zoo.save(gan, str(root / "gan"))
+    pixel = tfgen.PixelCNN(
+        image_shape=(6, 6, 1), num_levels=2, filters=4, num_blocks=1, head_filters=8
+    )
+    zoo.save(pixel, str(root / "pixelcnn"))
+    cycle = tfgen.CycleGAN(
+        image_shape=(8, 8, 3), base_filters=4, num_blocks=1, discriminator_layers=2
+    )
+    zoo.save(cycle, str(root / "cyclegan"))
+    shutil.copytree(root / "gan", root / "tampered")
+    with open(root / "tampered" / zoo.WEIGHTS_FILE, "ab") as f:
+        f.write(b"\0")
+    shutil.copytree(root / "gan", root / "unrecorded")
+    os.remove(root / "unrecorded" / zoo.METADATA_FILE)
+    np.save(root / "levels.npy", np.zeros((2, 6, 6, 1), np.uint8))
+    (root / "garbage.tfg").write_bytes(b"not a compressed file" * 4)
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    (root / "evil.pth").write_bytes(pickle.dumps({"w": Evil()}, protocol=2))
+    whole = write_torch_zip(
+        str(root / "whole.pt"), {"w": np.ones((64, 64), np.float32)}
+    )
+    with open(whole, "rb") as f:
+        (root / "cut.pt").write_bytes(f.read()[:5000])
+    entry = zoo.ZooEntry.from_json(
+        os.path.join(zoo.artifacts_dir(), "dcgan_mnist", "entry.json")
+    )
+    os.makedirs(root / "zoo" / "dcgan_mnist")
+    with open(root / "zoo" / "dcgan_mnist" / "entry.json", "w") as f:
+        json.dump(entry.to_json(), f)
+    os.makedirs(root / "out" / "folder")
+    (root / "out" / "folder" / "kept.txt").write_text("mine")
+    (root / "out" / "existing.png").write_bytes(b"mine")
+    return {"root": str(root), "data": fake_data_dir}
+
+
+EVAL = ["eval", "{root}/gan", "--reference", "mnist:train", "--data-dir", "{data}"]
+EVAL += ["--num-samples", "4", "--num-reference", "4"]
+
+# (argv, exit status, what the one-line message says); outputs go to out/.
+INVALID = {
+    "no command": ([], 2, "required: command"),
+    "unknown command": (["smaple"], 2, "invalid choice: 'smaple'"),
+    "zero images": (["sample", "{root}/gan", "-n", "0"], 2, "integer >= 1, got '0'"),
+    "not a number": (["sample", "{root}/gan", "-n", "many"], 2, "integer, got 'many'"),
+    "bad labels": (["sample", "{root}/gan", "--labels", "seven"], 2, "class ids"),
+    "bad sampler": (["sample", "{root}/gan", "--method", "fast"], 2, "invalid choice"),
+    "zero temperature": (
+        ["sample", "{root}/gan", "--temperature", "0"],
+        2,
+        "number > 0, got '0'",
+    ),
+    "misspelled entry": (["sample", "dcgan_cifr"], 2, "Did you mean 'dcgan_cifar'"),
+    "missing folder": (["sample", "./no_such_model"], 1, "No folder './no_such_model'"),
+    "output exists": (
+        ["sample", "{root}/gan", "-o", "existing.png"],
+        1,
+        "'existing.png' exists. Pass --overwrite",
+    ),
+    "output is a folder": (
+        ["sample", "{root}/gan", "-o", "folder", "--overwrite"],
+        1,
+        "which is a folder",
+    ),
+    "CycleGAN does not sample": (
+        ["sample", "{root}/cyclegan"],
+        2,
+        "does not sample from noise",
+    ),
+    "tampered weights": (["sample", "{root}/tampered"], 1, "sha256 mismatch"),
+    "no sha256 record": (["sample", "{root}/unrecorded"], 1, "has no metadata.json"),
+    "GAN cannot complete": (
+        ["complete", "{root}/gan"],
+        2,
+        "not an autoregressive model",
+    ),
+    "PixelCNN cannot interpolate": (
+        ["interpolate", "{root}/pixelcnn"],
+        2,
+        "no latent space",
+    ),
+    "GAN cannot reconstruct": (["reconstruct", "{root}/gan"], 2, "no encoder"),
+    "GAN cannot translate": (
+        ["translate", "{root}/gan", "{root}/levels.npy", "-o", "new"],
+        2,
+        "not an image-to-image translator",
+    ),
+    "missing input": (
+        ["compress", "{root}/pixelcnn", "{root}/none.npy", "-o", "new.tfg"],
+        1,
+        "No such file",
+    ),
+    "compress into a folder": (
+        ["compress", "{root}/pixelcnn", "{root}/levels.npy", "-o", "folder"],
+        1,
+        "which is a folder",
+    ),
+    "decompress garbage": (
+        ["decompress", "{root}/garbage.tfg", "-o", "new.npy"],
+        1,
+        "Not a tfgen codec file",
+    ),
+    "decompress a missing file": (
+        ["decompress", "{root}/none.tfg", "-o", "new.npy"],
+        1,
+        "No such file",
+    ),
+    "decompress into a file": (
+        ["decompress", "{root}/garbage.tfg", "-o", "existing.png"],
+        1,
+        "which is a file",
+    ),
+    "malicious FID weights": (
+        [*EVAL, "--weights", "{root}/evil.pth"],
+        1,
+        "Refusing to load the global",
+    ),
+    "truncated FID weights": ([*EVAL, "--weights", "{root}/cut.pt"], 1, "truncated"),
+    "unknown metric": ([*EVAL, "--metric", "fidd"], 2, "Unknown metric(s) ['fidd']"),
+    "bad sample argument": ([*EVAL, "--sample-arg", "use_ema"], 2, "KEY=VALUE"),
+    "eval json is a folder": ([*EVAL, "--json", "folder"], 1, "which is a folder"),
+    "train without a recipe": (["train"], 2, "Expected a zoo NAME"),
+    "train config not JSON": (
+        ["train", "--model", "GAN", "--dataset", "mnist", "--config", "[1,"],
+        2,
+        "invalid JSON",
+    ),
+    "zoo info of nothing": (["zoo", "info", "nope"], 2, "Unknown zoo model 'nope'"),
+    "export over shipped weights": (
+        ["zoo", "export", "./no_run", "dcgan_mnist"],
+        1,
+        "already has weights",
+    ),
+    "export without a run": (
+        ["zoo", "export", "./no_run", "dcgan_mnist", "--zoo-dir", "{root}/zoo"],
+        1,
+        "Expected a finished training run",
+    ),
+    "classifier into a full folder": (
+        ["classifier", "train", "mnist", "-o", "folder"],
+        1,
+        "'folder' exists. Pass --overwrite",
+    ),
+}
+
+
+def _tree(root):
+    return sorted(
+        os.path.relpath(os.path.join(d, name), root)
+        for d, dirs, names in os.walk(root)
+        for name in dirs + names
+    )
+
+
+@pytest.mark.parametrize("case", list(INVALID))
+def test_invalid_invocations_fail_cleanly(case, world, monkeypatch, capsys):
+    argv, status, says = INVALID[case]
+    argv = [a.format(**world) for a in argv]
+    monkeypatch.chdir(os.path.join(world["root"], "out"))
+    monkeypatch.setenv("TFGEN_CACHE_DIR", os.path.join(world["root"], "out", ".cache"))
+    before = _tree(world["root"])
+    try:
+        code = cli.main(argv)
+    except SystemExit as exit:  # argparse's own errors
+        code = exit.code
+    err = capsys.readouterr().err
+    assert code == status, err
+    lines = [line for line in err.splitlines() if line.startswith("tfgen")]
+    assert len(lines) == 1 and lines[0].startswith("tfgen: error: "), err
+    assert says in lines[0]
+    assert "Traceback" not in err
+    assert _tree(world["root"]) == before  # nothing written, not even a part
+    with open(os.path.join(world["root"], "out", "existing.png"), "rb") as f:
+        assert f.read() == b"mine"
+
+
+def test_debug_shows_the_traceback(world):
+    with pytest.raises(FileNotFoundError, match="No folder"):
+        cli.main(["--debug", "sample", "./no_such_model"])
+    with pytest.raises(FileNotFoundError, match="No folder"):
+        cli.main(["sample", "./no_such_model", "--debug"])
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["--version"])
+    assert exit.value.code == 0
+    assert capsys.readouterr().out.strip() == f"tfgen {tfgen.__version__}"
+
+
+def test_overwrite_replaces_an_output(world, tmp_path, capsys):
+    grid = tmp_path / "grid.png"
+    grid.write_bytes(b"old")
+    args = ["sample", os.path.join(world["root"], "gan"), "-n", "4", "-o", str(grid)]
+    assert cli.main(args) == 1
+    assert cli.main([*args, "--overwrite"]) == 0
+    with Image.open(grid) as im:
+        assert im.format == "PNG"
+    assert sorted(os.listdir(tmp_path)) == ["grid.png"]
+
+
+def test_every_option_has_help():
+    def walk(parser):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for child in action.choices.values():
+                    yield from walk(child)
+            elif action.dest != "help":
+                yield parser.prog, action
+
+    missing = [f"{prog} {a.dest}" for prog, a in walk(cli.build_parser()) if not a.help]
+    assert not missing
+
+
+def test_parsing_needs_no_tensorflow():
+    # The command line's own imports are light; commands import what they use.
+    tree = ast.parse(open(cli.__file__).read())
+    top = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            top |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            top |= {f"{node.module}.{alias.name}" for alias in node.names}
+    heavy = {
+        m
+        for m in top
+        if re.match(r"(numpy|keras|tensorflow|tfgen\.(?!files|__version__))", m)
+    }
+    assert not heavy, heavy

@@ -1,42 +1,248 @@
 """The `tfgen` command line: zoo, sample, complete, interpolate, reconstruct,
-translate, compress, decompress, train, eval, classifier."""
+translate, compress, decompress, train, eval, classifier.
+
+One contract for every command: a user error prints one line `tfgen: error:
+...` (`--debug` shows the traceback instead); usage errors (bad arguments or
+option values) exit with 2, refused input and failed work (missing, corrupt
+or forged files, a diverged run) with 1; outputs are checked before any work
+and written whole or not at all, and an existing output is replaced only
+with `--overwrite`. Parsing imports no TensorFlow, so `--help` is fast.
+"""
 
 import argparse
 import json
 import os
+import re
+import shutil
 import sys
+import tempfile
 import time
 
-from tfgen import codec, files, metrics, zoo
+from tfgen import __version__, files
 
-__all__ = ["main"]
+__all__ = ["UsageError", "build_parser", "main"]
+
+_SAMPLERS = ("auto", "cached", "compiled")
+_NAME_HELP = "a zoo name, or a folder given as a path like ./my_model"
+_DATA_DIR_HELP = "folder of <dataset>.npz; default $TFGEN_DATA_DIR"
+_PRECISION_HELP = "Keras dtype policy; default mixed_bfloat16"
 
 
-def _parse_labels(text):
-    if text is None:
-        return None
-    values = [int(v) for v in text.split(",") if v.strip()]
+class UsageError(ValueError):
+    """A command's arguments do not fit together or do not fit the model
+    they name (exit status 2, like argparse's own errors)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports its errors on one line, as every other tfgen error is."""
+
+    def error(self, message):
+        self.exit(2, f"tfgen: error: {message} (see `{self.prog} --help`)\n")
+
+
+# ------------------------------------------------------------ option values
+def _positive_int(text):
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _non_negative_int(text):
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _int(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def _labels(text):
+    """`7` or `0,1,2` -> 7 or [0, 1, 2]."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected class ids >= 0 like 7 or 0,1,2, got {text!r}"
+        )
     return values[0] if len(values) == 1 else values
 
 
+def _json_object(text):
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"invalid JSON ({error}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(
+            f'expected a JSON object like {{"base_filters": 32}}, got {text!r}'
+        )
+    return value
+
+
+def _sample_args(pairs):
+    """`KEY=VALUE` strings as keyword arguments; values are read as JSON
+    (`false`, `0.5`, `"mean"`) and otherwise kept as strings (`mean`)."""
+    kwargs = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise UsageError(
+                f"--sample-arg takes KEY=VALUE (e.g. use_ema=false). Received: {pair!r}"
+            )
+        try:
+            kwargs[key] = json.loads(value)
+        except json.JSONDecodeError:
+            kwargs[key] = value
+    return kwargs
+
+
+# ------------------------------------------------------------------ outputs
+def _check_output(path, overwrite, folder=False):
+    """Refuses, before any work, an output that exists (unless `overwrite`)
+    or is not a regular file (a folder, when `folder`)."""
+    if path is None or not os.path.lexists(path):
+        return
+    kind = "folder" if folder else "file"
+    if not (os.path.isdir(path) if folder else os.path.isfile(path)):
+        what = (
+            "a folder"
+            if os.path.isdir(path)
+            else "a file"
+            if os.path.isfile(path)
+            else "neither a file nor a folder"
+        )
+        raise FileExistsError(
+            f"Expected a {kind} to write. Received: {path!r}, which is {what}; "
+            "choose another name."
+        )
+    if not overwrite and (os.listdir(path) if folder else True):
+        raise FileExistsError(
+            f"{path!r} exists. Pass --overwrite to replace it, or choose another "
+            f"{kind}."
+        )
+
+
+def _write_file(path, write):
+    """`write(partial_path)`, then the file takes `path`'s place (never half
+    a file there)."""
+    files.write_atomic(path, write)
+
+
+def _write_array(path, array):
+    import numpy as np
+
+    def write(partial):
+        with open(partial, "wb") as f:  # a file object: np.save adds no suffix
+            np.save(f, array, allow_pickle=False)
+
+    _write_file(path, write)
+
+
+def _write_grid(path, images, nrow, scale):
+    from tfgen.images import save_grid
+
+    _write_file(
+        path, lambda partial: save_grid(images, partial, nrow=nrow, scale=scale)
+    )
+
+
+def _write_folder(target, write):
+    """`write(partial_folder)` into a new sibling folder whose files then move
+    into `target` (created if missing), so a failed write leaves nothing."""
+    parent, base = os.path.split(os.path.abspath(target))
+    os.makedirs(parent, exist_ok=True)
+    partial = tempfile.mkdtemp(prefix=f".{base}.partial-", dir=parent)
+    try:
+        write(partial)
+        if not os.path.isdir(target):
+            os.replace(partial, target)
+            return
+        for name in sorted(os.listdir(partial)):  # --overwrite of a folder
+            os.replace(os.path.join(partial, name), os.path.join(target, name))
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+# ------------------------------------------------------------------- models
+def _load_model(name, needs=None, why=None):
+    """The model `name`, refused with a usage error when it lacks `needs`."""
+    from tfgen import zoo
+
+    model = zoo.load(name)
+    if needs and not hasattr(model, needs):
+        raise UsageError(f"{name} ({type(model).__name__}) {why}")
+    return model
+
+
+def _default_reference(name):
+    """`<dataset>:train` of a zoo entry or of a saved folder's recipe."""
+    from tfgen import zoo
+
+    dataset = None
+    if zoo.is_path(name):
+        meta_path = os.path.join(os.path.expanduser(name), zoo.METADATA_FILE)
+        if os.path.isfile(meta_path):
+            with open(meta_path) as f:
+                meta = json.load(f)
+            recipe = meta.get("recipe", {}) if isinstance(meta, dict) else {}
+            dataset = recipe.get("dataset", {}).get("name")
+    else:
+        dataset = zoo.get(name).dataset.get("name")
+    if not dataset:
+        raise UsageError(
+            f"{name!r} does not record the dataset it was trained on. Expected "
+            "--reference DATASET:SPLIT (e.g. --reference cifar10:train)."
+        )
+    return f"{dataset}:train"
+
+
+def _weights_sha256(name, model):
+    """The sha256 of the weights a report measured: a zoo entry's checked one,
+    or that of a saved folder's weights file."""
+    from tfgen import zoo
+
+    digest = getattr(model, "zoo_sha256", None)
+    if digest is None and zoo.is_path(name):
+        digest = files.sha256(os.path.join(os.path.expanduser(name), zoo.WEIGHTS_FILE))
+    return digest
+
+
+# ----------------------------------------------------------------- commands
 def cmd_zoo_list(args):
+    from tfgen import zoo
+
     rows = []
     for name in zoo.list(args.pattern):
         entry = zoo.get(name)
-        metrics = "; ".join(f"{m['name']}={m['value']}" for m in entry.metrics) or "-"
+        measured = "; ".join(f"{m['name']}={m['value']}" for m in entry.metrics)
+        domains = " <-> ".join(
+            entry.dataset[k] for k in ("domain_a", "domain_b") if k in entry.dataset
+        )
         rows.append(
             (
                 name,
                 entry.model,
-                entry.dataset.get("name")
-                or " <-> ".join(
-                    entry.dataset[k]
-                    for k in ("domain_a", "domain_b")
-                    if k in entry.dataset
-                )
-                or "-",
+                entry.dataset.get("name") or domains or "-",
                 "yes" if entry.weights else "not yet",
-                metrics,
+                measured or "-",
             )
         )
     header = ("name", "model", "dataset", "weights", "metrics")
@@ -47,39 +253,64 @@ def cmd_zoo_list(args):
 
 
 def cmd_zoo_info(args):
-    entry = zoo.get(args.name)
-    print(json.dumps(entry.to_json(), indent=2))
+    from tfgen import zoo
+
+    print(json.dumps(zoo.get(args.name).to_json(), indent=2))
     return 0
 
 
-def _load_model(name):
-    return zoo.load(name)
+def cmd_zoo_export(args):
+    from tfgen import recipes, zoo
+
+    entry_dir = os.path.join(args.zoo_dir or zoo.artifacts_dir(), args.name)
+    entry = zoo.ZooEntry.from_json(os.path.join(entry_dir, "entry.json"))
+    weights = os.path.join(entry_dir, entry.weights or zoo.WEIGHTS_FILE)
+    if os.path.isfile(weights) and not args.overwrite:
+        raise FileExistsError(
+            f"{args.name} already has weights ({weights}). Pass --overwrite to "
+            "replace them (and drop the metrics measured on them)."
+        )
+    if not os.path.isdir(os.path.join(args.run_dir, "final")):
+        raise FileNotFoundError(
+            f"Expected a finished training run with a final/ folder. Received: "
+            f"{args.run_dir!r}"
+        )
+    entry = recipes.export(args.run_dir, args.name, zoo_dir=args.zoo_dir)
+    print(f"exported {args.name}: {entry.weights} sha256 {entry.sha256}")
+    if not entry.metrics:
+        print(
+            f"{args.name} has no metric records for these weights: measure them "
+            "with benchmarks/fid.py, bits_per_dim.py or vae_likelihood.py"
+        )
+    return 0
+
+
+def _sampler_kwargs(args):
+    """Keyword arguments shared by `sample` and `complete`."""
+    kwargs = {"seed": args.seed}
+    if args.labels is not None:
+        kwargs["labels"] = args.labels
+    if args.method is not None:
+        kwargs["method"] = args.method
+    return kwargs
 
 
 def cmd_sample(args):
-    from tfgen.images import save_grid
-
-    model = _load_model(args.name)
-    if not hasattr(model, "sample"):
-        raise SystemExit(
-            f"{args.name} ({type(model).__name__}) maps images to images and does "
-            "not sample from noise: use `tfgen translate` on your images instead."
-        )
-    kwargs = {"seed": args.seed, "progress": True, "batch_size": args.batch_size}
-    labels = _parse_labels(args.labels)
-    if labels is not None:
-        kwargs["labels"] = labels
-    # Autoregressive models: temperature and sampler.
-    if getattr(args, "temperature", None) is not None:
+    _check_output(args.output, args.overwrite)
+    _check_output(args.npy, args.overwrite)
+    model = _load_model(
+        args.name,
+        "sample",
+        "maps images to images and does not sample from noise: use "
+        "`tfgen translate` on your images instead.",
+    )
+    kwargs = _sampler_kwargs(args)
+    if args.temperature is not None:
         kwargs["temperature"] = args.temperature
-    if getattr(args, "method", None) is not None:
-        kwargs["method"] = args.method
-    images = model.sample(args.num, **kwargs)
-    save_grid(images, args.output, nrow=args.nrow, scale=args.scale)
+    images = model.sample(args.num, progress=True, batch_size=args.batch_size, **kwargs)
+    _write_grid(args.output, images, args.nrow, args.scale)
     if args.npy:
-        import numpy as np
-
-        np.save(args.npy, images)
+        _write_array(args.npy, images)
     print(f"wrote {args.num} samples of {args.name} to {args.output}")
     return 0
 
@@ -87,6 +318,8 @@ def cmd_sample(args):
 def _completion_images(model, name, args):
     """The first `--num-images` images of `--data` (default: the model's
     dataset) on the model's level grid, with their labels."""
+    import numpy as np
+
     from tfgen import data
 
     source = args.data
@@ -106,22 +339,20 @@ def _completion_images(model, name, args):
         seed=args.shuffle,
     )
     batch = next(iter(dataset))
-    import numpy as np
-
     if labelled and conditional:
         return np.asarray(batch[0]), np.asarray(batch[1]).astype("int32")
     return np.asarray(batch), None
 
 
 def cmd_complete(args):
-    from tfgen.images import save_grid
     from tfgen.sampling import completion_grid, completion_mask
 
-    model = _load_model(args.name)
-    if not hasattr(model, "complete"):
-        raise SystemExit(
-            f"{args.name} is not an autoregressive model; it cannot complete images."
-        )
+    _check_output(args.output, args.overwrite)
+    _check_output(args.npy, args.overwrite)
+    model = _load_model(
+        args.name, "complete", "is not an autoregressive model; it cannot "
+        "complete images."
+    )  # fmt: skip
     images, labels = _completion_images(model, args.name, args)
     if tuple(images.shape[1:]) != tuple(model.image_shape):
         raise ValueError(
@@ -129,26 +360,21 @@ def cmd_complete(args):
             f"Received images of shape {tuple(images.shape[1:])} from {args.data}"
         )
     known = completion_mask(model.image_shape, args.mask, args.size)
-    if labels is None and args.labels is not None:
-        labels = _parse_labels(args.labels)
-    kwargs = {} if labels is None else {"labels": labels}
-    if args.method is not None:
-        kwargs["method"] = args.method
+    kwargs = _sampler_kwargs(args)
+    if labels is not None:  # the data's own labels come first
+        kwargs["labels"] = labels
     completions = model.complete(
         images,
         known,
         num_samples=args.num_samples,
-        seed=args.seed,
         temperature=args.temperature,
         progress=True,
         **kwargs,
     )
     grid = completion_grid(images, known, completions)
-    save_grid(grid, args.output, nrow=args.num_samples + 2, scale=args.scale)
+    _write_grid(args.output, grid, args.num_samples + 2, args.scale)
     if args.npy:
-        import numpy as np
-
-        np.save(args.npy, completions)
+        _write_array(args.npy, completions)
     print(
         f"wrote {len(images)} rows (occluded, {args.num_samples} completions, "
         f"original) of {args.name} to {args.output}"
@@ -157,24 +383,22 @@ def cmd_complete(args):
 
 
 def cmd_interpolate(args):
-    from tfgen.images import save_grid
-
-    model = _load_model(args.name)
-    if not hasattr(model, "interpolate"):
-        raise SystemExit(f"{args.name} has no latent space to interpolate in.")
-    rows = []
-    for row in range(args.rows):
-        rows.append(
-            model.interpolate(
-                steps=args.steps,
-                method=args.method,
-                seed=args.seed + row,
-                labels=_parse_labels(args.labels),
-            )
-        )
     import numpy as np
 
-    save_grid(np.concatenate(rows), args.output, nrow=args.steps, scale=args.scale)
+    _check_output(args.output, args.overwrite)
+    model = _load_model(
+        args.name, "interpolate", "has no latent space to interpolate in."
+    )
+    rows = [
+        model.interpolate(
+            steps=args.steps,
+            method=args.method,
+            seed=args.seed + row,
+            labels=args.labels,
+        )
+        for row in range(args.rows)
+    ]
+    _write_grid(args.output, np.concatenate(rows), args.steps, args.scale)
     print(f"wrote {args.rows} interpolation row(s) of {args.steps} to {args.output}")
     return 0
 
@@ -184,9 +408,16 @@ def cmd_translate(args):
 
     from tfgen.images import read_images, save_grid, save_images
 
-    model = _load_model(args.name)
-    if not hasattr(model, "translate"):
-        raise SystemExit(f"{args.name} is not an image-to-image translator.")
+    single = os.path.isfile(args.input) and not args.input.endswith(".npy")
+    if single:
+        grid = args.grid or os.path.splitext(args.output)[0] + "_grid.png"
+        _check_output(args.output, args.overwrite)
+    else:
+        grid = args.grid or os.path.join(args.output, "grid.png")
+        _check_output(args.output, args.overwrite, folder=True)
+    if args.grid or single:
+        _check_output(grid, args.overwrite)
+    model = _load_model(args.name, "translate", "is not an image-to-image translator.")
     if args.input.endswith(".npy"):
         x = np.load(args.input, allow_pickle=False)
         names = [f"{i:05d}.png" for i in range(len(x))]
@@ -194,21 +425,25 @@ def cmd_translate(args):
         x, names = read_images(args.input)
     if x.dtype == np.uint8:
         x = x.astype("float32") / 255.0
-    single = os.path.isfile(args.input) and not args.input.endswith(".npy")
     forward, back = model.cycle(x, args.direction)
-    if single:
-        save_images(
-            forward,
-            os.path.dirname(os.path.abspath(args.output)),
-            [os.path.basename(args.output)],
-        )
-        grid = args.grid or os.path.splitext(args.output)[0] + "_grid.png"
-    else:
-        save_images(forward, args.output, names)
-        grid = args.grid or os.path.join(args.output, "grid.png")
     shown = args.grid_rows
     rows = np.stack([x[:shown], forward[:shown], back[:shown]], axis=1)
-    save_grid(rows.reshape(-1, *x.shape[1:]), grid, nrow=3, scale=args.scale)
+    rows = rows.reshape(-1, *x.shape[1:])
+    if single:
+        _write_file(
+            args.output,
+            lambda partial: save_grid(forward[:1], partial, nrow=1, padding=0),
+        )
+    else:
+
+        def write(partial):
+            save_images(forward, partial, names)
+            if not args.grid:
+                save_grid(rows, os.path.join(partial, "grid.png"), 3, scale=args.scale)
+
+        _write_folder(args.output, write)
+    if args.grid or single:
+        _write_grid(grid, rows, 3, args.scale)
     print(
         f"translated {len(x)} image(s) {args.direction} with {args.name} to "
         f"{args.output}; grid (input | translated | cycled back) in {grid}"
@@ -219,9 +454,11 @@ def cmd_translate(args):
 def cmd_compress(args):
     import numpy as np
 
+    from tfgen import codec
     from tfgen.images import read_images
     from tfgen.levels import levels_from_pixels
 
+    _check_output(args.output, args.overwrite)
     model = _load_model(args.name)
     if args.input.endswith(".npy"):
         levels = np.load(args.input, allow_pickle=False)
@@ -240,33 +477,29 @@ def cmd_compress(args):
 
 
 def cmd_decompress(args):
-    import io
+    from tfgen import codec
 
-    import numpy as np
-
+    as_array = args.output.endswith(".npy")
+    _check_output(args.output, args.overwrite, folder=not as_array)
     with open(args.input, "rb") as f:
         blob = f.read()
     header, _ = codec.read_header(blob)
     levels = codec.decompress(blob, progress=True)  # all of it before writing
-    if args.output.endswith(".npy"):
-        buffer = io.BytesIO()
-        np.save(buffer, levels, allow_pickle=False)
-        files.write_bytes(args.output, buffer.getvalue())
+    if as_array:
+        _write_array(args.output, levels)
     else:
         from PIL import Image
 
         from tfgen.levels import pixels_from_levels
 
         pixels = pixels_from_levels(levels, header.num_levels)
-        os.makedirs(args.output, exist_ok=True)
-        for i, image in enumerate(pixels):
-            buffer = io.BytesIO()
-            Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(
-                buffer, format="PNG"
-            )
-            files.write_bytes(
-                os.path.join(args.output, f"{i:05d}.png"), buffer.getvalue()
-            )
+
+        def write(partial):
+            for i, image in enumerate(pixels):
+                image = image[..., 0] if image.shape[-1] == 1 else image
+                Image.fromarray(image).save(os.path.join(partial, f"{i:05d}.png"))
+
+        _write_folder(args.output, write)
     print(f"decompressed {len(levels)} image(s) ({header.model_name}) to {args.output}")
     return 0
 
@@ -285,11 +518,9 @@ def cmd_reconstruct(args):
     import numpy as np
 
     from tfgen import data
-    from tfgen.images import save_grid
 
-    model = _load_model(args.name)
-    if not hasattr(model, "reconstruct"):
-        raise SystemExit(f"{args.name} has no encoder to reconstruct with.")
+    _check_output(args.output, args.overwrite)
+    model = _load_model(args.name, "reconstruct", "has no encoder to reconstruct with.")
     source = args.data or _default_reference(args.name).rpartition(":")[0] + ":test"
     name, split = _split_source(source)
     binarize = args.binarize
@@ -304,6 +535,11 @@ def cmd_reconstruct(args):
         batch_size=args.offset + args.num,
     )
     x = np.asarray(next(iter(ds)))[args.offset : args.offset + args.num]
+    if not len(x):
+        raise ValueError(
+            f"{source} has no images after --offset {args.offset}. Expected a "
+            "smaller --offset."
+        )
     recon = model.reconstruct(x, mode=args.mode)
     nrow = args.nrow
     rows = []
@@ -313,7 +549,7 @@ def cmd_reconstruct(args):
         if pad:  # keep each original above its reconstruction
             blank = np.ones((pad, *x.shape[1:]), "float32")
             rows[-2], rows[-1] = (np.concatenate([r, blank]) for r in rows[-2:])
-    save_grid(np.concatenate(rows), args.output, nrow=nrow, scale=args.scale)
+    _write_grid(args.output, np.concatenate(rows), nrow, args.scale)
     print(
         f"wrote {len(x)} images of {source} (rows: originals, then reconstructions) "
         f"to {args.output}"
@@ -324,7 +560,7 @@ def cmd_reconstruct(args):
 def cmd_train(args):
     from tfgen import recipes
 
-    overrides = json.loads(args.config) if args.config else {}
+    overrides = args.config or {}
     if args.recipe:
         spec = recipes.from_file(args.recipe)
     elif args.name:
@@ -337,9 +573,9 @@ def cmd_train(args):
         )
         overrides = {}
     else:
-        raise SystemExit(
-            "Give a zoo NAME, --recipe FILE, or --model CLASS --dataset NAME "
-            "[--config JSON]."
+        raise UsageError(
+            "Expected a zoo NAME, --recipe FILE, or --model CLASS --dataset NAME "
+            "[--config JSON]. Received none of them."
         )
     spec = spec.replace(
         config_overrides=overrides,
@@ -349,6 +585,7 @@ def cmd_train(args):
         seed=args.seed,
     )
     start = time.time()
+    # An existing run folder is resumed from its last checkpoint.
     recipes.run(
         spec,
         output_dir=args.output_dir,
@@ -362,65 +599,18 @@ def cmd_train(args):
     return 0
 
 
-def cmd_export(args):
-    from tfgen import recipes
-
-    entry = recipes.export(args.run_dir, args.name, zoo_dir=args.zoo_dir)
-    print(f"exported {args.name}: {entry.weights} sha256 {entry.sha256}")
-    if not entry.metrics:
-        print(
-            f"{args.name} has no metric records for these weights: measure them "
-            "with benchmarks/fid.py, bits_per_dim.py or vae_likelihood.py"
-        )
-    return 0
-
-
-def _default_reference(name):
-    """`<dataset>:train` of a zoo entry or of a saved run's recipe."""
-    dataset = None
-    if os.path.isdir(name):
-        meta_path = os.path.join(name, zoo.METADATA_FILE)
-        if os.path.isfile(meta_path):
-            with open(meta_path) as f:
-                meta = json.load(f)
-            dataset = meta.get("recipe", {}).get("dataset", {}).get("name")
-    else:
-        dataset = zoo.get(name).dataset.get("name")
-    if not dataset:
-        raise ValueError(
-            f"{name!r} does not record the dataset it was trained on. Expected "
-            "--reference DATASET:SPLIT (e.g. --reference cifar10:train)."
-        )
-    return f"{dataset}:train"
-
-
-def _sample_args(pairs):
-    """`KEY=VALUE` strings as keyword arguments; values are read as JSON
-    (`false`, `0.5`, `"mean"`) and otherwise kept as strings (`mean`)."""
-    kwargs = {}
-    for pair in pairs or ():
-        key, sep, value = pair.partition("=")
-        if not sep or not key.isidentifier():
-            raise ValueError(
-                f"--sample-arg takes KEY=VALUE (e.g. use_ema=false). Received: {pair!r}"
-            )
-        try:
-            kwargs[key] = json.loads(value)
-        except json.JSONDecodeError:
-            kwargs[key] = value
-    return kwargs
-
-
-def _weights_sha256(name, model):
-    """The sha256 of the weights a report measured: a zoo entry's checked one,
-    or that of a saved folder's weights file."""
-    digest = getattr(model, "zoo_sha256", None)
-    if digest is None and os.path.isdir(name):
-        digest = files.sha256(os.path.join(name, zoo.WEIGHTS_FILE))
-    return digest
-
-
 def cmd_eval(args):
+    from tfgen import metrics
+
+    names = [m.strip().lower() for m in args.metric.split(",") if m.strip()]
+    unknown = [m for m in names if m not in metrics.METRICS]
+    if unknown or not names:
+        raise UsageError(
+            f"Unknown metric(s) {unknown}. Expected a comma-separated selection "
+            f"of {list(metrics.METRICS)}. Received: --metric {args.metric!r}"
+        )
+    sample_kwargs = _sample_args(args.sample_arg)
+    _check_output(args.json, args.overwrite)
     reference = args.reference or _default_reference(args.name)
     model = _load_model(args.name)
     network = metrics.feature_network(
@@ -439,7 +629,7 @@ def cmd_eval(args):
         num_reference=args.num_reference,
         seed=args.seed,
         metric_options=metrics.MetricOptions(fid_method=args.fid_method),
-        sample_kwargs=_sample_args(args.sample_arg),
+        sample_kwargs=sample_kwargs,
         data_dir=args.data_dir,
         work_dir=args.work_dir,
     )
@@ -451,16 +641,23 @@ def cmd_eval(args):
             "weights_sha256": _weights_sha256(args.name, model),
             "metrics": [result.to_json() for result in results],
         }
-        directory = os.path.dirname(os.path.abspath(args.json))
-        os.makedirs(directory, exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
-            f.write("\n")
+        text = json.dumps(report, indent=2) + "\n"
+        files.write_bytes(args.json, text.encode())
         print(f"wrote {args.json}")
     return 0
 
 
 def cmd_classifier_train(args):
+    from tfgen import metrics
+    from tfgen.metrics.classifier import check_dataset, classifier_dir
+
+    try:
+        check_dataset(args.dataset)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    export_dir = classifier_dir(args.dataset, args.zoo_dir) if args.export else None
+    for directory in (args.output_dir, export_dir):
+        _check_output(directory, args.overwrite, folder=True)
     model, info = metrics.train_classifier(
         args.dataset,
         epochs=args.epochs,
@@ -470,7 +667,7 @@ def cmd_classifier_train(args):
         seed=args.seed,
         data_dir=args.data_dir,
         steps_per_epoch=args.steps_per_epoch,
-        config=json.loads(args.config) if args.config else None,
+        config=args.config,
         verbose=args.verbose,
     )
     target = metrics.CLASSIFIER_RECIPES.get(args.dataset, {}).get("target_accuracy")
@@ -485,212 +682,332 @@ def cmd_classifier_train(args):
             "(--epochs) before shipping it",
             file=sys.stderr,
         )
-    if args.output_dir:
-        metrics.export_classifier(model, info, directory=args.output_dir)
-        print(f"saved to {args.output_dir}")
-    if args.export:
-        directory = metrics.export_classifier(
-            model, info, args.dataset, zoo_dir=args.zoo_dir
-        )
-        print(f"exported to {directory}")
+    for directory in (args.output_dir, export_dir):
+        if directory:
+            metrics.export_classifier(
+                model, info, directory=directory, overwrite=args.overwrite
+            )
+            print(f"saved to {directory}")
     return 0
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="tfgen",
-        description="Generative image models for Keras 3: zoo, sampling, training.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+# ------------------------------------------------------------------- parser
+def _model_name(p, help=_NAME_HELP):
+    p.add_argument("name", help=help)
 
-    zoo = sub.add_parser("zoo", help="list and inspect pretrained models")
-    zoo_sub = zoo.add_subparsers(dest="zoo_command", required=True)
-    p = zoo_sub.add_parser("list", help="list zoo entries")
-    p.add_argument("pattern", nargs="?", default=None, help="glob, e.g. 'dcgan*'")
-    p.set_defaults(func=cmd_zoo_list)
-    p = zoo_sub.add_parser("info", help="print an entry as JSON")
-    p.add_argument("name")
-    p.set_defaults(func=cmd_zoo_info)
-    p = zoo_sub.add_parser(
-        "export", help="turn a finished training run into a zoo entry"
-    )
-    p.add_argument("run_dir")
-    p.add_argument("name")
-    p.add_argument("--zoo-dir", default=None, help="default: the repository's zoo/")
-    p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser(
-        "sample", help="sample a PNG grid from a zoo model or saved folder"
-    )
-    p.add_argument("name", help="zoo name or a folder written by tfgen.zoo.save")
-    p.add_argument("-n", "--num", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-o", "--output", default="samples.png")
-    p.add_argument("--labels", default=None, help="class id(s), e.g. 7 or 0,1,2")
-    p.add_argument("--nrow", type=int, default=None)
-    p.add_argument("--scale", type=int, default=2, help="pixel upscaling of the PNG")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--npy", default=None, help="also save the float samples as .npy")
+def _output(p, default=None, help="the PNG grid to write"):
     p.add_argument(
-        "--temperature", type=float, help="autoregressive models: logits / T"
+        "-o", "--output", default=default, required=default is None, help=help
     )
+
+
+def _overwrite(p, what="an existing output"):
+    p.add_argument(
+        "--overwrite", action="store_true", help=f"replace {what} (default: refuse)"
+    )
+
+
+def _seed(p, default=0):
+    p.add_argument(
+        "--seed", type=int, default=default, help=f"random seed (default {default})"
+    )
+
+
+def _batch_size(p, default=None, what="images per batch"):
+    p.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=default,
+        help=f"{what} (default {default or 'the recipe or model default'})",
+    )
+
+
+def _data_dir(p):
+    p.add_argument("--data-dir", help=_DATA_DIR_HELP)
+
+
+def _scale(p, default):
+    p.add_argument(
+        "--scale",
+        type=_positive_int,
+        default=default,
+        help=f"pixel upscaling of the PNG (default {default})",
+    )
+
+
+def _labels_option(p, help="class id(s) of a conditional model, e.g. 7 or 0,1,2"):
+    p.add_argument("--labels", type=_labels, help=help)
+
+
+def _sampler(p):
     p.add_argument(
         "--method",
-        choices=("auto", "cached", "compiled"),
+        choices=_SAMPLERS,
         help="autoregressive models: the sampler (default auto: cached if possible)",
     )
-    p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser(
+
+def _training_options(p, config_help):
+    """Options shared by `train` and `classifier train`."""
+    p.add_argument("--config", type=_json_object, help=config_help)
+    p.add_argument("--epochs", type=_positive_int, help="default: the recipe's")
+    _batch_size(p, what="examples per step")
+    p.add_argument(
+        "--steps-per-epoch", type=_positive_int, help="default: the whole split"
+    )
+    p.add_argument("--precision", help=_PRECISION_HELP)
+    _data_dir(p)
+    p.add_argument(
+        "--verbose", default="auto", help="Keras fit verbosity: auto, 0, 1 or 2"
+    )
+
+
+def _command(sub, name, func, help, **kwargs):
+    """A subcommand parser that runs `func`; `--debug` is accepted after the
+    command as well as before it."""
+    p = sub.add_parser(name, help=help, **kwargs)
+    p.set_defaults(func=func)
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the traceback of an error",
+    )
+    return p
+
+
+def _add_zoo(sub):
+    zoo_sub = _command(
+        sub, "zoo", None, "list, inspect and export zoo entries"
+    ).add_subparsers(dest="zoo_command", required=True, metavar="{list,info,export}")
+    p = _command(zoo_sub, "list", cmd_zoo_list, "list zoo entries")
+    p.add_argument("pattern", nargs="?", help="glob, e.g. 'dcgan*'")
+    p = _command(zoo_sub, "info", cmd_zoo_info, "print an entry as JSON")
+    p.add_argument("name", help="a zoo entry name")
+    p = _command(
+        zoo_sub,
+        "export",
+        cmd_zoo_export,
+        "turn a finished training run into a zoo entry",
+    )
+    p.add_argument("run_dir", help="the run folder written by tfgen train")
+    p.add_argument("name", help="the zoo entry whose weights it becomes")
+    p.add_argument("--zoo-dir", help="default: the repository's zoo/")
+    _overwrite(p, "the entry's existing weights")
+
+
+def _add_sample(sub):
+    p = _command(
+        sub, "sample", cmd_sample, "sample a PNG grid from a zoo model or saved folder"
+    )
+    _model_name(p)
+    p.add_argument("-n", "--num", type=_positive_int, default=64, help="images (64)")
+    _seed(p)
+    _output(p, "samples.png")
+    _labels_option(p)
+    p.add_argument("--nrow", type=_positive_int, help="images per row of the grid")
+    _scale(p, 2)
+    _batch_size(p, 256)
+    p.add_argument("--npy", help="also save the float samples as .npy")
+    p.add_argument(
+        "--temperature",
+        type=_positive_float,
+        help="autoregressive models: divide the logits by T",
+    )
+    _sampler(p)
+    _overwrite(p)
+
+
+def _add_complete(sub):
+    p = _command(
+        sub,
         "complete",
-        help="complete occluded images with an autoregressive model (PNG grid)",
+        cmd_complete,
+        "complete occluded images with an autoregressive model (PNG grid)",
         description="Rows of: the occluded input, several completions, the "
         "original (Figure 1 of the PixelRNN paper).",
     )
-    p.add_argument("name", help="zoo name or a folder written by tfgen.zoo.save")
+    _model_name(p)
     p.add_argument(
         "--mask",
         default="bottom_half",
         choices=("bottom_half", "top_half", "right_half", "square"),
         help="the occluded region",
     )
-    p.add_argument("--size", type=int, help="side of the square (default H/2)")
+    p.add_argument(
+        "--size", type=_positive_int, help="side of the square (default H/2)"
+    )
     p.add_argument(
         "--data",
         help="dataset name, image folder or .npy/.npz; default the model's dataset",
     )
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test", help="split of a named dataset (test)")
+    _data_dir(p)
     p.add_argument(
-        "--data-dir", help="folder of <dataset>.npz; default $TFGEN_DATA_DIR"
+        "--num-images", type=_positive_int, default=8, help="images to complete (8)"
     )
-    p.add_argument("--num-images", type=int, default=8)
     p.add_argument(
         "--shuffle",
         type=int,
         metavar="SEED",
         help="pick the images at random with this seed (default: the first ones)",
     )
-    p.add_argument("--num-samples", type=int, default=4, help="completions per image")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--method", choices=("auto", "cached", "compiled"))
     p.add_argument(
-        "--labels", help="class id(s) of a conditional model without labelled data"
+        "--num-samples", type=_positive_int, default=4, help="completions per image"
     )
-    p.add_argument("--scale", type=int, default=3)
+    _seed(p)
+    p.add_argument(
+        "--temperature", type=_positive_float, default=1.0, help="divide logits by T"
+    )
+    _sampler(p)
+    _labels_option(p, "class id(s) of a conditional model without labelled data")
+    _scale(p, 3)
     p.add_argument("--npy", help="also save the completions (n, k, H, W, C) as .npy")
-    p.add_argument("-o", "--output", default="completions.png")
-    p.set_defaults(func=cmd_complete)
+    _output(p, "completions.png")
+    _overwrite(p)
 
-    p = sub.add_parser("interpolate", help="latent interpolation rows as a PNG")
-    p.add_argument("name")
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--rows", type=int, default=4)
-    p.add_argument("--method", choices=("slerp", "linear"), default="slerp")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--labels", default=None)
-    p.add_argument("--scale", type=int, default=2)
-    p.add_argument("-o", "--output", default="interpolation.png")
-    p.set_defaults(func=cmd_interpolate)
 
-    p = sub.add_parser(
-        "compress",
-        help="compress images losslessly with a zoo model's likelihood",
+def _add_interpolate(sub):
+    p = _command(
+        sub, "interpolate", cmd_interpolate, "latent interpolation rows as a PNG"
     )
-    p.add_argument("name", help="zoo name of an autoregressive model or a VAE")
+    _model_name(p)
+    p.add_argument("--steps", type=_positive_int, default=10, help="images per row")
+    p.add_argument("--rows", type=_positive_int, default=4, help="rows (pairs of ends)")
+    p.add_argument(
+        "--method", choices=("slerp", "linear"), default="slerp", help="the path"
+    )
+    _seed(p)
+    _labels_option(p)
+    _scale(p, 2)
+    _output(p, "interpolation.png")
+    _overwrite(p)
+
+
+def _add_translate(sub):
+    p = _command(
+        sub,
+        "translate",
+        cmd_translate,
+        "translate an image or a folder between two domains (CycleGAN)",
+    )
+    _model_name(p)
+    p.add_argument("input", help="a PNG/JPEG file, a folder of them, or an .npy")
+    p.add_argument(
+        "--direction", choices=("a2b", "b2a"), default="a2b", help="domain A to B"
+    )
+    _output(p, help="an image file for one image, else a new folder")
+    p.add_argument("--grid", help="grid PNG; default beside the output")
+    p.add_argument(
+        "--grid-rows", type=_positive_int, default=16, help="images in the grid"
+    )
+    _scale(p, 2)
+    _overwrite(p)
+
+
+def _add_codec(sub):
+    p = _command(
+        sub,
+        "compress",
+        cmd_compress,
+        "compress images losslessly with a zoo model's likelihood",
+    )
+    _model_name(p, f"an autoregressive model or a VAE: {_NAME_HELP}")
     p.add_argument(
         "input",
         help="a PNG, a folder of PNGs, or an .npy of levels (e.g. 0/1 for binary models)",
     )
-    p.add_argument("-o", "--output", required=True, help="the compressed file (.tfg)")
-    p.add_argument("--batch-size", type=int, default=100)
-    p.set_defaults(func=cmd_compress)
-
-    p = sub.add_parser("decompress", help="decode a file written by tfgen compress")
+    _output(p, help="the compressed file (.tfg)")
+    _batch_size(p, 100)
+    _overwrite(p)
+    p = _command(
+        sub, "decompress", cmd_decompress, "decode a file written by tfgen compress"
+    )
     p.add_argument("input", help="the compressed file")
-    p.add_argument(
-        "-o", "--output", required=True, help="a folder for PNGs, or an .npy of levels"
-    )
-    p.set_defaults(func=cmd_decompress)
+    _output(p, help="a new folder for PNGs, or an .npy of levels")
+    _overwrite(p)
 
-    p = sub.add_parser(
-        "translate",
-        help="translate an image or a folder between two domains (CycleGAN)",
-    )
-    p.add_argument("name", help="zoo name or a folder written by tfgen.zoo.save")
-    p.add_argument("input", help="a PNG/JPEG file, a folder of them, or an .npy")
-    p.add_argument("--direction", choices=("a2b", "b2a"), default="a2b")
-    p.add_argument(
-        "-o", "--output", required=True, help="PNG for one image, else a folder"
-    )
-    p.add_argument("--grid", help="grid PNG; default beside the output")
-    p.add_argument("--grid-rows", type=int, default=16, help="images in the grid")
-    p.add_argument("--scale", type=int, default=2)
-    p.set_defaults(func=cmd_translate)
 
-    p = sub.add_parser(
+def _add_reconstruct(sub):
+    p = _command(
+        sub,
         "reconstruct",
-        help="originals above their reconstructions as a PNG (VAE)",
+        cmd_reconstruct,
+        "originals above their reconstructions as a PNG (VAE)",
     )
-    p.add_argument("name", help="zoo name or a folder written by tfgen.zoo.save")
+    _model_name(p)
     p.add_argument(
         "--data",
         help="DATASET:SPLIT, a folder of images or an .npy/.npz file; "
         "default the model's dataset:test",
     )
-    p.add_argument("-n", "--num", type=int, default=32)
-    p.add_argument("--offset", type=int, default=0, help="skip the first N images")
-    p.add_argument("--nrow", type=int, default=8, help="images per row")
+    p.add_argument("-n", "--num", type=_positive_int, default=32, help="images (32)")
+    p.add_argument(
+        "--offset", type=_non_negative_int, default=0, help="skip the first N images"
+    )
+    p.add_argument("--nrow", type=_positive_int, default=8, help="images per row")
     p.add_argument(
         "--binarize",
         choices=("threshold", "dynamic"),
         help="binarize 8-bit images (default for Bernoulli models: threshold)",
     )
-    p.add_argument("--mode", choices=("mean", "mode", "sample"), default="mean")
-    p.add_argument("--scale", type=int, default=2)
     p.add_argument(
-        "--data-dir", help="folder of <dataset>.npz; default $TFGEN_DATA_DIR"
+        "--mode",
+        choices=("mean", "mode", "sample"),
+        default="mean",
+        help="what of the decoder's distribution to show",
     )
-    p.add_argument("-o", "--output", default="reconstructions.png")
-    p.set_defaults(func=cmd_reconstruct)
+    _scale(p, 2)
+    _data_dir(p)
+    _output(p, "reconstructions.png")
+    _overwrite(p)
 
-    p = sub.add_parser("train", help="train a zoo recipe or a model on a dataset")
+
+def _add_train(sub):
+    p = _command(sub, "train", cmd_train, "train a zoo recipe or a model on a dataset")
     p.add_argument("name", nargs="?", help="zoo entry whose recipe to run")
     p.add_argument("--recipe", help="JSON file of RecipeSpec fields (instead of NAME)")
     p.add_argument("--model", help="model class, e.g. DCGAN (instead of NAME)")
     p.add_argument("--dataset", help="dataset name or path (with --model)")
-    p.add_argument("--split", default="train")
-    p.add_argument("--config", help="JSON of constructor arguments (overrides)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--steps-per-epoch", type=int)
-    p.add_argument("--precision", help="Keras dtype policy; default mixed_bfloat16")
+    p.add_argument("--split", default="train", help="dataset split (train)")
+    _training_options(p, "JSON of constructor arguments (overrides)")
     p.add_argument(
-        "--strategy", default="default", choices=("default", "mirrored", "multi_worker")
+        "--strategy",
+        default="default",
+        choices=("default", "mirrored", "multi_worker"),
+        help="tf.distribute strategy",
     )
-    p.add_argument("--logical-cpus", type=int, help="split the CPU into N devices")
     p.add_argument(
-        "--data-dir", help="folder of <dataset>.npz; default $TFGEN_DATA_DIR"
+        "--logical-cpus", type=_positive_int, help="split the CPU into N devices"
     )
-    p.add_argument("--seed", type=int)
-    p.add_argument("-o", "--output-dir", default="runs/latest")
-    p.add_argument("--verbose", default="auto")
-    p.set_defaults(func=cmd_train)
+    _seed(p, None)
+    p.add_argument(
+        "-o",
+        "--output-dir",
+        default="runs/latest",
+        help="run folder; an existing one is resumed (default runs/latest)",
+    )
 
-    p = sub.add_parser(
+
+def _add_eval(sub):
+    p = _command(
+        sub,
         "eval",
-        help="FID, KID, IS, precision/recall of a zoo model or saved folder",
+        cmd_eval,
+        "FID, KID, IS, precision/recall of a zoo model or saved folder",
         description="Samples a model and measures it against a real split; "
         "every number is printed with its protocol.",
     )
-    p.add_argument("name", help="zoo name or a folder written by tfgen.zoo.save")
+    _model_name(p)
     p.add_argument(
-        "--metric",
-        default="fid",
-        help="comma-separated: fid,kid,is,pr (default fid)",
+        "--metric", default="fid", help="comma-separated: fid,kid,is,pr (default fid)"
     )
     p.add_argument(
-        "--num-samples", type=int, default=10000, help="generated images (n_gen)"
+        "--num-samples",
+        type=_positive_int,
+        default=10000,
+        help="generated images (n_gen)",
     )
     p.add_argument(
         "--reference",
@@ -698,7 +1015,7 @@ def build_parser():
     )
     p.add_argument(
         "--num-reference",
-        type=int,
+        type=_positive_int,
         help="first N reference images (n_ref); default the whole split",
     )
     p.add_argument(
@@ -709,16 +1026,15 @@ def build_parser():
     )
     p.add_argument(
         "--classifier",
-        help="with --features classifier: shipped name or folder; default the dataset",
+        help="with --features classifier: a shipped name, or a folder given as a "
+        "path; default the dataset's",
     )
     p.add_argument(
         "--weights", help="FID Inception weights; default $TFGEN_FID_WEIGHTS"
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument(
-        "--data-dir", help="folder of <dataset>.npz; default $TFGEN_DATA_DIR"
-    )
+    _seed(p)
+    _batch_size(p)
+    _data_dir(p)
     p.add_argument(
         "--fid-method",
         choices=("sqrtm", "eigh"),
@@ -739,48 +1055,140 @@ def build_parser():
         "mode=sample a VAE's draws instead of its decoder means",
     )
     p.add_argument("--json", help="also write the results with protocols to this file")
-    p.set_defaults(func=cmd_eval)
+    _overwrite(p, "an existing --json file")
 
-    p = sub.add_parser(
-        "classifier", help="domain classifiers (28x28 metrics, CycleGAN success rate)"
-    )
-    classifier_sub = p.add_subparsers(dest="classifier_command", required=True)
-    p = classifier_sub.add_parser(
-        "train", help="train on the train split, measure test accuracy"
+
+def _add_classifier(sub):
+    classifier_sub = _command(
+        sub,
+        "classifier",
+        None,
+        "domain classifiers (28x28 metrics, CycleGAN success rate)",
+    ).add_subparsers(dest="classifier_command", required=True, metavar="{train}")
+    p = _command(
+        classifier_sub,
+        "train",
+        cmd_classifier_train,
+        "train on the train split, measure test accuracy",
     )
     p.add_argument("dataset", help="mnist, fashion_mnist or cifar10")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--learning-rate", type=float)
-    p.add_argument("--precision", help="Keras dtype policy; default mixed_bfloat16")
-    p.add_argument("--steps-per-epoch", type=int)
-    p.add_argument("--config", help="JSON of DomainClassifier arguments")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--data-dir", help="folder of <dataset>.npz; default $TFGEN_DATA_DIR"
-    )
-    p.add_argument("-o", "--output-dir", help="save the classifier to this folder")
+    _training_options(p, "JSON of DomainClassifier arguments")
+    p.add_argument("--learning-rate", type=_positive_float, help="Adam's step size")
+    _seed(p)
+    p.add_argument("-o", "--output-dir", help="save the classifier to this new folder")
     p.add_argument(
         "--export",
         action="store_true",
         help="write it to <zoo>/classifiers/<dataset>/ for shipping",
     )
-    p.add_argument("--zoo-dir", default=None, help="default: the repository's zoo/")
-    p.add_argument("--verbose", default="auto")
-    p.set_defaults(func=cmd_classifier_train)
+    p.add_argument("--zoo-dir", help="default: the repository's zoo/")
+    _overwrite(p, "an existing classifier folder")
+
+
+_COMMAND_GROUPS = (
+    _add_zoo,
+    _add_sample,
+    _add_complete,
+    _add_interpolate,
+    _add_translate,
+    _add_codec,
+    _add_reconstruct,
+    _add_train,
+    _add_eval,
+    _add_classifier,
+)
+
+
+def build_parser():
+    parser = _Parser(
+        prog="tfgen",
+        description="Generative image models for Keras 3: zoo, sampling, training.",
+    )
+    parser.add_argument("--version", action="version", version=f"tfgen {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in _COMMAND_GROUPS:
+        add(sub)
     return parser
 
 
+# --------------------------------------------------------------------- main
+# TensorFlow's C++ start-up lines of INFO severity ("oneDNN custom operations
+# are on", "Could not find cuda drivers") are logged before absl's logging is
+# initialized, which ignores TF_CPP_MIN_LOG_LEVEL (abseil-cpp PR 1718, closed
+# unmerged), so the command line drops them from its own start-up.
+_PRE_INIT_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are "
+    r"written to STDERR|I\d{4} .*)$"
+)
+_NO_GPU_NOISE = re.compile(r"^E\d{4} .*failed call to cuInit")
+
+
+def _start_tensorflow():
+    """Imports TensorFlow with its start-up log at the user's level (default
+    2: TF's own warnings and errors). The INFO lines absl prints regardless
+    are dropped unless the level is 0, and so is a failed cuInit when
+    TensorFlow then finds no GPU (it runs on the CPU, as it says anyway)."""
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if os.environ["TF_CPP_MIN_LOG_LEVEL"] in ("", "0"):
+        import tensorflow  # noqa: F401
+
+        return
+    sys.stderr.flush()
+    saved, gpus = os.dup(2), None
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if not (
+                    _PRE_INIT_NOISE.match(line)
+                    or (gpus == [] and _NO_GPU_NOISE.match(line))
+                ):
+                    print(line, file=sys.stderr)
+
+
+def _exit_status(error):
+    """(exit status, one-line message) of an exception a command raised."""
+    if isinstance(error, KeyError) and error.args:  # an unknown name
+        return 2, str(error.args[0])
+    message = str(error) or type(error).__name__
+    if isinstance(error, UsageError):
+        return 2, message
+    if not isinstance(error, (OSError, ValueError, TypeError)):
+        message = f"{type(error).__name__}: {message} (--debug shows the traceback)"
+    return 1, message
+
+
 def main(argv=None):
+    """Runs `tfgen ARGS`; returns the exit status (0, 1 refused input or
+    failed work, 2 usage error)."""
     args = build_parser().parse_args(argv)
     try:
+        _start_tensorflow()
         return args.func(args)
-    except (KeyError, ValueError, TypeError, FileNotFoundError) as e:
-        message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        print(f"tfgen: error: {message}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("tfgen: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        status, message = _exit_status(error)
+        print(f"tfgen: error: {' '.join(message.split())}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.exit(main())

@@ -91,7 +91,12 @@ from tfgen.metrics.reference import (
     reference_statistics,
     ship_reference_statistics,
 )
-from tfgen.metrics.torch_archive import UnsafeArchiveError, read_torch_archive
+from tfgen.metrics.torch_archive import (
+    CorruptArchiveError,
+    UnsafeArchiveError,
+    check_pickle,
+    read_torch_archive,
+)
 
 __all__ = [
     "CLASSIFIER_RECIPES",
@@ -101,6 +106,7 @@ __all__ = [
     "ClassifierFeatureExtractor",
     "ClassifierFrechetDistance",
     "ClassifierScore",
+    "CorruptArchiveError",
     "DomainClassifier",
     "FEATURE_NETWORKS",
     "FIDInceptionV3",
@@ -114,6 +120,7 @@ __all__ = [
     "Statistics",
     "UnsafeArchiveError",
     "bilinear_resize_matrix",
+    "check_pickle",
     "classifier_extractor",
     "classifier_frechet_distance",
     "classifier_score",

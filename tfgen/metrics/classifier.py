@@ -35,7 +35,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from tfgen import __version__, data, files, training, zoo
+from tfgen import __version__, data, training, zoo
 from tfgen.metrics.features import INPUT_DTYPE, FeatureExtractor, features_of
 from tfgen.metrics.fid import frechet_distance, statistics_from_features
 from tfgen.metrics.inception_score import inception_score_from_logits
@@ -48,6 +48,7 @@ __all__ = [
     "ClassifierFrechetDistance",
     "ClassifierScore",
     "DomainClassifier",
+    "check_dataset",
     "classifier_dir",
     "classifier_extractor",
     "classifier_frechet_distance",
@@ -217,7 +218,9 @@ class DomainClassifier(keras.Model):
 
 
 # ------------------------------------------------------------- training
-def _check_dataset(dataset):
+def check_dataset(dataset):
+    """The image shape of `dataset`, a labelled dataset of `tfgen.data` a
+    classifier can train on; `ValueError` naming them otherwise."""
     if dataset not in data.DATASETS or not data.DATASETS[dataset][2]:
         labelled = sorted(n for n, spec in data.DATASETS.items() if spec[2])
         raise ValueError(
@@ -284,7 +287,7 @@ def train_classifier(
     tfgen.metrics.export_classifier(net, info, "mnist")
     ```
     """
-    image_shape = _check_dataset(dataset)
+    image_shape = check_dataset(dataset)
     if isinstance(verbose, str) and verbose.isdigit():
         verbose = int(verbose)
     recipe = dict(CLASSIFIER_RECIPES.get(dataset, CLASSIFIER_RECIPES["mnist"]))
@@ -374,11 +377,14 @@ def classifier_dir(name, zoo_dir=None):
     return os.path.join(zoo_dir or zoo.artifacts_dir(), _CLASSIFIERS_DIR, name)
 
 
-def export_classifier(classifier, info, name=None, zoo_dir=None, directory=None):
+def export_classifier(
+    classifier, info, name=None, zoo_dir=None, directory=None, overwrite=False
+):
     """Saves a classifier as `tfgen.zoo.save` does (config.json,
     model.weights.h5, metadata.json with the sha256), with `info` (the test
     accuracy, recipe, hardware, wall time) in the metadata; into
-    `directory`, or `<zoo>/classifiers/<name or info['dataset']>/`.
+    `directory`, or `<zoo>/classifiers/<name or info['dataset']>/`. An
+    existing non-empty folder raises `FileExistsError` unless `overwrite`.
     Returns the folder."""
     directory = directory or classifier_dir(name or info["dataset"], zoo_dir)
     metadata = dict(info)
@@ -386,33 +392,18 @@ def export_classifier(classifier, info, name=None, zoo_dir=None, directory=None)
         "command",
         f"tfgen classifier train {info.get('dataset', name)} --export",
     )
-    zoo.save(classifier, directory, metadata=metadata)
+    zoo.save(classifier, directory, metadata=metadata, overwrite=overwrite)
     return directory
-
-
-def _read_metadata(directory):
-    path = os.path.join(directory, zoo.METADATA_FILE)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"No {zoo.METADATA_FILE} in {directory!r}: a classifier loads only with "
-            "the sha256 of its weights (written by export_classifier / tfgen.zoo.save)."
-        )
-    with open(path) as f:
-        metadata = json.load(f)
-    if not metadata.get("sha256"):
-        raise ValueError(
-            f"{path} must record the weights' sha256. Received keys: {sorted(metadata)}"
-        )
-    return metadata
 
 
 def load_classifier(name="mnist", zoo_dir=None):
     """A shipped classifier (`"mnist"`, `"fashion_mnist"`) or one in a folder
-    written by `export_classifier`, with its weights' sha256 checked
+    written by `export_classifier` (given as a path, see `tfgen.zoo.is_path`),
+    loaded by `tfgen.zoo.load`, which checks its files against their sha256
     (`tfgen.files.ChecksumError` on a mismatch). The metadata is kept as
     `classifier.metadata`."""
-    if isinstance(name, os.PathLike) or (isinstance(name, str) and os.sep in name):
-        directory = os.fspath(name)
+    if zoo.is_path(name):
+        directory = os.path.expanduser(os.fspath(name))
     else:
         directory = classifier_dir(name, zoo_dir)
         if not os.path.isdir(directory):
@@ -423,18 +414,13 @@ def load_classifier(name="mnist", zoo_dir=None):
                 f"{shipped or 'none'}. Train it with `tfgen classifier train {name} "
                 "--export` (a few minutes on a CPU)."
             )
-    metadata = _read_metadata(directory)
-    files.verify(
-        os.path.join(directory, zoo.WEIGHTS_FILE),
-        metadata["sha256"],
-        f"classifier {directory!r}",
-    )
     classifier = zoo.load(directory)
     if not isinstance(classifier, DomainClassifier):
         raise TypeError(
             f"{directory} holds a {type(classifier).__name__}. Expected: DomainClassifier"
         )
-    classifier.metadata = metadata
+    with open(os.path.join(directory, zoo.METADATA_FILE)) as f:
+        classifier.metadata = json.load(f)
     return classifier
 
 
