@@ -570,6 +570,9 @@ def train(
         seed: seeds Python, NumPy and TF before building the model.
         callbacks: more Keras callbacks.
         verbose: passed to `fit`.
+
+    Raises `tfgen.finite.NonFiniteError` at the first NaN or infinite loss
+    (or weights at an epoch's end), leaving the last finite checkpoint.
     """
     if steps_per_epoch is not None:
         steps_per_epoch = check_positive_int(steps_per_epoch, "steps_per_epoch")
