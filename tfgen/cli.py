@@ -140,12 +140,6 @@ def _check_output(path, overwrite, folder=False):
         )
 
 
-def _write_file(path, write):
-    """`write(partial_path)`, then the file takes `path`'s place (never half
-    a file there)."""
-    files.write_atomic(path, write)
-
-
 def _write_array(path, array):
     import numpy as np
 
@@ -153,13 +147,13 @@ def _write_array(path, array):
         with open(partial, "wb") as f:  # a file object: np.save adds no suffix
             np.save(f, array, allow_pickle=False)
 
-    _write_file(path, write)
+    files.write_atomic(path, write)
 
 
 def _write_grid(path, images, nrow, scale):
     from tfgen.images import save_grid
 
-    _write_file(
+    files.write_atomic(
         path, lambda partial: save_grid(images, partial, nrow=nrow, scale=scale)
     )
 
@@ -430,7 +424,7 @@ def cmd_translate(args):
     rows = np.stack([x[:shown], forward[:shown], back[:shown]], axis=1)
     rows = rows.reshape(-1, *x.shape[1:])
     if single:
-        _write_file(
+        files.write_atomic(
             args.output,
             lambda partial: save_grid(forward[:1], partial, nrow=1, padding=0),
         )
@@ -1103,6 +1097,7 @@ def build_parser():
     parser = _Parser(
         prog="tfgen",
         description="Generative image models for Keras 3: zoo, sampling, training.",
+        epilog="Exit status: 0 done, 1 refused input or failed work, 2 usage error.",
     )
     parser.add_argument("--version", action="version", version=f"tfgen {__version__}")
     parser.add_argument(
