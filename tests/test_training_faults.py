@@ -124,12 +124,16 @@ def test_kills_at_drawn_moments_resume_to_the_uninterrupted_weights(tmp_path):
 @pytest.mark.slow  # ~40 training processes: a few minutes on one core
 def test_thirty_kills_resume_to_the_uninterrupted_weights(tmp_path):
     runs = _kill_and_resume(tmp_path, kills=30, seed=1)
-    inside_saves = [
+    # Traced kills name their event; file events are steps of a save.
+    in_saves = [
         r
         for r in runs
-        if r["kill"] and "event" in r["kill"] and r["status"] == "killed"
+        if r["kill"] and r["kill"].get("at", "").split(":")[0] in FILE_EVENTS
     ]
-    assert len(inside_saves) >= 10
+    assert len(in_saves) >= 5, [r["kill"] for r in runs]
+
+
+FILE_EVENTS = ("replace", "remove", "copyfile")
 
 
 # NaN injection ------------------------------------------------------------
@@ -262,17 +266,16 @@ def test_nan_stops_training_and_nothing_non_finite_is_saved(injection, where, tm
 
 
 @pytest.mark.parametrize(
-    "model, data",
+    "model",
     [
-        (
-            lambda: tfgen.VAE(image_shape=(4, 4, 1), latent_dim=2),
-            "binary",
+        lambda: tfgen.VAE(image_shape=(4, 4, 1), latent_dim=2, hidden_units=(16,)),
+        lambda: tfgen.PixelCNN(
+            image_shape=(4, 4, 1), num_levels=2, filters=8, num_blocks=2
         ),
-        (lambda: tfgen.PixelCNN(image_shape=(4, 4, 1), num_levels=2), "binary"),
     ],
     ids=["vae", "pixelcnn"],
 )
-def test_learning_rate_1e6_stops_with_the_last_finite_checkpoint(model, data, tmp_path):
+def test_learning_rate_1e6_stops_with_the_last_finite_checkpoint(model, tmp_path):
     """Issue 18, finding 1: at a learning rate of 1e6 a VAE and a PixelCNN
     trained on, saving NaN checkpoints."""
     images = (np.random.default_rng(0).random((8, 4, 4, 1)) > 0.5).astype("float32")
@@ -304,7 +307,12 @@ def test_tfgen_train_exits_non_zero_on_nan(fake_data_dir, tmp_path, capsys):
         json.dumps(
             {
                 "model": "PixelCNN",
-                "config": {"image_shape": [28, 28, 1], "num_levels": 2, "filters": 4},
+                "config": {
+                    "image_shape": [28, 28, 1],
+                    "num_levels": 2,
+                    "filters": 4,
+                    "num_blocks": 1,
+                },
                 "dataset": {"name": "binarized_mnist"},
                 "batch_size": 8,
                 "epochs": 3,

@@ -104,16 +104,20 @@ class Tracer:
     """Counts traced events in a training process; SIGKILLs it at event
     `kill_at`; records the events' names when `record`."""
 
-    def __init__(self, kill_at=None, record=False):
+    def __init__(self, kill_at=None, record=False, note_path=None):
         self.count = 0
         self.kill_at = kill_at
         self.names = [] if record else None
+        self.note_path = note_path
 
     def __call__(self, name):
         self.count += 1
         if self.names is not None:
             self.names.append(name)
         if self.count == self.kill_at:
+            if self.note_path:
+                with open(self.note_path, "w") as f:
+                    f.write(name)
             os.kill(os.getpid(), signal.SIGKILL)
 
     def patch_files(self):
@@ -267,6 +271,10 @@ def run_faults(plan):
             kill = {"seconds": float(rng.uniform(0.0, seconds))}
         prefix = os.path.join(root, f"run{index:03d}")
         status = fork_run(_traced_run, plan, run_dir, prefix, None, kill)
+        note = f"{prefix}_killed_at.txt"
+        if os.path.exists(note):
+            with open(note) as f:
+                kill["at"] = f.read()
         runs.append(
             {"scenario": scenario, "kill": kill, "status": status, "prefix": prefix}
         )
@@ -289,7 +297,9 @@ def run_faults(plan):
 def _traced_run(plan, run_dir, prefix, tracer, kill):
     """The child's side of `fork_run`: trace (and maybe kill) one run."""
     if tracer is None:
-        tracer = Tracer(kill_at=(kill or {}).get("event"))
+        tracer = Tracer(
+            kill_at=(kill or {}).get("event"), note_path=f"{prefix}_killed_at.txt"
+        )
     if kill and "seconds" in kill:
         timer = threading.Timer(
             kill["seconds"], lambda: os.kill(os.getpid(), signal.SIGKILL)
