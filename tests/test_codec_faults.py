@@ -289,7 +289,7 @@ def test_cli_writes_nothing_for_a_broken_file(files, kind, tmp_path, capsys):
         source.write_bytes(data)
         for target in (tmp_path / f"{label}.npy", tmp_path / f"{label}_pngs"):
             code = cli.main(["decompress", str(source), "-o", str(target)])
-            assert code == 2 and capsys.readouterr().err, label
+            assert code == 1 and capsys.readouterr().err, label
             assert not os.path.exists(target), label
     leftovers = sorted(p.name for p in tmp_path.iterdir() if not p.suffix == ".tfg")
     assert leftovers == []

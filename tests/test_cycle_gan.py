@@ -253,7 +253,10 @@ def test_cli_translate(tmp_path, capsys):
     tfgen.images.save_images(
         rng.random((1, 4, 4, 3)), str(tmp_path / "small"), ["s.png"]
     )
+    # Images of the wrong size are refused input (exit 1), and nothing is written.
+    refused = tmp_path / "refused"
     code = cli.main(
-        ["translate", str(tmp_path / "cg"), str(tmp_path / "small"), "-o", str(out)]
+        ["translate", str(tmp_path / "cg"), str(tmp_path / "small"), "-o", str(refused)]
     )
-    assert code == 2 and "Received" in capsys.readouterr().err
+    assert code == 1 and "Received" in capsys.readouterr().err
+    assert not refused.exists()
