@@ -29,16 +29,15 @@ import shutil
 import threading
 
 import keras
-import numpy as np
 
 from tfgen import files, models
 from tfgen.files import ChecksumError, sha256, verify
+from tfgen.finite import check_finite_weights
 
 __all__ = [
     "ChecksumError",
     "ZooEntry",
     "artifacts_dir",
-    "check_finite_weights",
     "check_name",
     "get",
     "is_path",
@@ -351,29 +350,6 @@ def _load_dir(directory, weights, verify, overrides):
     return model
 
 
-def check_finite_weights(model, label=None):
-    """Raises `ValueError` naming the variables that hold NaN or infinity
-    (a diverged run), so such weights are never saved or shipped."""
-    bad = []
-    for variable in model.weights:
-        if "float" not in str(variable.dtype):
-            continue  # integer state (seed generators) cannot be non-finite
-        values = np.asarray(keras.ops.convert_to_numpy(variable)).astype(np.float32)
-        count = values.size - int(np.count_nonzero(np.isfinite(values)))
-        if count:
-            bad.append(f"{variable.path} ({count} of {values.size})")
-    if bad:
-        shown = ", ".join(bad[:5]) + (
-            f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        )
-        raise ValueError(
-            f"{label or type(model).__name__} has non-finite weights (NaN or inf); "
-            "expected finite values in every variable. Received non-finite values "
-            f"in: {shown}. Training diverged: resume from an earlier checkpoint or "
-            "lower the learning rate."
-        )
-
-
 def save(model, directory, metadata=None, overwrite=False):
     """Writes `config.json`, `model.weights.h5` and `metadata.json` (the
     sha256 of the weights and of the config, and `metadata`) into
@@ -391,7 +367,7 @@ def save(model, directory, metadata=None, overwrite=False):
         overwrite: replace an existing non-empty folder (all of it); by
             default that raises `FileExistsError`.
     """
-    check_finite_weights(model)
+    check_finite_weights(model, f"The model to save in {directory}")
     target = os.path.abspath(os.path.expanduser(os.fspath(directory)))
     if os.path.lexists(target) and not os.path.isdir(target):
         raise FileExistsError(
