@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 
+from tfgen import files
 from tfgen.finite import check_finite_weights
 from tfgen.reporting import hardware_summary
 
@@ -187,6 +188,7 @@ def run(
         model,
         final,
         metadata={"recipe": dataclasses.asdict(spec)},
+        overwrite=True,  # final/ is this run's own output, remade on a rerun
     )
     return model
 
@@ -206,7 +208,7 @@ def export(run_dir, name, zoo_dir=None):
     entry = zoo.ZooEntry.from_json(entry_path)
     target = os.path.dirname(entry_path)
     weights = os.path.join(target, zoo.WEIGHTS_FILE)
-    model.save_weights(weights)
+    files.write_atomic(weights, model.save_weights, suffix=".weights.h5")
     entry.weights = zoo.WEIGHTS_FILE
     previous = entry.sha256
     entry.sha256 = zoo.sha256(weights)
@@ -233,7 +235,6 @@ def export(run_dir, name, zoo_dir=None):
         wall_hours=round(wall.get("seconds", 0.0) / 3600.0, 2),
         curves="history.csv",
     )
-    with open(entry_path, "w") as f:
-        json.dump(entry.to_json(), f, indent=2)
-        f.write("\n")
+    text = json.dumps(entry.to_json(), indent=2) + "\n"
+    files.write_bytes(entry_path, text.encode())
     return entry
