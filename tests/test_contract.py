@@ -283,6 +283,8 @@ def test_bad_batches_are_refused(name):
         model.train_on_batch(*batch(np.zeros((2, h, w, c), "uint8")))
     with pytest.raises(tf.errors.InvalidArgumentError, match="above 1"):
         model.train_on_batch(*batch(np.full((2, h, w, c), 255.0, "float32")))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="NaN"):
+        model.train_on_batch(*batch(np.full((2, h, w, c), np.nan, "float32")))
 
 
 @pytest.mark.parametrize("name", SAMPLERS)

@@ -112,6 +112,10 @@ def check_image_batch(
             f"use tfgen.data.load). Received: dtype={images.dtype.name}"
         )
     images = tf.cast(images, "float32")
+    # NaN fails every comparison: check it first, so its message names it.
+    tf.debugging.assert_all_finite(
+        images, message=f"Expected finite {name} in [0, 1]; received NaN or inf."
+    )
     tf.debugging.assert_greater_equal(
         images, 0.0, message=f"Expected {name} in [0, 1]; received values below 0."
     )
