@@ -332,7 +332,7 @@ def saved_vae(tmp_path_factory):
     return directory
 
 
-def test_cli_reconstruct_sample_interpolate(saved_vae, fake_data_dir, tmp_path):
+def test_cli_reconstruct_sample_interpolate(saved_vae, fake_data_dir, tmp_path, capsys):
     from PIL import Image
 
     out = str(tmp_path / "recon.png")
@@ -355,8 +355,15 @@ def test_cli_reconstruct_sample_interpolate(saved_vae, fake_data_dir, tmp_path):
     assert Image.open(out).size == (2 * (8 * 30 + 2), 2 * (4 * 30 + 2))
     npy = str(tmp_path / "x.npy")
     np.save(npy, (_binary(3) * 255).astype("uint8"))
-    assert main(["reconstruct", saved_vae, "--data", npy, "-o", out]) == 0
-    assert main(["reconstruct", saved_vae, "--data", "mnist:valid", "-o", out]) == 2
+    # The CLI replaces an existing output only when told to.
+    assert main(["reconstruct", saved_vae, "--data", npy, "-o", out]) == 1
+    assert (
+        main(["reconstruct", saved_vae, "--data", npy, "-o", out, "--overwrite"]) == 0
+    )
+    bad_split = ["--data", "mnist:valid", "-o", out, "--overwrite"]
+    capsys.readouterr()
+    assert main(["reconstruct", saved_vae, *bad_split]) == 1
+    assert "Unknown split 'valid'" in capsys.readouterr().err
     out = str(tmp_path / "sample.png")
     assert main(["sample", saved_vae, "-n", "4", "-o", out]) == 0
     out = str(tmp_path / "row.png")
