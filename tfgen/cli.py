@@ -400,6 +400,7 @@ def cmd_interpolate(args):
 def cmd_translate(args):
     import numpy as np
 
+    from tfgen import data
     from tfgen.images import read_images, save_grid, save_images
 
     single = os.path.isfile(args.input) and not args.input.endswith(".npy")
@@ -413,7 +414,7 @@ def cmd_translate(args):
         _check_output(grid, args.overwrite)
     model = _load_model(args.name, "translate", "is not an image-to-image translator.")
     if args.input.endswith(".npy"):
-        x = np.load(args.input, allow_pickle=False)
+        x = data.load_arrays(args.input)[0]  # checked uint8 pixels
         names = [f"{i:05d}.png" for i in range(len(x))]
     else:
         x, names = read_images(args.input)
@@ -448,14 +449,14 @@ def cmd_translate(args):
 def cmd_compress(args):
     import numpy as np
 
-    from tfgen import codec
+    from tfgen import codec, data
     from tfgen.images import read_images
     from tfgen.levels import levels_from_pixels
 
     _check_output(args.output, args.overwrite)
     model = _load_model(args.name)
     if args.input.endswith(".npy"):
-        levels = np.load(args.input, allow_pickle=False)
+        levels = data.load_arrays(args.input)[0]  # checked integer levels
     else:
         pixels, _ = read_images(args.input)
         levels = levels_from_pixels(pixels, model.num_levels)

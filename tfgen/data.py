@@ -312,6 +312,11 @@ def load_arrays(name, split="train", data_dir=None, download=False, tfds_data_di
         return _read_folder(path), None
     if os.path.isfile(path) and path.endswith((".npy", ".npz")):
         return _read_user_file(path, split)
+    if path.endswith((".npy", ".npz")) or os.sep in path:
+        raise DatasetNotFoundError(
+            f"No such file or folder: {path}. Expected a folder of PNG/JPEG "
+            "images or an .npy/.npz file."
+        )
     raise DatasetNotFoundError(
         f"Unknown dataset {name!r}. Expected one of {sorted(DATASETS)}, a folder of "
         "PNG/JPEG images, an .npy/.npz file, or a numpy array. "
