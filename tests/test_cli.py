@@ -373,3 +373,23 @@ def test_parsing_needs_no_tensorflow():
         if re.match(r"(numpy|keras|tensorflow|tfgen\.(?!files|__version__))", m)
     }
     assert not heavy, heavy
+
+
+def test_the_command_starts_without_tensorflow():
+    # The console script imports the package before its parser runs; there
+    # the submodules load on first use, so `tfgen --help` needs no TensorFlow.
+    code = (
+        "import sys; sys.argv[0] = '/venv/bin/tfgen'; import tfgen.cli; "
+        "tfgen.cli.build_parser().format_help(); "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+    # A library import stays eager, so Keras finds every model class.
+    code = "import sys, tfgen; print('tfgen.models.pixel_cnn' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip().endswith("True")
