@@ -393,3 +393,11 @@ def test_the_command_starts_without_tensorflow():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip().endswith("True")
+
+
+def test_zoo_list_rounds_metrics_and_names_their_protocol(capsys):
+    assert cli.main(["zoo", "list", "dcgan_cifar"]) == 0
+    out = capsys.readouterr().out
+    # Two FIDs of one model under two protocols, told apart, 4 digits each.
+    assert "fid[50k vs cifar10:train]=36.52;" in out
+    assert "fid[10k vs cifar10:test]=40.53;" in out

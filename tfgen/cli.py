@@ -220,13 +220,26 @@ def _weights_sha256(name, model):
 
 
 # ----------------------------------------------------------------- commands
+def _metric_text(record):
+    """`fid[50k vs cifar10:train]=36.52`: four significant digits, and the
+    protocol that tells two measurements of one metric apart."""
+    value = record["value"]
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    protocol = record.get("protocol") or {}
+    n_gen, reference = protocol.get("n_gen"), protocol.get("reference")
+    if n_gen and reference:
+        count = f"{n_gen // 1000}k" if n_gen % 1000 == 0 else str(n_gen)
+        return f"{record['name']}[{count} vs {reference}]={text}"
+    return f"{record['name']}={text}"
+
+
 def cmd_zoo_list(args):
     from tfgen import zoo
 
     rows = []
     for name in zoo.list(args.pattern):
         entry = zoo.get(name)
-        measured = "; ".join(f"{m['name']}={m['value']}" for m in entry.metrics)
+        measured = "; ".join(_metric_text(m) for m in entry.metrics)
         domains = " <-> ".join(
             entry.dataset[k] for k in ("domain_a", "domain_b") if k in entry.dataset
         )
