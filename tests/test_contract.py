@@ -178,7 +178,12 @@ def test_one_fit_step(name, precision):
     assert int(getattr(model, row.optimizers[-1]).iterations.numpy()) >= 2
 
 
-@pytest.mark.parametrize("name", NAMES)
+# CycleGAN's two-replica step takes ~45 s on one core; its distributed path
+# stays in the default run through test_cycle_gan's mirrored pool test.
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if n == "CycleGAN" else n for n in NAMES],
+)
 def test_two_replica_step_equals_one_replica_step(name):
     row = ROWS[name]
 

@@ -457,6 +457,7 @@ def test_conversion_beside_a_peer_writing_the_same_cache(tmp_path):
     )
 
 
+@pytest.mark.slow  # two full-size Inception passes: ~50 s on one core
 def test_damaged_weights_are_rebuilt_or_refused(tmp_path):
     # A cache file damaged before its sha256 was recorded (as the conversion
     # race once did) passes the checksum; its collapsed features do not.

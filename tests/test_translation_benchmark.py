@@ -21,6 +21,7 @@ def _script():
     return module
 
 
+@pytest.mark.slow  # the whole script on tiny data: ~55 s on one core
 @pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")
 def test_translation_benchmark_writes_records(
     tmp_path, random_fid_weights, monkeypatch
