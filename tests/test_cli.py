@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
+from reliability_log import record
 from torch_archive_writers import write_torch_zip
 
 import tfgen
@@ -310,6 +311,7 @@ def test_invalid_invocations_fail_cleanly(case, world, monkeypatch, capsys):
     except SystemExit as exit:  # argparse's own errors
         code = exit.code
     err = capsys.readouterr().err
+    record("invalid invocation", f"exit {code}", exit_code=code)
     assert code == status, err
     lines = [line for line in err.splitlines() if line.startswith("tfgen")]
     assert len(lines) == 1 and lines[0].startswith("tfgen: error: "), err

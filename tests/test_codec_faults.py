@@ -36,6 +36,7 @@ import zlib
 import numpy as np
 import pytest
 from codec_models import register_tiny
+from reliability_log import record
 
 from tfgen import cli, codec, zoo
 
@@ -98,9 +99,10 @@ def _peak_probe():
     return read
 
 
-def _decode_or_refuse(blob, original, model=None):
+def _decode_or_refuse(blob, original, model=None, kind="damaged file"):
     """Decodes `blob`: `CodecError`, or exactly the original images, within
-    SECONDS and PEAK_BYTES. Returns True when it was refused."""
+    SECONDS and PEAK_BYTES. Returns True when it was refused. `kind` names
+    the damage in the reliability log."""
     read = _peak_probe()
     before = read("VmRSS:") if read else 0
     start = time.process_time()  # CPU seconds: other processes share the core
@@ -109,9 +111,19 @@ def _decode_or_refuse(blob, original, model=None):
     except codec.CodecError:
         out = None
     elapsed = time.process_time() - start
+    grown = read("VmHWM:") - before if read else None
+    record(
+        kind,
+        "refused" if out is None else "decoded",
+        seconds=elapsed,
+        clock="CPU",
+        peak_bytes=grown,
+        memory="peak RSS growth",
+        max_seconds=SECONDS,
+        max_bytes=PEAK_BYTES,
+    )
     assert elapsed < SECONDS, f"took {elapsed:.1f} CPU seconds"
     if read:
-        grown = read("VmHWM:") - before
         assert grown < PEAK_BYTES, f"peak RSS grew by {grown / 2**20:.0f} MB"
     if out is not None:
         np.testing.assert_array_equal(out, original)
@@ -170,10 +182,13 @@ def test_every_header_bit_flip_and_truncation_is_refused(files, kind):
     model, levels, blob = files[kind]
     _, offset = codec.read_header(blob)
     for bit in range(8 * offset):
-        assert _decode_or_refuse(_flip(blob, bit), levels, model), bit
+        assert _decode_or_refuse(_flip(blob, bit), levels, model, "header bit flip"), (
+            bit
+        )
     for length in range(len(blob)):
         with pytest.raises(codec.CodecError, match="Truncated|Not a tfgen"):
             codec.decompress(blob[:length], model)
+        record("truncation", "refused")
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -182,7 +197,7 @@ def test_forged_headers_with_valid_crc_are_refused(files, kind):
     np.testing.assert_array_equal(codec.decompress(blob), levels)
     for label, forged in _forged_headers(model, blob):
         # The header names the model: decompress loads (or refuses) it.
-        assert _decode_or_refuse(forged, levels), label
+        assert _decode_or_refuse(forged, levels, kind="forged header"), label
 
 
 def test_a_batch_beyond_the_images_is_read_as_the_images(files):
@@ -213,7 +228,7 @@ def _payload_bits(blob, sample, seed=0):
 def test_payload_bit_flips_are_refused_or_harmless(files, kind):
     model, levels, blob = files[kind]
     refused = [
-        _decode_or_refuse(_flip(blob, bit), levels, model)
+        _decode_or_refuse(_flip(blob, bit), levels, model, "payload bit flip")
         for bit in _payload_bits(blob, sample=6)
     ]
     assert sum(refused) >= 3  # the first word's bits decide the first symbols
@@ -224,7 +239,7 @@ def test_payload_bit_flips_are_refused_or_harmless(files, kind):
 def test_every_payload_bit_flip_is_refused_or_harmless(files, kind):
     model, levels, blob = files[kind]
     for bit in _payload_bits(blob, sample=None):
-        _decode_or_refuse(_flip(blob, bit), levels, model)
+        _decode_or_refuse(_flip(blob, bit), levels, model, "payload bit flip")
 
 
 def _random_files(count, seed):
@@ -239,13 +254,13 @@ def _random_files(count, seed):
 
 def test_random_files_are_refused(files):
     for noise in _random_files(40, seed=0):
-        assert _decode_or_refuse(noise, None)
+        assert _decode_or_refuse(noise, None, kind="random file")
 
 
 @pytest.mark.slow
 def test_many_random_files_are_refused(files):
     for noise in _random_files(400, seed=1):
-        assert _decode_or_refuse(noise, None)
+        assert _decode_or_refuse(noise, None, kind="random file")
 
 
 def test_a_forged_1kb_file_stays_small(files):
@@ -267,7 +282,7 @@ def test_a_forged_1kb_file_stays_small(files):
     noise = np.random.default_rng(0).integers(1, 2**32, words, dtype=np.uint64)
     blob = forged.to_bytes() + noise.astype("<u4").tobytes()
     assert len(blob) <= 1024
-    assert _decode_or_refuse(blob, None, model)
+    assert _decode_or_refuse(blob, None, model, "forged 1 KB file")
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -291,5 +306,6 @@ def test_cli_writes_nothing_for_a_broken_file(files, kind, tmp_path, capsys):
             code = cli.main(["decompress", str(source), "-o", str(target)])
             assert code == 1 and capsys.readouterr().err, label
             assert not os.path.exists(target), label
+            record("tfgen decompress of a broken file", "exit 1", exit_code=code)
     leftovers = sorted(p.name for p in tmp_path.iterdir() if not p.suffix == ".tfg")
     assert leftovers == []

@@ -19,6 +19,7 @@ import zlib
 
 import numpy as np
 import pytest
+from reliability_log import record
 from torch_archive_writers import (
     EMPTY_ORDERED_DICT,
     LEGACY_MAGIC,
@@ -64,6 +65,16 @@ def measured_read(path, trace=True, **kwargs):
         peak = tracemalloc.get_traced_memory()[1] if trace else 0
         if trace:
             tracemalloc.stop()
+    record(
+        None,  # named after the test
+        "read" if error is None else f"refused: {type(error).__name__}",
+        seconds=seconds,
+        clock="wall",
+        peak_bytes=peak if trace else None,
+        memory="peak traced Python allocations",
+        max_seconds=SECONDS,
+        max_bytes=PEAK_BYTES,
+    )
     return error, seconds, peak
 
 

@@ -11,6 +11,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+import reliability_log
 import tensorflow as tf
 from keras import ops
 
@@ -112,6 +113,17 @@ def _check_runs(root, report, kills):
         clock = json.loads((run_dir / "wall_clock.json").read_text())
         assert clock["epochs"] == EPOCHS and len(clock["epoch_seconds"]) == EPOCHS
         assert not glob.glob(str(run_dir / "backup" / "*.partial-*"))
+    for run in runs:  # every kill was resumed from and finished: checked above
+        if run["status"] == "killed":
+            at = run["kill"].get("at")
+            where = (
+                "a drawn moment"
+                if at is None
+                else "a checkpoint write"
+                if at.split(":")[0] in FILE_EVENTS
+                else "a traced event"
+            )
+            reliability_log.record(f"SIGKILL at {where}", "resumed", at=at)
 
 
 def test_kills_at_drawn_moments_resume_to_the_uninterrupted_weights(tmp_path):
