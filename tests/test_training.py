@@ -250,3 +250,29 @@ def test_a_damaged_latest_checkpoint_resumes_from_the_previous(tmp_path):
     # The previous checkpoint was after epoch 1: epochs 2 and 3 ran again.
     assert int(model.g_optimizer.iterations.numpy()) == 3
     assert _history_epochs(run_dir) == [0, 1, 2]
+
+
+def test_a_resumed_run_says_where_it_resumes(tmp_path, capsys):
+    """Issue 22: a resumed run said nothing about resuming."""
+    run_dir = str(tmp_path / "run")
+    data = np.random.default_rng(0).random((8, 4, 4, 1)).astype("float32")
+
+    def build():
+        return tfgen.GAN(image_shape=(4, 4, 1), latent_dim=2, hidden_units=(8,))
+
+    def fit(epochs, verbose=2):
+        training.train(
+            build, data, epochs, output_dir=run_dir, sample_every=0, verbose=verbose
+        )
+        return capsys.readouterr().out
+
+    assert "resuming" not in fit(1)
+    out = fit(3)
+    backup = os.path.join(run_dir, "backup")
+    # Numbered as Keras's own "Epoch 2/3" line that follows it.
+    assert (
+        f"resuming from epoch 2 of 3 (the checkpoint after epoch 1 in {backup})" in out
+    )
+    assert out.index("resuming from epoch 2") < out.index("Epoch 2/3")
+    assert "nothing left to train" in fit(3)
+    assert fit(3, verbose=0) == ""

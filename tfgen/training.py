@@ -10,7 +10,8 @@ MirroredStrategy needs for a `train_step` with several optimizers) and runs
 - `AtomicBackupAndRestore` (Keras's `BackupAndRestore`, written
   atomically, with the weights' sha256 checked on resume and non-finite
   weights refused) in `<output_dir>/backup`: rerun the same command after a
-  crash or a kill and training continues from the last finished epoch;
+  crash or a kill and training continues from the last finished epoch,
+  printing `resuming from epoch N of M` (N numbered as Keras's `Epoch N/M`);
 - `keras.callbacks.TensorBoard` in `<output_dir>/logs` and a CSV of the
   curves in `<output_dir>/history.csv`;
 - `SampleGrid`: a PNG grid of samples per epoch in `<output_dir>/samples`,
@@ -134,7 +135,10 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
       warning, and when no checkpoint passes, training refuses to start
       rather than silently starting over;
     - a save whose weights hold NaN or infinities raises `NonFiniteError`
-      and leaves the files as they were.
+      and leaves the files as they were;
+    - a resumed run prints `resuming from epoch N of M`, N being the next
+      epoch as Keras numbers it (`Epoch N/M`), unless `fit` is silent
+      (verbose=0).
 
     Args:
         backup_dir, save_freq, double_checkpoint, delete_checkpoint: as for
@@ -234,6 +238,27 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             variable.assign(np.asarray(state, dtype=variable.dtype))
         return epoch
 
+    def _say_resumed(self, epoch):
+        """Prints where a resumed run starts, numbered as Keras's "Epoch N/M"
+        lines (unless `fit` runs with verbose=0)."""
+        params = self.params or {}
+        if params.get("verbose", 1) in (0, "0"):
+            return
+        total = params.get("epochs")
+        if total is not None and epoch >= total:
+            print(
+                f"{self.backup_dir} holds all {total} epochs: nothing left to train "
+                "(raise the epoch count to train on)",
+                flush=True,
+            )
+            return
+        of = f" of {total}" if total is not None else ""
+        print(
+            f"resuming from epoch {epoch + 1}{of} (the checkpoint after epoch "
+            f"{epoch} in {self.backup_dir})",
+            flush=True,
+        )
+
     def on_train_begin(self, logs=None):
         if not self.model.built:
             raise ValueError(
@@ -276,6 +301,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             self.model._initial_epoch = epoch
             self._current_epoch = epoch
             self.saved_epoch = epoch
+            self._say_resumed(epoch)
             return
         if failures:
             raise ValueError(
