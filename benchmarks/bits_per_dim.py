@@ -22,20 +22,20 @@ Run from the repository root (with $TFGEN_DATA_DIR holding the datasets):
 
     python3 benchmarks/bits_per_dim.py                    # every entry
     python3 benchmarks/bits_per_dim.py --entries pixelcnn_mnist --no-write
+    python3 benchmarks/bits_per_dim.py --helpfull         # every flag
 """
 
-import argparse
 import datetime
 import json
 import math
 import os
-import sys
 import time
 
 # First: common sets TensorFlow's log level and Keras' backend before they load.
 import common
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 
 from tfgen import data, models, zoo  # noqa: E402
 from tfgen.reporting import replace_metrics, write_section  # noqa: E402
@@ -249,24 +249,17 @@ def recorded_results():
     return rows
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description="Test NLL of the autoregressive zoo entries (nats, bits/dim)."
-    )
-    common.add_entries_argument(parser, "every autoregressive entry with weights")
-    parser.add_argument("--data-dir", help="default $TFGEN_DATA_DIR")
-    parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument(
-        "--limit",
-        type=int,
-        help="first N test images only (a quick check; not written)",
-    )
-    common.add_output_arguments(parser, readme="the table")
-    return parser.parse_args(argv)
+common.define_entries_flag("every autoregressive entry with weights")
+common.define_data_dir_flag()
+flags.DEFINE_integer("batch-size", 500, "images per log_prob batch")
+flags.DEFINE_integer(
+    "limit", None, "first N test images only (a quick check; not written)"
+)
+common.define_output_flags(readme="the table")
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def main(argv):
+    args = common.script_args(__name__, argv)
     if not (args.no_write or args.limit):  # it writes: measure this checkout
         common.require_checkout_tfgen()
     start = time.perf_counter()
@@ -274,11 +267,14 @@ def main(argv=None):
     results = []
     for entry in autoregressive_entries(common.entry_patterns(args.entries)):
         result = measure(entry, args.data_dir, args.batch_size, args.limit)
-        print(
-            f"{entry.name}: {result['nats']:.2f} ± {result['nats_sem']:.2f} nats, "
-            f"{result['bpd']:.4f} bits/dim on {result['n']} test images "
-            f"({result['seconds']:.0f} s)",
-            flush=True,
+        logging.info(
+            "%s: %.2f ± %.2f nats, %.4f bits/dim on %d test images (%.0f s)",
+            entry.name,
+            result["nats"],
+            result["nats_sem"],
+            result["bpd"],
+            result["n"],
+            result["seconds"],
         )
         results.append(result)
     section = section_text(results, date, time.perf_counter() - start)
@@ -303,9 +299,9 @@ def main(argv=None):
         ]
     )
     write_section(args.readme, readme, README_START, README_END)
-    print(f"wrote {args.output}, {args.readme} and the entries' metrics")
+    logging.info("wrote %s, %s and the entries' metrics", args.output, args.readme)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    app.run(main)

@@ -1,16 +1,30 @@
 """What the benchmark scripts share: paths, the checkout check, the hardware
-line and the selection of zoo entries.
+line, the flags several scripts take and the selection of zoo entries.
 
 The scripts run as `python3 benchmarks/X.py`, so Python puts benchmarks/
 first on sys.path and `import common` finds this file; benchmarks/ is no
 package. tfgen is imported as installed, never from an edited sys.path: a
 script that writes records or RESULTS.md calls `require_checkout_tfgen()`
 first, so that it refuses to measure another copy of tfgen and its zoo.
+
+The scripts parse their command lines with absl (`absl.app.run(main)`, flags
+from `absl.flags`, `--helpfull` lists them all). Flag names keep their
+dashed spellings (`--batch-size`, `--no-write`); `script_args` gives a
+script its values as attributes with underscores (`args.batch_size`).
 """
 
 import fnmatch
 import os
 import platform
+import shlex
+import sys
+import types
+
+from absl import app, flags
+
+# The define_* functions below define flags for the script that calls them:
+# absl then lists them under that script (its key flags, --helpshort), not here.
+flags.disclaim_key_flags()
 
 # The scripts import this module before TensorFlow and Keras: these must be
 # set before those load (quiet C++ logs; Keras on TensorFlow).
@@ -84,11 +98,83 @@ def load_line():
         return "load average at start: unknown"
 
 
-# ----------------------------------------------------------------- outputs
-def add_output_arguments(parser, readme=None):
+# ------------------------------------------------------------------- flags
+def define_output_flags(readme=None):
     """`--output` (the RESULTS.md whose marked section a script replaces),
     `--readme` where the script also writes a summary there (`readme` says
     what) and `--no-write`."""
+    flags.DEFINE_string(
+        "output",
+        RESULTS,
+        "Markdown file whose marked section is replaced "
+        "(default: benchmarks/RESULTS.md of this checkout)",
+    )
+    if readme:
+        flags.DEFINE_string(
+            "readme",
+            README,
+            f"Markdown file that gets {readme} between its markers "
+            "(default: README.md of this checkout)",
+        )
+    flags.DEFINE_boolean("no-write", False, "print only")
+
+
+def define_entries_flag(default):
+    """`--entries`: zoo entry names or globs, comma-separated or the flag
+    repeated; names may also follow the flags as arguments, which keeps the
+    space-separated `--entries a b` of the argparse scripts working.
+    `default` says what the script measures without it."""
+    flags.DEFINE_multi_string(
+        "entries",
+        [],
+        "zoo entry names or globs, comma-separated or the flag repeated (more "
+        f"names may follow the flags as arguments); default {default}",
+    )
+
+
+def define_data_dir_flag():
+    """`--data-dir`: where the datasets are (tfgen's $TFGEN_DATA_DIR default)."""
+    flags.DEFINE_string("data-dir", None, "default $TFGEN_DATA_DIR")
+
+
+def script_args(module_name, argv):
+    """The values of the flags a script defined (those of `module_name`,
+    including the ones it asked the define_* functions above for), as
+    attributes named with underscores: `--no-write` is `args.no_write`.
+
+    `argv` is what `absl.app.run` passes to main: the program name, then the
+    arguments left after the flags. They are more `--entries` names in a
+    script that has that flag; elsewhere they are a usage error.
+    """
+    values = {
+        flag.name.replace("-", "_"): flag.value
+        for flag in flags.FLAGS.get_key_flags_for_module(module_name)
+    }
+    rest = list(argv[1:])
+    if rest and "entries" not in values:
+        raise app.UsageError(
+            f"Expected only flags (see --helpfull). Received: arguments {rest}"
+        )
+    if "entries" in values:
+        values["entries"] = list(values["entries"]) + rest
+    return types.SimpleNamespace(**values)
+
+
+def command_line(module_name, argv):
+    """The command that repeats this run of a script: `python3
+    benchmarks/X.py`, the flags of the script given on its command line and
+    the arguments after them (`argv` as `script_args` takes it)."""
+    script = os.path.basename(sys.modules[module_name].__file__)
+    words = [f"python3 benchmarks/{script}"]
+    for flag in flags.FLAGS.get_key_flags_for_module(module_name):
+        if flag.present:  # a repeated flag serializes as one line per value
+            words += [shlex.quote(word) for word in flag.serialize().splitlines()]
+    return " ".join(words + [shlex.quote(word) for word in argv[1:]])
+
+
+def add_output_arguments(parser, readme=None):
+    """The argparse form of `define_output_flags`, for benchmarks/
+    sampling_speed.py until it moves to absl."""
     parser.add_argument(
         "--output",
         default=RESULTS,

@@ -31,17 +31,17 @@ Run from the repository root:
     export TFGEN_DATA_DIR=~/tfgen_data
     python3 benchmarks/vae_likelihood.py                       # all VAEs, writes
     python3 benchmarks/vae_likelihood.py --entries vae_mnist --num-images 100 --no-write
+    python3 benchmarks/vae_likelihood.py --helpfull              # every flag
 """
 
-import argparse
 import datetime
 import math
 import os
-import sys
 import time
 
 # First: common sets TensorFlow's log level and Keras' backend before they load.
 import common
+from absl import app, flags, logging
 
 import tfgen  # noqa: E402
 
@@ -305,25 +305,22 @@ def section(results, command):
     return "\n".join(lines)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    common.add_entries_argument(parser, "every VAE with weights")
-    parser.add_argument("--num-samples", type=int, default=5000, help="IWAE k")
-    parser.add_argument(
-        "--num-images", type=int, help="first N test images (default all)"
-    )
-    parser.add_argument("--elbo-samples", type=int, default=100)
-    parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--probe-epochs", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", help="default $TFGEN_DATA_DIR")
-    parser.add_argument(
-        "--table-only",
-        action="store_true",
-        help="rewrite the RESULTS.md table from the records in the entries",
-    )
-    common.add_output_arguments(parser)
-    args = parser.parse_args(argv)
+common.define_entries_flag("every VAE with weights")
+flags.DEFINE_integer("num-samples", 5000, "IWAE k")
+flags.DEFINE_integer("num-images", None, "N evenly spaced test images (default all)")
+flags.DEFINE_integer("elbo-samples", 100, "posterior draws per image for the ELBO")
+flags.DEFINE_integer("batch-size", 100, "images per IWAE batch")
+flags.DEFINE_integer("probe-epochs", 30, "epochs of the linear probe")
+flags.DEFINE_integer("seed", 0, "seeds the IWAE and ELBO draws and the probe")
+common.define_data_dir_flag()
+flags.DEFINE_boolean(
+    "table-only", False, "rewrite the RESULTS.md table from the records in the entries"
+)
+common.define_output_flags()
+
+
+def main(argv):
+    args = common.script_args(__name__, argv)
     if not args.no_write:  # it writes: measure this checkout
         common.require_checkout_tfgen()
     entries = select(common.entry_patterns(args.entries))
@@ -348,17 +345,16 @@ def main(argv=None):
         _, records = evaluate(entry.name, args)
         for r in records:
             summary = r["protocol"]["summary"]
-            print(entry.name, r["name"], r["value"], "|", summary, flush=True)
+            logging.info("%s %s %s | %s", entry.name, r["name"], r["value"], summary)
         results.append((entry, records))
         if not args.no_write:
             path = os.path.join(entry.directory, "entry.json")
             tfgen.reporting.replace_metrics(path, records)
-    command = "python3 benchmarks/vae_likelihood.py " + " ".join(argv or sys.argv[1:])
-    text = section(results, command.strip())
+    text = section(results, common.command_line(__name__, argv))
     print(text)
     if not args.no_write:
         tfgen.reporting.write_section(args.output, text, MARK_START, MARK_END)
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)

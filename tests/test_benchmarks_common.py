@@ -1,12 +1,15 @@
 """benchmarks/common.py: the hardware line, entry selection and its errors,
-and the check that refuses a tfgen other than the checkout's."""
+the check that refuses a tfgen other than the checkout's, and the absl flags
+the scripts share."""
 
 import importlib.util
 import json
 import os
 import re
 
+import benchmark_scripts
 import pytest
+from absl import app, flags
 
 from tfgen import zoo
 
@@ -92,3 +95,39 @@ def test_checkout_check_refuses_a_foreign_tfgen(common, tmp_path):
         assert "Expected this checkout's tfgen" in message
         assert os.path.realpath(foreign) in message
         assert "pip install -e . --config-settings editable_mode=compat" in message
+
+
+def test_script_flags_keep_their_argparse_spellings(common):
+    benchmark_scripts.load("bits_per_dim")
+    flags.FLAGS.unparse_flags()
+    argv = ["--batch-size", "8", "--no-write", "--entries", "a,b", "c", "--entries=d"]
+    rest = flags.FLAGS(["bits_per_dim.py", *argv])
+    args = common.script_args("bits_per_dim_benchmark", rest)
+    assert args.batch_size == 8 and args.no_write and args.limit is None
+    assert args.output == common.RESULTS and args.readme == common.README
+    # `--entries a,b c`: names after the flags are more entries.
+    assert common.entry_patterns(args.entries) == ["a", "b", "d", "c"]
+    assert common.command_line("bits_per_dim_benchmark", rest) == (
+        "python3 benchmarks/bits_per_dim.py --entries=a,b --entries=d "
+        "--batch-size=8 --no-write c"
+    )
+
+
+def test_script_without_entries_refuses_arguments(common):
+    flags.FLAGS.unparse_flags()
+    rest = flags.FLAGS(["bits_per_dim.py", "--no-write"])
+    with pytest.raises(app.UsageError, match=r"Received: arguments \['x'\]"):
+        # As a script without --entries sees a stray word after its flags.
+        common.script_args("no_such_script", [*rest, "x"])
+
+
+def test_scripts_run_in_process_with_their_flags(capsys):
+    # The VAE table rebuilt from the zoo's records: no model is loaded.
+    script = benchmark_scripts.load("vae_likelihood")
+    assert benchmark_scripts.run(script, ["--table-only", "--no-write"]) is None
+    assert (
+        "`python3 benchmarks/vae_likelihood.py --table-only`" in capsys.readouterr().out
+    )
+    script = benchmark_scripts.load("bits_per_dim")
+    with pytest.raises(SystemExit, match=r"--entries \['nope\*'\] match no auto"):
+        benchmark_scripts.run(script, ["--entries", "nope*", "--no-write"])
