@@ -137,6 +137,16 @@ def define_data_dir_flag():
     flags.DEFINE_string("data-dir", None, "default $TFGEN_DATA_DIR")
 
 
+def define_note_flag():
+    """`--note`, repeatable: a line on how the run was done (the machine's
+    other load, pinning), written into the script's RESULTS.md section."""
+    flags.DEFINE_multi_string(
+        "note",
+        [],
+        "a line on how the run was done, for the RESULTS.md section (repeatable)",
+    )
+
+
 def script_args(module_name, argv):
     """The values of the flags a script defined (those of `module_name`,
     including the ones it asked the define_* functions above for), as

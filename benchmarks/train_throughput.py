@@ -1,8 +1,8 @@
 """Training throughput of the DCGAN-CIFAR train step: tfgen vs. a keras-io baseline.
 
-What it measures: images per second through `model.fit` for one 32x32x3
-DCGAN (base_filters=64, latent_dim=100), in four configurations measured in
-the same process:
+What it measures: images per second through the training steps of
+`model.fit` for one 32x32x3 DCGAN (base_filters=64, latent_dim=100), in four
+configurations measured in the same process:
 
 - tfgen's `tfgen.DCGAN`, compiled with its default Adam(2e-4, beta_1=0.5)
   optimizers, under the `float32` and `mixed_bfloat16` dtype policies;
@@ -16,26 +16,37 @@ the same process:
 How: every configuration is built and compiled under
 `tfgen.training.precision_policy`, then warmed up by a separate
 `fit(..., steps_per_epoch=--warmup)` so that tracing and the first-call costs
-are excluded. The timed part is `time.perf_counter()` around
-`fit(ds, epochs=1, steps_per_epoch=--steps, verbose=0)`, repeated
-`--repeats` times with the configurations interleaved (and their order
-rotated every round) so that slow drifts of the machine's speed hit all of
-them alike; the table reports the median. One step consumes `--batch-size`
-real images (and generates as many), so img/s = batch_size * steps / seconds.
+are excluded. Each timed repeat is one `fit(ds, epochs=1,
+steps_per_epoch=--steps, verbose=0)` call with a `StepTimer` callback: it
+times every train batch (`on_train_batch_begin` to `on_train_batch_end`;
+TensorFlow runs the step synchronously in between) and leaves out the first
+`--skip-steps` of the call (the iterator's start). A repeat's img/s is
+batch_size * timed steps / their summed seconds. Repeats interleave the
+configurations (their order rotated every round) so that slow drifts of the
+machine's speed hit all of them alike; the table reports medians over
+repeats, and each ratio is the median of the ratios within a round, all from
+this one run.
+
+Why steps and not the call: with tf.data autotune on, the end of a `fit()`
+call sometimes stalls until the call has lasted 5.11 s, which a timer around
+the call counted as training (an earlier table's 625.9 img/s was 6400 images
+/ 10.22 s). The call-level rate is still printed per repeat, for comparison.
 
 The data are synthetic: uniform random float32 images in [0, 1] of CIFAR's
 shape. Throughput does not depend on pixel values, so no dataset is needed.
 
-Run from the repository root:
+Run from the repository root, pinned to one core with one TensorFlow thread
+on a shared machine:
 
-    python3 benchmarks/train_throughput.py             # writes benchmarks/RESULTS.md
+    TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 taskset -c 0 \\
+        python3 benchmarks/train_throughput.py --note "core 1 busy"  # writes RESULTS.md
     python3 benchmarks/train_throughput.py --no-write  # prints only
+    python3 benchmarks/train_throughput.py --helpfull  # every flag
 """
 
-import argparse
 import datetime
+import os
 import statistics
-import sys
 import time
 
 # First: common sets TensorFlow's log level and Keras' backend before they load.
@@ -43,6 +54,7 @@ import common
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
 import tfgen  # noqa: E402
@@ -224,47 +236,170 @@ def synthetic_dataset(batch_size, pool_batches=8, seed=0):
     )
 
 
-def timed_fit(model, dataset, steps):
+class StepTimer(keras.callbacks.Callback):
+    """Seconds of each train batch of a `fit` call, from `on_train_batch_begin`
+    to `on_train_batch_end`, leaving out the first `skip` batches of the call.
+
+    `clock` returns seconds (`time.perf_counter` by default; tests pass a
+    fake). After the call, `seconds` holds one float per timed batch.
+    """
+
+    def __init__(self, skip=0, clock=time.perf_counter):
+        super().__init__()
+        self.skip = skip
+        self.clock = clock
+        self.seconds = []
+        self._started = None
+
+    def on_train_begin(self, logs=None):
+        self.seconds = []
+
+    # `batch` counts from 0 in every epoch; a benchmark fit has one.
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch >= self.skip:
+            self._started = self.clock()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch >= self.skip:
+            self.seconds.append(self.clock() - self._started)
+
+
+def timed_fit(model, dataset, steps, skip):
+    """(seconds of the timed steps, seconds of the whole call) of one
+    `fit(dataset, epochs=1, steps_per_epoch=steps)`."""
+    timer = StepTimer(skip)
     start = time.perf_counter()
     # shuffle=False only silences fit's warning that it cannot shuffle a Dataset.
-    model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
-    return time.perf_counter() - start
+    model.fit(
+        dataset,
+        epochs=1,
+        steps_per_epoch=steps,
+        verbose=0,
+        shuffle=False,
+        callbacks=[timer],
+    )
+    call = time.perf_counter() - start
+    if len(timer.seconds) != steps - skip:
+        raise RuntimeError(
+            f"Expected {steps - skip} timed steps ({steps} run, {skip} skipped). "
+            f"Received: {len(timer.seconds)}"
+        )
+    return timer.seconds, call
+
+
+def images_per_second(batch_size, step_seconds):
+    """img/s of steps of `batch_size` images that took `step_seconds`."""
+    return batch_size * len(step_seconds) / sum(step_seconds)
+
+
+def summarize(rates, reference):
+    """Medians over repeats, from `rates[config]`: one img/s per repeat,
+    repeat r of every configuration measured in the same round r.
+
+    Returns `{config: (median img/s, median over rounds of the ratio to
+    `reference` in that round)}`; a ratio within a round compares
+    measurements taken minutes apart at most, so drifts of the machine's
+    speed between rounds cancel.
+    """
+    rounds = len(rates[reference])
+    if any(len(values) != rounds for values in rates.values()):
+        counts = {config: len(values) for config, values in rates.items()}
+        raise ValueError(
+            f"Expected {rounds} repeats per configuration. Received: {counts}"
+        )
+    return {
+        config: (
+            statistics.median(values),
+            statistics.median(v / ref for v, ref in zip(values, rates[reference])),
+        )
+        for config, values in rates.items()
+    }
 
 
 # ----------------------------------------------------------------- protocol
-def markdown_table(rows, reference):
+def markdown_table(summary):
+    """The table of `summarize`'s result: per configuration its median
+    img/s and its median per-round ratio to `reference`."""
     lines = [
         "| Implementation | Precision | img/s (median) | vs keras-io float32 |",
         "|---|---|---:|---:|",
     ]
-    for impl, policy, ips in rows:
-        lines.append(f"| {impl} | {policy} | {ips:.1f} | {ips / reference:.2f}x |")
+    for (impl, policy), (ips, ratio) in summary.items():
+        lines.append(f"| {impl} | {policy} | {ips:.1f} | {ratio:.2f}x |")
     return "\n".join(lines)
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description="Training throughput (img/s) of tfgen's DCGAN-CIFAR vs. a "
-        "keras-io style baseline, float32 and mixed_bfloat16."
-    )
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=50, help="timed steps per repeat")
-    parser.add_argument(
-        "--warmup", type=int, default=10, help="untimed steps before timing"
-    )
-    parser.add_argument(
-        "--repeats", type=int, default=3, help="timed repeats; the median is reported"
-    )
-    common.add_output_arguments(parser)
-    args = parser.parse_args(argv)
-    for name in ("batch_size", "steps", "warmup", "repeats"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1")
-    return args
+def ratio_lines(rates):
+    """The ratios of the question this benchmark asks, each the median of
+    its per-round ratios: tfgen against keras-io in each precision, and
+    mixed_bfloat16 against float32 in each implementation."""
+    lines = []
+    for policy in POLICIES:
+        summary = summarize(
+            {c: rates[c] for c in rates if c[1] == policy}, ("keras-io", policy)
+        )
+        lines.append(f"tfgen / keras-io, {policy}: {summary['tfgen', policy][1]:.2f}x")
+    for impl in IMPLEMENTATIONS:
+        summary = summarize(
+            {c: rates[c] for c in rates if c[0] == impl}, (impl, "float32")
+        )
+        lines.append(
+            f"{impl} mixed_bfloat16 / float32: "
+            f"{summary[impl, 'mixed_bfloat16'][1]:.2f}x"
+        )
+    return lines
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def threads_line():
+    """TensorFlow's thread pools in this run: set by tf.config, else by
+    $TF_NUM_INTRAOP_THREADS / $TF_NUM_INTEROP_THREADS (which TensorFlow reads
+    when it starts), else TensorFlow's default (one per core)."""
+    parts = []
+    for kind, configured, variable in (
+        (
+            "intra-op",
+            tf.config.threading.get_intra_op_parallelism_threads(),
+            "TF_NUM_INTRAOP_THREADS",
+        ),
+        (
+            "inter-op",
+            tf.config.threading.get_inter_op_parallelism_threads(),
+            "TF_NUM_INTEROP_THREADS",
+        ),
+    ):
+        if configured:
+            parts.append(f"{kind} {configured} (tf.config)")
+        elif os.environ.get(variable):
+            parts.append(f"{kind} {os.environ[variable]} (${variable})")
+        else:
+            parts.append(f"{kind} TensorFlow's default")
+    return "TensorFlow threads: " + ", ".join(parts)
+
+
+flags.DEFINE_integer("batch-size", 64, "images per step", lower_bound=1)
+flags.DEFINE_integer("steps", 50, "steps per timed fit call", lower_bound=1)
+flags.DEFINE_integer(
+    "skip-steps",
+    2,
+    "steps at the start of each timed call left out of its timing (the "
+    "iterator's start)",
+    lower_bound=0,
+)
+flags.DEFINE_integer("warmup", 10, "untimed steps before timing", lower_bound=1)
+flags.DEFINE_integer(
+    "repeats", 3, "timed repeats; the median is reported", lower_bound=1
+)
+common.define_note_flag()
+common.define_output_flags()
+
+
+def main(argv):
+    args = common.script_args(__name__, argv)
+    if args.skip_steps >= args.steps:
+        raise app.UsageError(
+            f"Expected --skip-steps below --steps ({args.steps}). "
+            f"Received: {args.skip_steps}"
+        )
     if not args.no_write:  # it writes: measure this checkout
         common.require_checkout_tfgen()
     wall_start = time.perf_counter()
@@ -276,7 +411,7 @@ def main(argv=None):
     configs = [(impl, policy) for impl in IMPLEMENTATIONS for policy in POLICIES]
     models = {}
     for impl, policy in configs:
-        print(f"building and warming up {impl} / {policy} ...", flush=True)
+        logging.info("building and warming up %s / %s ...", impl, policy)
         model = IMPLEMENTATIONS[impl](policy)
         # Traces train_function; the timed fits below reuse it.
         model.fit(
@@ -291,13 +426,18 @@ def main(argv=None):
         for impl, (g, d) in counts.items()
     ]
 
-    seconds = {config: [] for config in configs}
+    rates = {config: [] for config in configs}
+    call_rates = {config: [] for config in configs}
     for r in range(args.repeats):
         # Rotated so that no configuration always runs first (or last).
         order = configs[r % len(configs) :] + configs[: r % len(configs)]
         for config in order:
-            seconds[config].append(timed_fit(models[config], dataset, args.steps))
-        print(f"repeat {r + 1}/{args.repeats} done", flush=True)
+            steps, call = timed_fit(
+                models[config], dataset, args.steps, args.skip_steps
+            )
+            rates[config].append(images_per_second(args.batch_size, steps))
+            call_rates[config].append(args.batch_size * args.steps / call)
+        logging.info("repeat %d/%d done", r + 1, args.repeats)
 
     # Each step updates each network once: check that fit ran every step.
     expected = args.warmup + args.repeats * args.steps
@@ -306,37 +446,32 @@ def main(argv=None):
         if done != [expected, expected]:
             raise RuntimeError(f"{config}: {done} updates, expected {expected} each")
 
-    images = args.batch_size * args.steps
-    throughput = {c: [images / s for s in seconds[c]] for c in configs}
-    rows = [(*c, statistics.median(throughput[c])) for c in configs]
-    reference = statistics.median(throughput["keras-io", "float32"])
+    summary = summarize(rates, ("keras-io", "float32"))
     wall = time.perf_counter() - wall_start
 
-    command = "python3 benchmarks/train_throughput.py " + " ".join(
-        f"--{k} {v}"
-        for k, v in (
-            ("batch-size", args.batch_size),
-            ("steps", args.steps),
-            ("warmup", args.warmup),
-            ("repeats", args.repeats),
+    def per_repeat(values):
+        return "; ".join(
+            f"{impl} {policy}: " + ", ".join(f"{x:.1f}" for x in values[impl, policy])
+            for impl, policy in configs
         )
-    )
-    per_repeat = "; ".join(
-        f"{impl} {policy}: " + ", ".join(f"{x:.1f}" for x in throughput[impl, policy])
-        for impl, policy in configs
-    )
+
     section = "\n".join(
         [
             "## DCGAN-CIFAR training throughput",
             "",
-            f"`{command}`",
+            f"`{common.command_line(__name__, argv)}`",
             "",
             f"- Hardware: {common.hardware_line()}",
+            f"- {threads_line()}",
             f"- {load}",
+            *(f"- Note: {note}" for note in args.note),
             f"- Date: {date}",
             f"- Batch size: {args.batch_size}; warm-up: {args.warmup} steps "
             f"(untimed); timed: {args.repeats} repeats x {args.steps} steps per "
-            "configuration, interleaved, median reported",
+            f"configuration, interleaved, the first {args.skip_steps} steps of "
+            "each repeat untimed; each step timed from the start to the end of "
+            "its train batch (not the fit() call); medians over repeats, ratios "
+            "the medians of the ratios within a round",
             "- Data: synthetic uniform random float32 images in [0, 1], shape "
             f"{IMAGE_SHAPE} (throughput does not depend on pixel values)",
             "- Model: DCGAN 32x32x3, base_filters 64, latent_dim 100, "
@@ -346,19 +481,24 @@ def main(argv=None):
             f"- Total wall time of the benchmark run: {wall:.0f} s "
             "(building, warm-up and timed fits; imports excluded)",
             "",
-            markdown_table(rows, reference),
+            markdown_table(summary),
             "",
-            f"img/s per repeat: {per_repeat}",
+            "Ratios (medians of the per-round ratios): "
+            + "; ".join(ratio_lines(rates)),
+            "",
+            f"img/s per repeat (steps timed): {per_repeat(rates)}",
+            "",
+            "img/s per repeat of the whole fit() call (the old method, which "
+            f"counts stalls at the call's end): {per_repeat(call_rates)}",
             "",
         ]
     )
-    print()
     print(section)
     if not args.no_write:
         write_section(args.output, section, MARK_START, MARK_END)
-        print(f"wrote section to {args.output}")
+        logging.info("wrote section to %s", args.output)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    app.run(main)

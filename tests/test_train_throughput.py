@@ -1,0 +1,87 @@
+"""benchmarks/train_throughput.py's timing method: train steps timed by a
+callback (not the fit() call), medians over interleaved repeats, ratios
+within a round. Speed itself is never asserted here."""
+
+import benchmark_scripts
+import keras
+import numpy as np
+import pytest
+from absl import app
+
+
+@pytest.fixture(scope="module")
+def script():
+    return benchmark_scripts.load("train_throughput")
+
+
+class FakeClock:
+    """Returns the listed times in turn."""
+
+    def __init__(self, times):
+        self.times = iter(times)
+
+    def __call__(self):
+        return next(self.times)
+
+
+def test_step_timer_times_batches_after_the_skipped_ones(script):
+    # Batches 0 and 1 are skipped (no clock read); 2 and 3 take 3 s and 4 s.
+    times = [20.0, 23.0, 30.0, 34.0]
+    timer = script.StepTimer(skip=2, clock=FakeClock(times))
+    timer.on_train_begin()
+    for batch in range(4):
+        timer.on_train_batch_begin(batch)
+        timer.on_train_batch_end(batch)
+    assert timer.seconds == [3.0, 4.0]
+    # Not the call: whatever follows the last batch (a stall at the end of
+    # fit()) is in no timed interval. A new call starts a new list.
+    timer.clock = FakeClock([100.0, 100.5])
+    timer.on_train_begin()
+    timer.on_train_batch_begin(2)
+    timer.on_train_batch_end(2)
+    assert timer.seconds == [0.5]
+
+
+def test_step_timer_in_a_fit_call_times_every_step_but_the_skipped(script):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.zeros((20, 3), "float32")
+    timer = script.StepTimer(skip=2)
+    model.fit(x, x[:, :1], batch_size=4, epochs=1, verbose=0, callbacks=[timer])
+    assert len(timer.seconds) == 3 and all(s > 0 for s in timer.seconds)
+
+
+def test_rates_medians_and_ratios_within_a_round(script):
+    assert script.images_per_second(64, [0.25, 0.5, 0.25]) == 64 * 3 / 1.0
+    ref, bf16 = ("keras-io", "float32"), ("keras-io", "mixed_bfloat16")
+    # Round 2 ran while the machine was slow: both halve, their ratio holds.
+    rates = {ref: [100.0, 50.0, 110.0], bf16: [150.0, 75.0, 121.0]}
+    summary = script.summarize(rates, ref)
+    assert summary[ref] == (100.0, 1.0)
+    assert summary[bf16] == (121.0, 1.5)  # median img/s; median of 1.5, 1.5, 1.1
+    with pytest.raises(ValueError, match=r"Expected 3 repeats.*Received"):
+        script.summarize({ref: [1.0, 2.0, 3.0], bf16: [1.0]}, ref)
+
+
+def test_ratio_lines_compare_within_a_precision_and_an_implementation(script):
+    rates = {
+        ("keras-io", "float32"): [100.0, 50.0],
+        ("keras-io", "mixed_bfloat16"): [150.0, 75.0],
+        ("tfgen", "float32"): [120.0, 60.0],
+        ("tfgen", "mixed_bfloat16"): [300.0, 150.0],
+    }
+    assert script.ratio_lines(rates) == [
+        "tfgen / keras-io, float32: 1.20x",
+        "tfgen / keras-io, mixed_bfloat16: 2.00x",
+        "keras-io mixed_bfloat16 / float32: 1.50x",
+        "tfgen mixed_bfloat16 / float32: 2.50x",
+    ]
+    table = script.markdown_table(script.summarize(rates, ("keras-io", "float32")))
+    assert "| tfgen | mixed_bfloat16 | 225.0 | 3.00x |" in table
+
+
+def test_flags_are_checked_before_anything_is_built(script):
+    with pytest.raises(app.UsageError, match=r"below --steps \(5\)\. Received: 5"):
+        benchmark_scripts.run(script, ["--steps", "5", "--skip-steps", "5"])
+    with pytest.raises(app.UsageError, match=r"Received: arguments \['x'\]"):
+        benchmark_scripts.run(script, ["--no-write", "x"])
