@@ -28,9 +28,7 @@ import re
 import shutil
 import threading
 
-import keras
-
-from tfgen import files, models
+from tfgen import downloads, files, models
 from tfgen.files import ChecksumError, sha256, verify
 from tfgen.finite import check_finite_weights
 
@@ -206,20 +204,87 @@ def get(name):
     return _REGISTRY[name]
 
 
-def _fetch_weights(entry):
-    path = entry.weights_path
-    if path and os.path.isfile(path):
-        return path
+#: Where missing weights are downloaded from: `<base>/<entry>/<weights file>`
+#: (the layout of a zoo folder, so a copy of `zoo/` on any HTTP host serves).
+WEIGHTS_URL_ENV = "TFGEN_WEIGHTS_URL"
+# The largest weights file accepted from a download (the largest entry is
+# about 27 MB; entries record no size of their own).
+_MAX_WEIGHTS_BYTES = 1 << 30
+
+
+def weights_url(entry):
+    """Where `entry`'s weights are downloaded from: its own `url`, else
+    `$TFGEN_WEIGHTS_URL/<name>/<weights file>`, else None."""
     if entry.url:
-        return keras.utils.get_file(
-            fname=f"{entry.name}-{os.path.basename(entry.weights)}",
-            origin=entry.url,
-            file_hash=entry.sha256,
-            hash_algorithm="sha256",
-            cache_subdir=os.path.join("tfgen", "zoo"),
+        return entry.url
+    base = os.environ.get(WEIGHTS_URL_ENV)
+    if not base:
+        return None
+    return f"{base.rstrip('/')}/{entry.name}/{entry.weights}"
+
+
+def _cached_weights_path(entry):
+    """The cache's copy of `entry`'s weights; the sha256 in the name keeps
+    an entry's old and new weights apart."""
+    base = os.path.basename(entry.weights)
+    tag = (entry.sha256 or "unchecked")[:16]
+    return os.path.join(files.cache_dir(), "zoo", entry.name, f"{tag}-{base}")
+
+
+def _local_weights_paths(entry):
+    """The entry's own folder, then `$TFGEN_ZOO_DIR` (it may be set after
+    the entry was registered, or hold the weights of a shipped entry)."""
+    paths = [entry.weights_path]
+    zoo_dir = os.environ.get("TFGEN_ZOO_DIR")
+    if zoo_dir:
+        in_zoo = os.path.join(os.path.expanduser(zoo_dir), entry.name, entry.weights)
+        if os.path.abspath(in_zoo) != os.path.abspath(paths[0]):
+            paths.append(in_zoo)
+    return paths
+
+
+def _fetch_weights(entry, progress=True):
+    """The path of `entry`'s weights: in a local zoo folder, in the cache,
+    or downloaded into the cache (sha256-checked) from `weights_url`. A
+    cached copy with another sha256 is downloaded afresh when a URL is
+    known."""
+    local = _local_weights_paths(entry)
+    for path in local:
+        if os.path.isfile(path):
+            return path
+    cached = _cached_weights_path(entry)
+    url = weights_url(entry)
+    what = f"{entry.weights} (sha256 {entry.sha256})"
+    by_hand = (
+        f"copy {what} to {local[0]} or to {cached}, or point $TFGEN_ZOO_DIR at a "
+        f"zoo folder holding {entry.name}/{entry.weights} (a clone of the tfgen "
+        "repository has one: its zoo/)"
+    )
+    if url is None:
+        if os.path.isfile(cached):
+            return cached
+        raise FileNotFoundError(
+            f"The weights of zoo entry {entry.name!r} are not on this machine and no "
+            f"download URL is known (the entry has no 'url' and ${WEIGHTS_URL_ENV} is "
+            f"not set). Looked in: {', '.join(local + [cached])}. To get them: "
+            f"{by_hand}; or set ${WEIGHTS_URL_ENV} to a host that serves "
+            f"<base>/{entry.name}/{entry.weights}; or train them: "
+            f"{entry.training.get('command', 'see the entry recipe')}."
         )
-    raise FileNotFoundError(
-        f"The weights of zoo entry {entry.name!r} are missing: expected {path}."
+    if not entry.sha256:
+        raise ValueError(
+            f"Zoo entry {entry.name!r} records no sha256 for {entry.weights}, so "
+            f"its weights cannot be downloaded safely from {url}. Expected a "
+            f"'sha256' in its entry.json; or {by_hand}."
+        )
+    return downloads.fetch(
+        url,
+        cached,
+        entry.sha256,
+        max_bytes=_MAX_WEIGHTS_BYTES,
+        label=f"the weights of zoo entry {entry.name!r}",
+        remedy=f"Without network access, {by_hand}.",
+        progress=progress,
     )
 
 
