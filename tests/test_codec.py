@@ -1,10 +1,13 @@
+import dataclasses
 import math
 import struct
+import zlib
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from codec_models import register_tiny
+from PIL import Image
 
 import tfgen
 from tfgen import cli, codec, distributions, zoo
@@ -255,11 +258,17 @@ def test_cli_compress_decompress(tiny_zoo, tmp_path, capsys):
     assert "compressed 5 image(s)" in capsys.readouterr().out
     out_dir = tmp_path / "pngs"
     assert cli.main(["decompress", packed, "-o", str(out_dir)]) == 0
+    # An .npy has no file names: the images are numbered.
     assert sorted(p.name for p in out_dir.iterdir())[:2] == ["00000.png", "00001.png"]
-    # PNGs hold the levels as pixel values; they compress to the same file.
+    # PNGs hold the levels as pixel values; they compress to the same
+    # payload, now with their file names.
     again = str(tmp_path / "y.tfg")
     assert cli.main(["compress", model.zoo_name, str(out_dir), "-o", again]) == 0
-    assert open(packed, "rb").read() == open(again, "rb").read()
+    first, second = (open(f, "rb").read() for f in (packed, again))
+    assert (
+        first[codec.read_header(first)[1] :] == second[codec.read_header(second)[1] :]
+    )
+    assert codec.read_header(second)[0].names == [f"{i:05d}.png" for i in range(5)]
     # A truncated file: a clear error, and no output written.
     truncated = tmp_path / "t.tfg"
     truncated.write_bytes(open(packed, "rb").read()[:-4])
@@ -272,22 +281,94 @@ def test_header_layout_is_little_endian():
     header = codec.Header("bits_back", "m", "cd" * 32, (2, 3, 1), 2, 1, 1, [4], 7)
     blob = header.to_bytes()
     assert blob[:4] == codec.MAGIC
-    assert struct.unpack("<BBH", blob[4:8]) == (codec.FORMAT_VERSION, 2, 1)
+    # Without file names: version 1, as every file before names.
+    assert struct.unpack("<BBH", blob[4:8]) == (1, 2, 1)
+    named = dataclasses.replace(header, names=["é.png"]).to_bytes()
+    assert (
+        struct.unpack("<BBH", named[4:8]) == (codec.FORMAT_VERSION, 2, 1) == (2, 2, 1)
+    )
+    # The names sit after the chunk table: their size, then NUL-ended UTF-8.
+    assert named[5 : len(blob) - 8] == blob[5:-8]
+    table = "é.png".encode() + b"\0"
+    assert named[len(blob) - 8 : -8] == struct.pack("<I", len(table)) + table
+
+
+def test_a_version_1_file_still_reads():
+    """A header laid out by hand as tfgen wrote it before file names (format
+    version 1): it reads, without names."""
+    body = b"".join(
+        [
+            b"TFGC",
+            struct.pack("<BBH", 1, 1, 14),
+            b"pixelcnn_mnist",
+            bytes.fromhex("ab" * 32),
+            struct.pack("<4H", 28, 28, 1, 2),
+            struct.pack("<III", 3, 2, 2),
+            struct.pack("<2I", 2, 1),
+            struct.pack("<I", 12345),
+        ]
+    )
+    blob = body + struct.pack("<I", zlib.crc32(body)) + bytes(12)
+    header, offset = codec.read_header(blob)
+    assert header.names is None and header.count == 3 and offset == len(blob) - 12
+    assert header.to_bytes() == blob[:-12]  # and writes back byte for byte
+
+
+def test_cli_keeps_file_names(tiny_zoo, tmp_path, capsys):
+    """Issue 22: decompress wrote 00000.png, ... whatever the names were."""
+    model = tiny_zoo("gated_levels")
+    pixels = tfgen.levels.pixels_from_levels(_levels(model, 3), model.num_levels)
+    source = tmp_path / "digits"
+    source.mkdir()
+    names = ["seven.png", "zéro 0.PNG", "b.jpeg"]
+    for name, image in zip(names, pixels):
+        Image.fromarray(image[..., 0]).save(source / name, format="PNG")
+    packed = str(tmp_path / "x.tfg")
+    assert cli.main(["compress", model.zoo_name, str(source), "-o", packed]) == 0
+    out_dir = tmp_path / "again"
+    assert cli.main(["decompress", packed, "-o", str(out_dir)]) == 0
+    capsys.readouterr()
+    # The images come back as PNGs: a JPEG name gets the .png extension.
+    kept = {"seven.png": 0, "zéro 0.PNG": 1, "b.png": 2}
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(kept)
+    for name, index in kept.items():
+        with Image.open(out_dir / name) as im:
+            assert im.format == "PNG"
+            np.testing.assert_array_equal(np.asarray(im), pixels[index][..., 0])
+    # One base name in two subfolders: not stored, said, and numbered.
+    for sub in ("a", "b"):
+        (source / sub).mkdir()
+        Image.fromarray(pixels[0][..., 0]).save(source / sub / "x.png")
+    packed = str(tmp_path / "y.tfg")
+    assert cli.main(["compress", model.zoo_name, str(source), "-o", packed]) == 0
+    assert "file names are not stored" in capsys.readouterr().out
+    assert codec.read_header(open(packed, "rb").read())[0].names is None
+
+
+@pytest.mark.parametrize(
+    "names, says",
+    [
+        (["a.png", "../b.png"], "path separator"),
+        (["a.png", "A.PNG"], "distinct file names"),
+        (["a.png"], "one file name per image"),
+        (["a.png", "x" * 256], "has 256 bytes"),
+    ],
+)
+def test_compress_refuses_bad_names_before_coding(tiny_zoo, names, says, monkeypatch):
+    model = tiny_zoo("pixelcnn_binary")
+
+    def never(*args, **kwargs):
+        raise AssertionError("coded images under names it then refused")
+
+    monkeypatch.setattr(codec.autoregressive, "encode", never)
+    with pytest.raises(ValueError, match=says):
+        codec.compress(_levels(model, 2), model, names=names)
 
 
 def _compression_script():
-    import importlib.util
-    import os
+    import benchmark_scripts
 
-    path = os.path.join(
-        os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-        "benchmarks",
-        "compression.py",
-    )
-    spec = importlib.util.spec_from_file_location("compression_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_scripts.load("compression")
 
 
 @pytest.mark.parametrize("num_levels, shape", [(2, (28, 28, 1)), (256, (8, 8, 3))])

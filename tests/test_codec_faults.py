@@ -15,7 +15,9 @@ The default run checks, for both files together:
   others), which run the decoder;
 - 50 forged headers with valid CRC-32s (zero, one, huge and u32 "-1"
   counts and batches, empty, zero and huge chunk tables, other shapes,
-  levels and codec ids; unknown, path and non-UTF-8 names), a forged 1 KB
+  levels and codec ids; unknown, path and non-UTF-8 names), 21 forged
+  file-name tables per file (paths, `..`, drives, control characters,
+  over-long, duplicate, too few, non-UTF-8, badly framed), a forged 1 KB
   file announcing 6,542 images, a clamped oversized batch, 40 random files,
   and `tfgen decompress` to an .npy and to a folder for 5 broken files each;
 
@@ -176,6 +178,54 @@ def _forged_headers(model, blob):
     )
 
 
+#: File names a forged file may hold in the place of image 1's.
+BAD_NAMES = [
+    "../escape.png",
+    "..",
+    ".",
+    "/etc/passwd",
+    "sub/x.png",
+    "sub\\x.png",
+    "C:x.png",
+    "",
+    "x" * 256,
+    "é" * 128,  # 256 bytes
+    "a\n.png",
+    "\x1b[2J.png",
+    "0.png",  # image 0's
+    "0.PNG",  # image 0's, on a case-insensitive file system
+]
+
+
+def _names_table(header, table, size=None):
+    """The version-2 header of `header` with a raw file-names table (its
+    size field `size`, default the table's), CRC recomputed."""
+    body = codec.Header(**{**header.__dict__, "names": None}).to_bytes()[:-8]
+    size = len(table) if size is None else size
+    body = body[:4] + b"\x02" + body[5:] + struct.pack("<I", size) + table
+    return _with_crc(body + struct.pack("<I", header.checksum))
+
+
+def _forged_names(blob):
+    """(label, file) pairs: the file with forged file names, CRC recomputed."""
+    header, offset = codec.read_header(blob)
+    payload = blob[offset:]
+    plain = [f"{i}.png" for i in range(header.count)]
+    for name in BAD_NAMES:
+        names = [plain[0], name, *plain[2:]]
+        forged = codec.Header(**{**header.__dict__, "names": names})
+        yield f"name={name!r}"[:60], forged.to_bytes() + payload
+    forged = codec.Header(**{**header.__dict__, "names": plain[:-1]})
+    yield "a name short", forged.to_bytes() + payload
+    table = b"".join(n.encode() + b"\0" for n in plain)
+    yield "no final NUL", _names_table(header, table[:-1]) + payload
+    yield "NUL inside", _names_table(header, b"a\0" + table) + payload
+    yield "non-utf8", _names_table(header, b"\xff" + table) + payload
+    too_long = b"".join(n.encode() + b"\0" for n in ["x" * 255] * header.count)
+    yield "table past the bound", _names_table(header, b"x" + too_long) + payload
+    yield "size past the file", _names_table(header, table, 2**32 - 1) + payload
+
+
 # --------------------------------------------------------------------- tests
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_every_header_bit_flip_and_truncation_is_refused(files, kind):
@@ -198,6 +248,27 @@ def test_forged_headers_with_valid_crc_are_refused(files, kind):
     for label, forged in _forged_headers(model, blob):
         # The header names the model: decompress loads (or refuses) it.
         assert _decode_or_refuse(forged, levels, kind="forged header"), label
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_forged_file_names_are_refused(files, kind, tmp_path, capsys):
+    """Issue 22: file names are stored, so a forged file may name paths."""
+    model, levels, blob = files[kind]
+    named = codec.compress(
+        levels, model, batch_size=2, names=[f"{i}.png" for i in range(len(levels))]
+    )
+    assert _decode_or_refuse(named, levels, model, "file names") is False
+    target = tmp_path / "out" / "pngs"
+    for label, forged in _forged_names(blob):
+        with pytest.raises(codec.CodecError, match="Corrupted|Truncated"):
+            codec.read_header(forged)
+        assert _decode_or_refuse(forged, levels, kind="forged file name"), label
+        source = tmp_path / "forged.tfg"
+        source.write_bytes(forged)
+        assert cli.main(["decompress", str(source), "-o", str(target)]) == 1, label
+        assert "tfgen: error: " in capsys.readouterr().err
+        # Nothing written, there or beside it.
+        assert sorted(p.name for p in tmp_path.rglob("*")) == ["forged.tfg"], label
 
 
 def test_a_batch_beyond_the_images_is_read_as_the_images(files):

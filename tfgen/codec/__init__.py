@@ -53,6 +53,7 @@ from tfgen.codec.container import (
     UNDECODABLE,
     CodecError,
     Header,
+    check_names,
     image_checksum,
     max_batch,
     pack,
@@ -159,7 +160,7 @@ def _kind(model):
     )
 
 
-def compress(images, model, batch_size=256, progress=False):
+def compress(images, model, batch_size=256, progress=False, names=None):
     """Compresses images losslessly with a zoo model's likelihood.
 
     Args:
@@ -172,15 +173,23 @@ def compress(images, model, batch_size=256, progress=False):
             larger one is lowered to that (it changes the speed, not the
             images).
         progress: a progress bar over batches.
+        names: a file name per image, stored in the header (`read_header(
+            blob)[0].names`; `tfgen decompress` writes the images under
+            them): plain names without folders, distinct ignoring case
+            (`container.check_names`); None stores none (a version-1 file,
+            which tfgen before file names also reads).
 
     Returns:
         `bytes`: the header (model name, weights sha256, shape, count,
-        CRC-32) and the payload.
+        CRC-32, file names) and the payload.
     """
     model, name, digest = _identity(model)
     kind = _kind(model)
     batch_size = check_positive_int(batch_size, "batch_size")
     levels = _check_levels(images, tuple(model.image_shape), model.num_levels)
+    if names is not None:
+        names = [*names]
+        check_names(names, len(levels))  # before minutes of coding
     # A batch beyond the images would only pad them (and cost its memory).
     batch_size = min(batch_size, len(levels), max_batch(model.image_shape))
     coder = coding_copy(model)
@@ -199,6 +208,7 @@ def compress(images, model, batch_size=256, progress=False):
         batch_size=batch_size,
         chunk_words=[len(c) for c in chunks],
         checksum=image_checksum(levels),
+        names=names,
     )
     return pack(header, chunks)
 
@@ -231,7 +241,8 @@ def _named(header):
 
 
 def decompress(blob, model=None, progress=False):
-    """The uint8 levels (n, H, W, C) that `compress` coded into `blob`.
+    """The uint8 levels (n, H, W, C) that `compress` coded into `blob`; their
+    file names, when stored, are `read_header(blob)[0].names`.
 
     Args:
         blob: the bytes of a compressed file.

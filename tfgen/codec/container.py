@@ -1,12 +1,22 @@
 """The codec's file format: header, CRC-32 checks and payload framing.
 
-File format (little-endian), `FORMAT_VERSION` 1:
+File format (little-endian), `FORMAT_VERSION` 2:
 
     magic b"TFGC" | version u8 | codec u8 | name length u16 | zoo name (utf-8)
     | weights sha256 (32 bytes) | height, width, channels, num_levels u16
     | count u32 | batch size u32 | chunks u32 | words per chunk u32 x chunks
+    | [version 2: file names' bytes u32 | one UTF-8 file name per image,
+       each ended by a NUL byte]
     | CRC-32 of the images' levels (uint8) u32 | header CRC-32 u32
     | payload (u32 words)
+
+Version 1 is version 2 without the file names: a file without names is
+written as version 1 (byte for byte what tfgen wrote before names), and
+both versions are read. Stored names are plain file names (`check_names`:
+no folders, no `.` or `..`, no drive, no control characters, at most
+`MAX_FILE_NAME_BYTES` bytes, distinct ignoring case), checked again when a
+file is read, so a forged name can never point a decoder outside its
+output folder.
 
 Every field is checked against the others and the payload before any model
 runs (`check_header`), so a forged header with a valid CRC costs no more
@@ -19,12 +29,15 @@ than its bytes announce:
 - every chunk holds at least one word per `VALUES_PER_WORD` values it
   codes (`min_words`; the coders pad shorter chunks with zero words), so
   what a file can announce, and the memory decoding it takes, grow with its
-  size: a 1 KB file decodes to at most 2^18 values (334 28x28 images).
+  size: a 1 KB file decodes to at most 2^18 values (334 28x28 images);
+- the file names take at most `MAX_FILE_NAME_BYTES` + 1 bytes per image,
+  and are bytes the file holds.
 
 Nothing here runs a model: headers read and write with NumPy alone.
 """
 
 import dataclasses
+import ntpath
 import struct
 import zlib
 
@@ -36,10 +49,12 @@ __all__ = [
     "MAGIC",
     "UNDECODABLE",
     "MAX_CHUNK_VALUES",
+    "MAX_FILE_NAME_BYTES",
     "VALUES_PER_WORD",
     "CodecError",
     "Header",
     "check_header",
+    "check_names",
     "image_checksum",
     "max_batch",
     "min_words",
@@ -49,7 +64,9 @@ __all__ = [
 ]
 
 MAGIC = b"TFGC"
-FORMAT_VERSION = 1
+#: The newest format; files without file names are written as version 1.
+FORMAT_VERSION = 2
+_NAMELESS_VERSION = 1
 #: The coders, in the order of their ids (1, 2, ...) in the header.
 CODECS = ("autoregressive", "bits_back")
 
@@ -64,6 +81,8 @@ MAX_CHUNK_VALUES = 2**18
 VALUES_PER_WORD = 1024
 #: Longest zoo name a header may hold, in UTF-8 bytes.
 MAX_NAME_BYTES = 255
+#: Longest stored file name, in UTF-8 bytes (most file systems' limit).
+MAX_FILE_NAME_BYTES = 255
 
 #: Why a payload that fails to decode fails, for the coders' errors.
 UNDECODABLE = (
@@ -81,7 +100,8 @@ class CodecError(ValueError):
 @dataclasses.dataclass
 class Header:
     """What a compressed file says about itself: codec, model identity, image
-    shape and count, how the payload is chunked, and the images' CRC-32."""
+    shape and count, how the payload is chunked, the images' CRC-32, and
+    (`names`, or None) the file name of each image."""
 
     codec: str
     model_name: str
@@ -92,22 +112,25 @@ class Header:
     batch_size: int
     chunk_words: list
     checksum: int
+    names: list | None = None
 
     def to_bytes(self):
         """The header's bytes, its own CRC-32 last."""
         name = self.model_name.encode("utf-8")
+        version = _NAMELESS_VERSION if self.names is None else FORMAT_VERSION
         parts = [
             MAGIC,
-            struct.pack(
-                "<BBH", FORMAT_VERSION, CODECS.index(self.codec) + 1, len(name)
-            ),
+            struct.pack("<BBH", version, CODECS.index(self.codec) + 1, len(name)),
             name,
             bytes.fromhex(self.weights_sha256),
             struct.pack("<4H", *self.image_shape, self.num_levels),
             struct.pack("<III", self.count, self.batch_size, len(self.chunk_words)),
             np.asarray(self.chunk_words, "<u4").tobytes(),
-            struct.pack("<I", self.checksum),
         ]
+        if self.names is not None:
+            table = b"".join(n.encode("utf-8") + b"\0" for n in self.names)
+            parts += [struct.pack("<I", len(table)), table]
+        parts.append(struct.pack("<I", self.checksum))
         body = b"".join(parts)
         return body + struct.pack("<I", zlib.crc32(body))
 
@@ -138,6 +161,49 @@ def max_batch(image_shape):
 def min_words(images, image_shape):
     """Fewest payload words a chunk of `images` images holds."""
     return -(-images * int(np.prod(image_shape)) // VALUES_PER_WORD)
+
+
+def _name_problem(name):
+    """Why `name` is not a plain file name to write into a folder, or None."""
+    if not isinstance(name, str):
+        return f"is a {type(name).__name__}, not text"
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if not 1 <= size <= MAX_FILE_NAME_BYTES:
+        return f"has {size} bytes"
+    if name in (".", ".."):
+        return "names a folder"
+    if "/" in name or "\\" in name:
+        return "holds a path separator"
+    if ntpath.splitdrive(name)[0]:
+        return "starts with a drive"
+    if not name.isprintable():
+        return "holds control characters"
+    return None
+
+
+def check_names(names, count):
+    """Raises ValueError unless `names` are `count` plain file names (see the
+    module docstring), distinct ignoring case (on a case-insensitive file
+    system two names that differ only in case are one file)."""
+    if len(names) != count:
+        raise ValueError(
+            f"Expected one file name per image ({count}). Received {len(names)} names."
+        )
+    seen = {}
+    for index, name in enumerate(names):
+        problem = _name_problem(name)
+        if problem:
+            raise ValueError(
+                f"Expected plain file names of 1 to {MAX_FILE_NAME_BYTES} UTF-8 bytes "
+                "without folders, drives or control characters. Received: name "
+                f"{index}, {name!r:.80}, which {problem}."
+            )
+        first = seen.setdefault(name.casefold(), index)
+        if first != index:
+            raise ValueError(
+                "Expected distinct file names (ignoring case). Received: names "
+                f"{first} and {index}, {names[first]!r:.80} and {name!r:.80}."
+            )
 
 
 def _refuse(what, expected, received):
@@ -189,6 +255,11 @@ def check_header(header, payload_bytes=None):
                 f"at least {fewest} payload words",
                 f"{words}",
             )
+    if header.names is not None:
+        try:
+            check_names(header.names, header.count)
+        except ValueError as error:
+            raise CodecError(f"Corrupted tfgen codec file: {error}") from None
     if payload_bytes is not None and payload_bytes != header.payload_bytes:
         problem = "Truncated" if payload_bytes < header.payload_bytes else "Corrupted"
         raise CodecError(
@@ -217,10 +288,10 @@ def read_header(blob):
         )
     fields, at = take(at, 4, "header")
     version, codec, name_length = struct.unpack("<BBH", fields)
-    if version != FORMAT_VERSION:
+    if version not in (_NAMELESS_VERSION, FORMAT_VERSION):
         raise CodecError(
             f"Unsupported tfgen codec format version {version}; this tfgen reads "
-            f"version {FORMAT_VERSION}."
+            f"versions {_NAMELESS_VERSION} and {FORMAT_VERSION}."
         )
     if not 1 <= codec <= len(CODECS):
         known = ", ".join(f"{i} ({c})" for i, c in enumerate(CODECS, 1))
@@ -235,6 +306,10 @@ def read_header(blob):
     fields, at = take(at, 12, "counts")
     count, batch_size, num_chunks = struct.unpack("<III", fields)
     words, at = take(at, 4 * num_chunks, "chunk table")
+    table = None
+    if version == FORMAT_VERSION:
+        fields, at = take(at, 4, "file names' size")
+        table, at = take(at, struct.unpack("<I", fields)[0], "file names")
     checksum, at = take(at, 4, "image checksum")
     stored, end = take(at, 4, "header checksum")
     if struct.unpack("<I", stored)[0] != zlib.crc32(bytes(blob[:at])):
@@ -247,6 +322,7 @@ def read_header(blob):
         model_name = name.decode("utf-8")
     except UnicodeDecodeError:  # a forged header with a valid CRC
         _refuse("bad model name", "UTF-8 text", repr(name[:40]))
+    names = None if table is None else _parse_names(table, count)
     header = Header(
         codec=CODECS[codec - 1],
         model_name=model_name,
@@ -257,9 +333,27 @@ def read_header(blob):
         batch_size=batch_size,
         chunk_words=np.frombuffer(words, "<u4").astype(int).tolist(),
         checksum=struct.unpack("<I", checksum)[0],
+        names=names,
     )
     check_header(header, len(blob) - end)
     return header, end
+
+
+def _parse_names(table, count):
+    """The file names of a version-2 header's table (checked by `check_header`)."""
+    most = count * (MAX_FILE_NAME_BYTES + 1)
+    if len(table) > most:
+        _refuse(
+            f"{len(table)} bytes of file names for {count} image(s)",
+            f"at most {most} bytes ({MAX_FILE_NAME_BYTES} + 1 per image)",
+            len(table),
+        )
+    if not table.endswith(b"\0"):
+        _refuse("the file names do not end with a NUL byte", "b'\\x00'", table[-1:])
+    try:
+        return [n.decode("utf-8") for n in table[:-1].split(b"\0")]
+    except UnicodeDecodeError:
+        _refuse("a file name is not UTF-8", "UTF-8 text", repr(table[:40]))
 
 
 def pack(header, chunks):
