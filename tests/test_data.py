@@ -143,6 +143,8 @@ class TestBadInput:
             "cifar10.npz" in message
             and "TFGEN_DATA_DIR" in message
             and "download=True" in message
+            and "`tfgen data download cifar10`" in message
+            and "`tfgen data prepare cifar10 --from DIR`" in message
         )
         # What the file must hold, so a hand-made one is right the first time.
         assert (

@@ -1,5 +1,5 @@
 """The `tfgen` command line: zoo, sample, complete, interpolate, reconstruct,
-translate, compress, decompress, train, eval, classifier.
+translate, compress, decompress, train, eval, classifier, data.
 
 One contract for every command: a user error prints one line `tfgen: error:
 ...` (`--debug` shows the traceback instead); usage errors (bad arguments or
@@ -468,16 +468,12 @@ def cmd_compress(args):
 
     _check_output(args.output, args.overwrite)
     model = _load_model(args.name)
-    names = None
     if args.input.endswith(".npy"):
         levels = data.load_arrays(args.input)[0]  # checked integer levels
     else:
-        pixels, paths = read_images(args.input)
+        pixels, _ = read_images(args.input)
         levels = levels_from_pixels(pixels, model.num_levels)
-        names = _stored_names(paths)
-    blob = codec.compress(
-        levels, model, batch_size=args.batch_size, progress=True, names=names
-    )
+    blob = codec.compress(levels, model, batch_size=args.batch_size, progress=True)
     files.write_bytes(args.output, blob)
     dims = int(np.prod(model.image_shape))
     count = codec.read_header(blob)[0].count
@@ -486,30 +482,6 @@ def cmd_compress(args):
         f"{len(blob)} bytes, {8 * len(blob) / (count * dims):.4f} bits/dim"
     )
     return 0
-
-
-def _stored_names(paths):
-    """The names `decompress` gives the images read from `paths`: each
-    file's base name, `.png` for other formats (the images come back as
-    PNGs); None, with a note, when they are not distinct plain names (files
-    of one name in two subfolders)."""
-    from tfgen.codec import container
-
-    names = []
-    for path in paths:
-        base = os.path.basename(path)
-        if not base.lower().endswith(".png"):
-            base = os.path.splitext(base)[0] + ".png"
-        names.append(base)
-    try:
-        container.check_names(names, len(names))
-    except ValueError as error:
-        print(
-            f"note: the file names are not stored ({error}); decompress will "
-            "number the images 00000.png, 00001.png, ..."
-        )
-        return None
-    return names
 
 
 def cmd_decompress(args):
@@ -529,14 +501,11 @@ def cmd_decompress(args):
         from tfgen.levels import pixels_from_levels
 
         pixels = pixels_from_levels(levels, header.num_levels)
-        # Names checked by read_header: plain, distinct file names. Files
-        # written before names were stored are numbered.
-        names = header.names or [f"{i:05d}.png" for i in range(len(pixels))]
 
         def write(partial):
-            for name, image in zip(names, pixels):
+            for i, image in enumerate(pixels):
                 image = image[..., 0] if image.shape[-1] == 1 else image
-                Image.fromarray(image).save(os.path.join(partial, name), format="PNG")
+                Image.fromarray(image).save(os.path.join(partial, f"{i:05d}.png"))
 
         _write_folder(args.output, write)
     print(f"decompressed {len(levels)} image(s) ({header.model_name}) to {args.output}")
@@ -727,6 +696,37 @@ def cmd_classifier_train(args):
                 model, info, directory=directory, overwrite=args.overwrite
             )
             print(f"saved to {directory}")
+    return 0
+
+
+def _dataset_name(name):
+    from tfgen import data
+
+    if name not in data.DATASETS:
+        raise UsageError(
+            f"Unknown dataset {name!r}. Expected one of {sorted(data.DATASETS)}."
+        )
+    return data
+
+
+def cmd_data_download(args):
+    data = _dataset_name(args.name)
+    path = data.download(
+        args.name,
+        data_dir=args.data_dir,
+        base_url=args.base_url,
+        overwrite=args.overwrite,
+    )
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_data_prepare(args):
+    data = _dataset_name(args.name)
+    path = data.prepare(
+        args.name, args.source_dir, data_dir=args.data_dir, overwrite=args.overwrite
+    )
+    print(f"wrote {path}")
     return 0
 
 
@@ -964,11 +964,7 @@ def _add_codec(sub):
         sub, "decompress", cmd_decompress, "decode a file written by tfgen compress"
     )
     p.add_argument("input", help="the compressed file")
-    _output(
-        p,
-        help="a new folder of PNGs (under the original file names, when the file "
-        "stores them), or an .npy of levels",
-    )
+    _output(p, help="a new folder for PNGs, or an .npy of levels")
     _overwrite(p)
 
 
@@ -1128,6 +1124,45 @@ def _add_classifier(sub):
     _overwrite(p, "an existing classifier folder")
 
 
+def _add_data(sub):
+    data_sub = _command(
+        sub, "data", None, "get the built-in datasets as <dataset>.npz"
+    ).add_subparsers(dest="data_command", required=True, metavar="{download,prepare}")
+    names = "mnist, fashion_mnist, cifar10 or binarized_mnist"
+    p = _command(
+        data_sub,
+        "download",
+        cmd_data_download,
+        "download a dataset's canonical source files (sha256-checked) and write "
+        "<data-dir>/<dataset>.npz",
+    )
+    p.add_argument("name", help=names)
+    _data_dir(p)
+    p.add_argument(
+        "--base-url",
+        help="fetch <base-url>/<file> from a mirror (default $TFGEN_DATA_URL, "
+        "else the canonical host)",
+    )
+    _overwrite(p, "an existing <dataset>.npz")
+    p = _command(
+        data_sub,
+        "prepare",
+        cmd_data_prepare,
+        "convert source files already at hand into <data-dir>/<dataset>.npz",
+    )
+    p.add_argument("name", help=names)
+    p.add_argument(
+        "--from",
+        dest="source_dir",
+        required=True,
+        metavar="DIR",
+        help="folder of the source files (the IDX files, the CIFAR-10 archive "
+        "or its folder, the .amat files)",
+    )
+    _data_dir(p)
+    _overwrite(p, "an existing <dataset>.npz")
+
+
 _COMMAND_GROUPS = (
     _add_zoo,
     _add_sample,
@@ -1139,6 +1174,7 @@ _COMMAND_GROUPS = (
     _add_train,
     _add_eval,
     _add_classifier,
+    _add_data,
 )
 
 
