@@ -230,7 +230,9 @@ class TestZooWeights:
 
     def test_wrong_hash(self, server, remote_entry, monkeypatch):
         _, weights = remote_entry
-        server.serve(f"/{NAME}/model.weights.h5", weights[:-1] + bytes([weights[-1] ^ 1]))
+        server.serve(
+            f"/{NAME}/model.weights.h5", weights[:-1] + bytes([weights[-1] ^ 1])
+        )
         monkeypatch.setenv("TFGEN_WEIGHTS_URL", server.url)
         with pytest.raises(files.ChecksumError, match="wrong sha256"):
             zoo.load(NAME)

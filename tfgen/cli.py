@@ -468,12 +468,16 @@ def cmd_compress(args):
 
     _check_output(args.output, args.overwrite)
     model = _load_model(args.name)
+    names = None
     if args.input.endswith(".npy"):
         levels = data.load_arrays(args.input)[0]  # checked integer levels
     else:
-        pixels, _ = read_images(args.input)
+        pixels, paths = read_images(args.input)
         levels = levels_from_pixels(pixels, model.num_levels)
-    blob = codec.compress(levels, model, batch_size=args.batch_size, progress=True)
+        names = _stored_names(paths)
+    blob = codec.compress(
+        levels, model, batch_size=args.batch_size, progress=True, names=names
+    )
     files.write_bytes(args.output, blob)
     dims = int(np.prod(model.image_shape))
     count = codec.read_header(blob)[0].count
@@ -482,6 +486,30 @@ def cmd_compress(args):
         f"{len(blob)} bytes, {8 * len(blob) / (count * dims):.4f} bits/dim"
     )
     return 0
+
+
+def _stored_names(paths):
+    """The names `decompress` gives the images read from `paths`: each
+    file's base name, `.png` for other formats (the images come back as
+    PNGs); None, with a note, when they are not distinct plain names (files
+    of one name in two subfolders)."""
+    from tfgen.codec import container
+
+    names = []
+    for path in paths:
+        base = os.path.basename(path)
+        if not base.lower().endswith(".png"):
+            base = os.path.splitext(base)[0] + ".png"
+        names.append(base)
+    try:
+        container.check_names(names, len(names))
+    except ValueError as error:
+        print(
+            f"note: the file names are not stored ({error}); decompress will "
+            "number the images 00000.png, 00001.png, ..."
+        )
+        return None
+    return names
 
 
 def cmd_decompress(args):
@@ -501,11 +529,14 @@ def cmd_decompress(args):
         from tfgen.levels import pixels_from_levels
 
         pixels = pixels_from_levels(levels, header.num_levels)
+        # Names checked by read_header: plain, distinct file names. Files
+        # written before names were stored are numbered.
+        names = header.names or [f"{i:05d}.png" for i in range(len(pixels))]
 
         def write(partial):
-            for i, image in enumerate(pixels):
+            for name, image in zip(names, pixels):
                 image = image[..., 0] if image.shape[-1] == 1 else image
-                Image.fromarray(image).save(os.path.join(partial, f"{i:05d}.png"))
+                Image.fromarray(image).save(os.path.join(partial, name), format="PNG")
 
         _write_folder(args.output, write)
     print(f"decompressed {len(levels)} image(s) ({header.model_name}) to {args.output}")
@@ -964,7 +995,11 @@ def _add_codec(sub):
         sub, "decompress", cmd_decompress, "decode a file written by tfgen compress"
     )
     p.add_argument("input", help="the compressed file")
-    _output(p, help="a new folder for PNGs, or an .npy of levels")
+    _output(
+        p,
+        help="a new folder of PNGs (under the original file names, when the file "
+        "stores them), or an .npy of levels",
+    )
     _overwrite(p)
 
 
