@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tfgen
-from tfgen import zoo
+from tfgen import cli, zoo
 from tfgen.finite import check_finite_weights
 
 SHIPPED = [
@@ -331,3 +331,139 @@ def test_copy_of_zoo_dir_via_env(tmp_path, monkeypatch):
     shutil.copytree(zoo.artifacts_dir(), tmp_path / "zoo")
     monkeypatch.setenv("TFGEN_ZOO_DIR", str(tmp_path / "zoo"))
     assert zoo.artifacts_dir() == str(tmp_path / "zoo")
+
+
+# ------------------------------------------------------- your own entries
+@pytest.fixture
+def my_zoo(tmp_path, monkeypatch):
+    """An empty user zoo ($TFGEN_ZOO_DIR) and a tiny model saved as
+    `tfgen.zoo.save` writes it (a model trained with plain `fit`)."""
+    monkeypatch.setenv("TFGEN_ZOO_DIR", str(tmp_path / "zoo"))
+    model = tfgen.DCGAN(image_shape=(28, 28, 1), latent_dim=8, base_filters=4, seed=0)
+    zoo.save(model, tmp_path / "fitted")
+    return tmp_path
+
+
+def _tree(root):
+    return sorted(
+        (
+            os.path.relpath(os.path.join(d, f), root),
+            os.path.getmtime(os.path.join(d, f)),
+        )
+        for d, _, names in os.walk(root)
+        for f in names
+    )
+
+
+def test_export_makes_a_new_entry_in_the_user_zoo(my_zoo):
+    entry = tfgen.recipes.export(my_zoo / "fitted", "my_tiny_dcgan", description="mine")
+    assert entry.directory == str(my_zoo / "zoo" / "my_tiny_dcgan")
+    assert zoo.user_dir() == str(my_zoo / "zoo")
+    assert "my_tiny_dcgan" in zoo.list() and set(SHIPPED) <= set(zoo.list())
+    found = zoo.get("my_tiny_dcgan")
+    assert (found.model, found.description, found.metrics) == ("DCGAN", "mine", [])
+    assert found.config["base_filters"] == 4
+    assert found.training == {}  # no run.json: trained outside tfgen train
+    saved = zoo.load(my_zoo / "fitted")
+    np.testing.assert_array_equal(
+        zoo.load("my_tiny_dcgan").sample(3, seed=2), saved.sample(3, seed=2)
+    )
+    assert (my_zoo / "zoo" / "my_tiny_dcgan" / "samples.png").is_file()
+
+
+def test_export_refuses_to_replace_weights_unless_forced(my_zoo):
+    tfgen.recipes.export(my_zoo / "fitted", "mine")
+    weights = my_zoo / "zoo" / "mine" / zoo.WEIGHTS_FILE
+    before = _tree(my_zoo / "zoo")
+    with pytest.raises(FileExistsError, match="already has weights.*--force"):
+        tfgen.recipes.export(my_zoo / "fitted", "mine")
+    export = ["zoo", "export", str(my_zoo / "fitted"), "mine"]
+    assert cli.main(export) == 1
+    assert _tree(my_zoo / "zoo") == before
+    # Same architecture, other weights: what a longer run gives.
+    retrained = tfgen.DCGAN(
+        image_shape=(28, 28, 1), latent_dim=8, base_filters=4, seed=0
+    )
+    retrained.set_weights([w * 0.5 for w in retrained.get_weights()])
+    zoo.save(retrained, my_zoo / "retrained")
+    assert cli.main(export[:2] + [str(my_zoo / "retrained"), "mine", "--force"]) == 0
+    assert zoo.sha256(str(weights)) == zoo.get("mine").sha256
+    np.testing.assert_array_equal(
+        zoo.load("mine").sample(2, seed=0), retrained.sample(2, seed=0)
+    )
+    # Another architecture under the same name is refused even then.
+    other = tfgen.DCGAN(image_shape=(28, 28, 1), latent_dim=8, base_filters=8)
+    zoo.save(other, my_zoo / "other")
+    with pytest.raises(ValueError, match=r"base_filters=8 \(entry: 4\)"):
+        tfgen.recipes.export(my_zoo / "other", "mine", overwrite=True)
+
+
+def test_export_never_shadows_a_shipped_name(my_zoo):
+    with pytest.raises(FileExistsError, match="shipped zoo entry.*--zoo-dir"):
+        tfgen.recipes.export(my_zoo / "fitted", "dcgan_mnist")
+    assert not (my_zoo / "zoo").exists()
+    # A user entry that takes a shipped name by hand is skipped, loudly.
+    os.makedirs(my_zoo / "zoo" / "dcgan_mnist")
+    entry = zoo.get("dcgan_mnist").to_json()
+    entry["sha256"] = "0" * 64
+    (my_zoo / "zoo" / "dcgan_mnist" / "entry.json").write_text(json.dumps(entry))
+    with pytest.warns(UserWarning, match="Skipped the zoo entry 'dcgan_mnist'"):
+        found = zoo.get("dcgan_mnist")
+    assert found.directory == os.path.join(zoo.shipped_dir(), "dcgan_mnist")
+
+
+def test_a_copy_of_the_shipped_zoo_is_no_shadow(tmp_path, monkeypatch, recwarn):
+    shutil.copytree(zoo.shipped_dir(), tmp_path / "zoo", ignore=_only_entries)
+    monkeypatch.setenv("TFGEN_ZOO_DIR", str(tmp_path / "zoo"))
+    assert set(SHIPPED) <= set(zoo.list())
+    assert zoo.get("dcgan_mnist").directory.startswith(zoo.shipped_dir())
+    assert not [w for w in recwarn if "Skipped the zoo entry" in str(w.message)]
+
+
+def _only_entries(directory, names):
+    return [n for n in names if n.endswith((".h5", ".npz", ".png"))]
+
+
+def test_default_user_zoo_is_never_the_package(tmp_path, monkeypatch):
+    monkeypatch.delenv("TFGEN_ZOO_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert zoo.user_dir() == str(tmp_path / "data" / "tfgen" / "zoo")
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    home_zoo = tmp_path / "home" / ".local" / "share" / "tfgen" / "zoo"
+    assert zoo.user_dir() == str(home_zoo)
+    model = tfgen.DCGAN(image_shape=(28, 28, 1), latent_dim=8, base_filters=4)
+    zoo.save(model, tmp_path / "fitted")
+    assert cli.main(["zoo", "export", str(tmp_path / "fitted"), "mine"]) == 0
+    assert (home_zoo / "mine" / "entry.json").is_file()
+    assert not os.path.exists(os.path.join(zoo.shipped_dir(), "mine"))
+
+
+def test_register_an_entry_exported_elsewhere(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TFGEN_ZOO_DIR", str(tmp_path / "zoo"))
+    model = tfgen.DCGAN(image_shape=(28, 28, 1), latent_dim=8, base_filters=4)
+    zoo.save(model, tmp_path / "fitted")
+    export = ["zoo", "export", str(tmp_path / "fitted"), "elsewhere_entry"]
+    assert cli.main([*export, "--zoo-dir", str(tmp_path / "shelf")]) == 0
+    assert "TFGEN_ZOO_DIR=" in capsys.readouterr().out  # says how to load it
+    assert "elsewhere_entry" not in zoo.list()
+    try:
+        zoo.register(tmp_path / "shelf" / "elsewhere_entry")
+        assert zoo.load("elsewhere_entry").image_shape == (28, 28, 1)
+        with pytest.raises(ValueError, match="exists"):
+            zoo.register(str(tmp_path / "shelf" / "elsewhere_entry" / "entry.json"))
+    finally:
+        zoo.unregister("elsewhere_entry")
+    assert "elsewhere_entry" not in zoo.list()
+    with pytest.raises(FileNotFoundError, match="Expected a zoo entry's folder"):
+        zoo.register(tmp_path / "shelf")
+
+
+def test_export_into_a_folder_that_is_not_an_entry(my_zoo):
+    os.makedirs(my_zoo / "zoo" / "taken")
+    (my_zoo / "zoo" / "taken" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="is not a zoo entry.*notes.txt"):
+        tfgen.recipes.export(my_zoo / "fitted", "taken")
+    with pytest.raises(FileNotFoundError, match="Expected a finished training run"):
+        tfgen.recipes.export(my_zoo / "nothing", "fresh")
+    assert sorted(os.listdir(my_zoo / "zoo")) == ["taken"]

@@ -233,6 +233,14 @@ def _metric_text(record):
     return f"{record['name']}={text}"
 
 
+def _weights_state(entry):
+    """`yes` (the file is here), `on demand` (recorded, fetched on first
+    load: an installed wheel holds one entry's) or `not yet` (untrained)."""
+    if not entry.weights:
+        return "not yet"
+    return "yes" if os.path.isfile(entry.weights_path) else "on demand"
+
+
 def cmd_zoo_list(args):
     from tfgen import zoo
 
@@ -248,7 +256,7 @@ def cmd_zoo_list(args):
                 name,
                 entry.model,
                 entry.dataset.get("name") or domains or "-",
-                "yes" if entry.weights else "not yet",
+                _weights_state(entry),
                 measured or "-",
             )
         )
@@ -269,21 +277,20 @@ def cmd_zoo_info(args):
 def cmd_zoo_export(args):
     from tfgen import recipes, zoo
 
-    entry_dir = os.path.join(args.zoo_dir or zoo.artifacts_dir(), args.name)
-    entry = zoo.ZooEntry.from_json(os.path.join(entry_dir, "entry.json"))
-    weights = os.path.join(entry_dir, entry.weights or zoo.WEIGHTS_FILE)
-    if os.path.isfile(weights) and not args.overwrite:
-        raise FileExistsError(
-            f"{args.name} already has weights ({weights}). Pass --overwrite to "
-            "replace them (and drop the metrics measured on them)."
+    entry = recipes.export(
+        args.run_dir,
+        args.name,
+        zoo_dir=args.zoo_dir,
+        overwrite=args.overwrite,
+        description=args.description,
+    )
+    print(f"exported {args.name} to {entry.directory}: sha256 {entry.sha256}")
+    zoo_dir = os.path.dirname(entry.directory)
+    if os.path.abspath(zoo_dir) not in (zoo.user_dir(), zoo.shipped_dir()):
+        print(
+            f"{zoo_dir} is not your zoo folder ({zoo.user_dir()}): load the entry "
+            f"with TFGEN_ZOO_DIR={zoo_dir}, or tfgen.zoo.register({entry.directory!r})"
         )
-    if not os.path.isdir(os.path.join(args.run_dir, "final")):
-        raise FileNotFoundError(
-            f"Expected a finished training run with a final/ folder. Received: "
-            f"{args.run_dir!r}"
-        )
-    entry = recipes.export(args.run_dir, args.name, zoo_dir=args.zoo_dir)
-    print(f"exported {args.name}: {entry.weights} sha256 {entry.sha256}")
     if not entry.metrics:
         print(
             f"{args.name} has no metric records for these weights: measure them "
@@ -861,10 +868,24 @@ def _add_zoo(sub):
         cmd_zoo_export,
         "turn a finished training run into a zoo entry",
     )
-    p.add_argument("run_dir", help="the run folder written by tfgen train")
-    p.add_argument("name", help="the zoo entry whose weights it becomes")
-    p.add_argument("--zoo-dir", help="default: the repository's zoo/")
-    _overwrite(p, "the entry's existing weights")
+    p.add_argument(
+        "run_dir",
+        help="the run folder written by tfgen train, or a folder of tfgen.zoo.save",
+    )
+    p.add_argument("name", help="the entry it becomes: a new name, or an entry's")
+    p.add_argument(
+        "--zoo-dir",
+        help="the zoo folder to write into; default $TFGEN_ZOO_DIR, else "
+        "~/.local/share/tfgen/zoo (never the installed package)",
+    )
+    p.add_argument(
+        "--overwrite",
+        "--force",
+        dest="overwrite",
+        action="store_true",
+        help="replace the entry's existing weights (default: refuse)",
+    )
+    p.add_argument("--description", help="one line for zoo list (a new entry)")
 
 
 def _add_sample(sub):

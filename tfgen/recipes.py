@@ -193,20 +193,56 @@ def run(
     return model
 
 
-def export(run_dir, name, zoo_dir=None):
-    """Copies a finished run into `<zoo_dir>/<name>/` and records it in the
-    entry: weights and sha256, samples, curves, epochs and wall time. New
-    weights drop the entry's metric records, which were measured on the old."""
+def export(run_dir, name, zoo_dir=None, overwrite=False, description=None):
+    """Turns a finished run into the zoo entry `<zoo_dir>/<name>/`: weights
+    and their sha256, a sample grid, the training curves, the recipe, epochs
+    and wall time. Returns the `ZooEntry`.
+
+    Every check runs before anything is written. A new name makes a new
+    entry; a new entry under a shipped name is refused, since a user zoo
+    never shadows a shipped entry (`tfgen.zoo.get` would skip it).
+
+    Args:
+        run_dir: a folder written by `run` (`tfgen train`), whose `final/`
+            holds the model, or a folder written by `tfgen.zoo.save` (e.g.
+            after `model.fit`).
+        name: the entry's name (see `tfgen.zoo.check_name`).
+        zoo_dir: the zoo folder; default `tfgen.zoo.user_dir()`, so the
+            installed package is written only when named here.
+        overwrite: replace the weights of an entry that has them; by default
+            that raises `FileExistsError`. An existing entry keeps its
+            description, dataset and recipe, and must describe the run's
+            model class and config; new weights drop its metric records,
+            which were measured on the old.
+        description: one line for `tfgen zoo list` (new entries only).
+
+    Example:
+
+    ```python
+    entry = tfgen.recipes.export("runs/mine", "my_dcgan")  # into user_dir()
+    model = tfgen.zoo.load("my_dcgan")
+    ```
+    """
     from tfgen import zoo
     from tfgen.images import save_grid
 
-    zoo_dir = zoo_dir or zoo.artifacts_dir()
-    final = os.path.join(run_dir, "final")
-    model = zoo.load(final)
-    check_finite_weights(model, f"{final} (not exported to {zoo_dir})")
-    entry_path = os.path.join(zoo_dir, name, "entry.json")
-    entry = zoo.ZooEntry.from_json(entry_path)
-    target = os.path.dirname(entry_path)
+    zoo.check_name(name)
+    zoo_dir = os.path.abspath(os.path.expanduser(os.fspath(zoo_dir or zoo.user_dir())))
+    target = os.path.join(zoo_dir, name)
+    entry = _existing_entry(target, name, overwrite)
+    source = _saved_model_dir(run_dir)
+    with open(os.path.join(source, zoo.CONFIG_FILE)) as f:
+        saved = json.load(f)
+    if entry is not None:
+        _check_same_model(entry, saved, source)
+    model = zoo.load(source)
+    check_finite_weights(model, f"{source} (not exported to {zoo_dir})")
+    run_info = {}
+    if os.path.isfile(os.path.join(run_dir, "run.json")):
+        with open(os.path.join(run_dir, "run.json")) as f:
+            run_info = json.load(f)
+    if entry is None:
+        entry = _new_entry(name, saved, run_info, description, run_dir, target)
     weights = os.path.join(target, zoo.WEIGHTS_FILE)
     files.write_atomic(weights, model.save_weights, suffix=".weights.h5")
     entry.weights = zoo.WEIGHTS_FILE
@@ -222,19 +258,124 @@ def export(run_dir, name, zoo_dir=None):
     history = os.path.join(run_dir, "history.csv")
     if os.path.isfile(history):
         shutil.copy(history, os.path.join(target, "history.csv"))
-    with open(os.path.join(run_dir, "run.json")) as f:
-        run_info = json.load(f)
-    wall = {}
-    wall_path = os.path.join(run_dir, "wall_clock.json")
-    if os.path.isfile(wall_path):
-        with open(wall_path) as f:
-            wall = json.load(f)
-    entry.training.update(
-        hardware=run_info["hardware"],
-        epochs_trained=wall.get("epochs"),
-        wall_hours=round(wall.get("seconds", 0.0) / 3600.0, 2),
-        curves="history.csv",
-    )
+        entry.training["curves"] = "history.csv"
+    if run_info:
+        wall = {}
+        wall_path = os.path.join(run_dir, "wall_clock.json")
+        if os.path.isfile(wall_path):
+            with open(wall_path) as f:
+                wall = json.load(f)
+        entry.training.update(
+            hardware=run_info["hardware"],
+            epochs_trained=wall.get("epochs"),
+            wall_hours=round(wall.get("seconds", 0.0) / 3600.0, 2),
+        )
+    # entry.json last: a folder without it is no entry, so an interrupted
+    # export never shows up half-written in `tfgen zoo list`.
     text = json.dumps(entry.to_json(), indent=2) + "\n"
-    files.write_bytes(entry_path, text.encode())
+    files.write_bytes(os.path.join(target, zoo.ENTRY_FILE), text.encode())
     return entry
+
+
+def _existing_entry(target, name, overwrite):
+    """The entry in `target` that an export updates, None for a new one;
+    raises where the export would replace what it was not asked to."""
+    from tfgen import zoo
+
+    entry_path = os.path.join(target, zoo.ENTRY_FILE)
+    if os.path.isfile(entry_path):
+        entry = zoo.ZooEntry.from_json(entry_path)
+        if entry.name != name:
+            raise ValueError(
+                f"{entry_path} is the entry {entry.name!r}. Expected the entry {name!r}."
+            )
+        weights = os.path.join(target, entry.weights or zoo.WEIGHTS_FILE)
+        if os.path.isfile(weights) and not overwrite:
+            raise FileExistsError(
+                f"{name} already has weights ({weights}). Pass --overwrite (or "
+                "--force; overwrite=True in Python) to replace them and drop the "
+                "metrics measured on them, or export under a new name."
+            )
+        return entry
+    shipped = os.path.join(zoo.shipped_dir(), name, zoo.ENTRY_FILE)
+    if os.path.isfile(shipped):
+        has = "already has weights" if zoo.ZooEntry.from_json(shipped).weights else ""
+        raise FileExistsError(
+            f"{name} is a shipped zoo entry{' and ' + has if has else ''} "
+            f"({os.path.dirname(shipped)}), and an entry in "
+            f"{os.path.dirname(target)} never shadows a shipped name. Choose "
+            "another name; to replace the shipped entry's weights, export into "
+            f"its own zoo: --zoo-dir {zoo.shipped_dir()} --overwrite."
+        )
+    if os.path.isdir(target) and os.listdir(target) and not overwrite:
+        raise FileExistsError(
+            f"{target} is not a zoo entry (no {zoo.ENTRY_FILE}) and holds "
+            f"{sorted(os.listdir(target))}. Pass --overwrite to export into it "
+            "anyway, or choose another name."
+        )
+    return None
+
+
+def _saved_model_dir(run_dir):
+    """`<run_dir>/final`, or `run_dir` itself when `tfgen.zoo.save` wrote it."""
+    from tfgen import zoo
+
+    for folder in (os.path.join(run_dir, "final"), run_dir):
+        if os.path.isfile(os.path.join(folder, zoo.CONFIG_FILE)):
+            return folder
+    raise FileNotFoundError(
+        "Expected a finished training run (a folder whose final/ holds "
+        f"{zoo.CONFIG_FILE}, as tfgen train writes it) or a folder written by "
+        f"tfgen.zoo.save. Received: {run_dir!r}"
+    )
+
+
+def _check_same_model(entry, saved, source):
+    """Raises unless the saved model is the class and config `entry` records."""
+    differences = []
+    if saved.get("model") != entry.model:
+        differences.append(f"model {saved.get('model')} (entry: {entry.model})")
+    config = saved.get("config", {})
+    differences += [
+        f"{key}={config.get(key)!r} (entry: {value!r})"
+        for key, value in entry.config.items()
+        if config.get(key) != value
+    ]
+    if differences:
+        raise ValueError(
+            f"The model in {source} is not the one zoo entry {entry.name!r} "
+            f"describes: {'; '.join(differences)}. Export it under a new name, "
+            f"or train the entry's own recipe (tfgen train {entry.name})."
+        )
+
+
+def _new_entry(name, saved, run_info, description, run_dir, target):
+    """A `ZooEntry` for a model exported under a new name: its class and
+    config, and from a `run` folder its dataset and recipe, so that
+    `tfgen train NAME` retrains it."""
+    from tfgen import zoo
+
+    recipe = dict(run_info.get("recipe") or {})
+    dataset = recipe.pop("dataset", {})
+    for key in ("model", "config", "name"):
+        recipe.pop(key, None)
+    training = {}
+    if run_info:
+        training = {
+            "command": (
+                f"tfgen train {name} -o runs/{name} && "
+                f"tfgen zoo export runs/{name} {name} --overwrite"
+            ),
+            "recipe": recipe,
+        }
+    trained_on = dataset.get("name") or "your data"
+    return zoo.ZooEntry(
+        name=name,
+        model=saved["model"],
+        config=saved["config"],
+        description=description
+        or f"{saved['model']} trained on {trained_on} ({os.path.abspath(run_dir)})",
+        dataset=dataset,
+        training=training,
+        directory=target,
+    )

@@ -16,6 +16,12 @@ same = tfgen.zoo.load("runs/mine")     # a path: it holds a separator
 A bare name always means a registered entry; a folder is given as a path
 (with a separator, a leading `.` or `~`, or as an `os.PathLike`), so a
 folder in the working directory never stands in for an entry.
+
+Entries come from two folders: the shipped ones (`shipped_dir()`, the
+package data or a checkout's `zoo/`) and your own (`user_dir()`:
+`$TFGEN_ZOO_DIR`, else `~/.local/share/tfgen/zoo`), where `tfgen zoo export`
+writes by default. A user entry never replaces a shipped name: it is skipped
+with a warning (unless it is a copy of the shipped entry).
 """
 
 import dataclasses
@@ -27,6 +33,7 @@ import os
 import re
 import shutil
 import threading
+import warnings
 
 from tfgen import downloads, files, models
 from tfgen.files import ChecksumError, sha256, verify
@@ -44,11 +51,15 @@ __all__ = [
     "register",
     "save",
     "sha256",
+    "shipped_dir",
+    "unregister",
+    "user_dir",
     "verify",
 ]
 
 _builtin_list = list
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+ENTRY_FILE = "entry.json"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 METADATA_FILE = "metadata.json"
@@ -124,18 +135,35 @@ class ZooEntry:
 _REGISTRY = {}
 
 
-def artifacts_dir():
-    """The folder of shipped entries: `$TFGEN_ZOO_DIR`, the installed package
-    data, or the repository's `zoo/`."""
-    env = os.environ.get("TFGEN_ZOO_DIR")
-    if env:
-        return env
+def shipped_dir():
+    """The folder of the entries tfgen ships: the installed package data
+    (`tfgen.zoo.artifacts`), or the repository's `zoo/` in a checkout."""
     try:
         from tfgen.zoo import artifacts
 
         return os.path.dirname(os.path.abspath(artifacts.__file__))
     except ImportError:
-        return os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "zoo")
+        here = os.path.dirname(os.path.abspath(__file__))
+        return os.path.normpath(os.path.join(here, os.pardir, os.pardir, "zoo"))
+
+
+def user_dir():
+    """The folder of your own entries, where `tfgen zoo export` writes by
+    default: `$TFGEN_ZOO_DIR`, else `$XDG_DATA_HOME/tfgen/zoo` (by default
+    `~/.local/share/tfgen/zoo`). Never the installed package, so exports
+    survive reinstalls and need no write access to site-packages."""
+    env = os.environ.get("TFGEN_ZOO_DIR")
+    if env:
+        return os.path.abspath(os.path.expanduser(env))
+    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join("~", ".local", "share")
+    return os.path.join(os.path.abspath(os.path.expanduser(data_home)), "tfgen", "zoo")
+
+
+def artifacts_dir():
+    """The zoo folder that reference statistics, classifiers and benchmark
+    records are read from and written to: `$TFGEN_ZOO_DIR` when set, else
+    `shipped_dir()`."""
+    return os.environ.get("TFGEN_ZOO_DIR") or shipped_dir()
 
 
 def check_name(name):
@@ -151,11 +179,29 @@ def check_name(name):
 
 
 def register(entry, overwrite=False):
-    """Adds a `ZooEntry` (or a dict of its fields) to the registry."""
-    if isinstance(entry, dict):
+    """Adds an entry to the registry and returns its `ZooEntry`.
+
+    Args:
+        entry: a `ZooEntry`, a dict of its fields, or the path of an entry's
+            folder (or of its `entry.json`), e.g. one that `tfgen zoo export
+            --zoo-dir` wrote outside `user_dir()`.
+        overwrite: replace an entry registered under the same name; by
+            default that raises `ValueError`.
+    """
+    if isinstance(entry, (str, os.PathLike)):
+        path = os.path.expanduser(os.fspath(entry))
+        if os.path.isdir(path):
+            path = os.path.join(path, ENTRY_FILE)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"Expected a zoo entry's folder holding {ENTRY_FILE} (as `tfgen zoo "
+                f"export` writes it), or the file itself. Received: {os.fspath(entry)!r}"
+            )
+        entry = ZooEntry.from_json(path)
+    elif isinstance(entry, dict):
         entry = ZooEntry(**entry)
     check_name(entry.name)
-    if entry.name in _REGISTRY and not overwrite:
+    if entry.name in _entries() and not overwrite:
         raise ValueError(
             f"A zoo entry named {entry.name!r} exists. Pass overwrite=True to replace it."
         )
@@ -163,33 +209,77 @@ def register(entry, overwrite=False):
     return entry
 
 
-def _discover():
-    root = artifacts_dir()
+def unregister(name):
+    """Removes an entry added by `register` (entries read from `user_dir()`
+    go with their folder)."""
+    check_name(name)
+    if name not in _REGISTRY:
+        raise KeyError(
+            f"No registered zoo entry {name!r}. Expected one of {sorted(_REGISTRY)}"
+        )
+    del _REGISTRY[name]
+
+
+def _read_entries(root):
+    """The entries `<root>/<name>/entry.json`, in name order."""
     if not os.path.isdir(root):
-        return
-    for name in sorted(os.listdir(root)):
-        path = os.path.join(root, name, "entry.json")
-        if os.path.isfile(path):
-            entry = ZooEntry.from_json(path)
-            _REGISTRY.setdefault(entry.name, entry)
+        return []
+    paths = (os.path.join(root, name, ENTRY_FILE) for name in sorted(os.listdir(root)))
+    return [ZooEntry.from_json(path) for path in paths if os.path.isfile(path)]
+
+
+def _discover():
+    for entry in _read_entries(shipped_dir()):
+        _REGISTRY.setdefault(entry.name, entry)
+
+
+_SHADOW_WARNED = set()
+
+
+def _entries():
+    """Every entry by name: the shipped and registered ones, then those in
+    `user_dir()`, read anew on each call so that an export is found at once.
+    A user entry under a taken name is skipped, with a warning unless it is
+    a copy (same weights' sha256, e.g. `$TFGEN_ZOO_DIR` set to a checkout's
+    `zoo/`): a user folder never silently replaces a shipped entry."""
+    entries = dict(_REGISTRY)
+    for entry in _read_entries(user_dir()):
+        taken = entries.get(entry.name)
+        if taken is None:
+            entries[entry.name] = entry
+        elif taken.sha256 != entry.sha256 and (
+            (entry.name, entry.directory) not in _SHADOW_WARNED
+        ):
+            _SHADOW_WARNED.add((entry.name, entry.directory))
+            warnings.warn(
+                f"Skipped the zoo entry {entry.name!r} in {entry.directory}: that "
+                f"name is taken by the entry in {taken.directory}, which a user "
+                "entry never replaces. Rename its folder and the name in its "
+                f"{ENTRY_FILE} to use it.",
+                stacklevel=3,
+            )
+    return entries
 
 
 def list(pattern=None, pretrained=False):  # noqa: A001 - mirrors timm.list_models
-    """Names of registered entries, optionally matching a glob `pattern`;
-    `pretrained=True` keeps only those with weights."""
-    names = sorted(_REGISTRY)
+    """Names of the entries (shipped, registered and in `user_dir()`),
+    optionally matching a glob `pattern`; `pretrained=True` keeps only those
+    with weights."""
+    entries = _entries()
+    names = sorted(entries)
     if pattern:
         names = [n for n in names if fnmatch.fnmatch(n, pattern)]
     if pretrained:
-        names = [n for n in names if _REGISTRY[n].weights]
+        names = [n for n in names if entries[n].weights]
     return names
 
 
 def get(name):
-    """The `ZooEntry` registered as `name`."""
+    """The `ZooEntry` named `name`: shipped, registered or in `user_dir()`."""
     check_name(name)
-    if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.5)
+    entries = _entries()
+    if name not in entries:
+        close = difflib.get_close_matches(name, entries, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         if os.path.isdir(name):
             hint += (
@@ -197,11 +287,12 @@ def get(name):
                 "name always means a zoo entry."
             )
         raise KeyError(
-            f"Unknown zoo model {name!r}.{hint} Expected one of {sorted(_REGISTRY)}, "
+            f"Unknown zoo model {name!r}.{hint} Expected one of {sorted(entries)} "
+            f"(your own entries are read from {user_dir()}, set by $TFGEN_ZOO_DIR), "
             f"or a folder written by tfgen.zoo.save given as a path, e.g. "
             f"tfgen.zoo.load('./{name}') or tfgen.zoo.load(pathlib.Path({name!r}))."
         )
-    return _REGISTRY[name]
+    return entries[name]
 
 
 #: Where missing weights are downloaded from: `<base>/<entry>/<weights file>`
