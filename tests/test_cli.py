@@ -221,6 +221,33 @@ INVALID = {
         2,
         "not an autoregressive model",
     ),
+    "indices past the data": (
+        [
+            "complete",
+            "{root}/pixelcnn",
+            "--data",
+            "{root}/levels.npy",
+            "--indices",
+            "0,5",
+        ],
+        1,
+        "levels.npy holds 2 images, at positions 0 to 1. Received: --indices up to 5",
+    ),
+    "indices and a count": (
+        ["complete", "{root}/pixelcnn", "--indices", "1", "--num-images", "2"],
+        2,
+        "--indices chooses the images, so it takes no image count",
+    ),
+    "indices and shuffle": (
+        ["reconstruct", "{root}/gan", "--indices", "1", "--shuffle"],
+        2,
+        "argument --shuffle: not allowed with argument --indices",
+    ),
+    "bad indices": (
+        ["reconstruct", "{root}/gan", "--indices", "9:3"],
+        2,
+        "like 3,17,42 or 0:100:10",
+    ),
     "PixelCNN cannot interpolate": (
         ["interpolate", "{root}/pixelcnn"],
         2,
@@ -348,16 +375,38 @@ def test_overwrite_replaces_an_output(world, tmp_path, capsys):
 
 
 def test_every_option_has_help():
+    """Every option, argument and subcommand of every command says what it
+    is (not only its default), as `tfgen CMD --help` shows it."""
+
     def walk(parser):
         for action in parser._actions:
             if isinstance(action, argparse._SubParsersAction):
+                # The one-line help of each subcommand in its parent's list.
+                for listed in action._choices_actions:
+                    yield parser.prog, listed
                 for child in action.choices.values():
                     yield from walk(child)
             elif action.dest != "help":
                 yield parser.prog, action
 
-    missing = [f"{prog} {a.dest}" for prog, a in walk(cli.build_parser()) if not a.help]
+    actions = list(walk(cli.build_parser()))
+    assert len(actions) > 150  # every command's, subcommands included
+    missing = [
+        f"{prog} {a.dest}"
+        for prog, a in actions
+        if not (a.help or "").strip() or a.help == argparse.SUPPRESS
+    ]
     assert not missing
+    only_default = [
+        f"{prog} {a.dest}: {a.help!r}"
+        for prog, a in actions
+        if a.help.lower().startswith("default")
+    ]
+    assert not only_default
+    for command in sorted(cli.build_parser()._subparsers._group_actions[0].choices):
+        with pytest.raises(SystemExit) as exit:
+            cli.main([command, "--help"])
+        assert exit.value.code == 0
 
 
 def test_parsing_needs_no_tensorflow():
@@ -403,3 +452,89 @@ def test_zoo_list_rounds_metrics_and_names_their_protocol(capsys):
     # Two FIDs of one model under two protocols, told apart, 4 digits each.
     assert "fid[50k vs cifar10:train]=36.52;" in out
     assert "fid[10k vs cifar10:test]=40.53;" in out
+
+
+# --------------------------------------------- which dataset images a verb shows
+def _chosen(*options, total=100):
+    args = cli.build_parser().parse_args(["reconstruct", "model", *options])
+    index, how = cli._chosen(total, args.num, 32, args, "the data")
+    return index.tolist(), how
+
+
+def test_images_are_evenly_spaced_by_default_or_chosen():
+    """Issue 22: reconstruct showed the first images, all zeros on a split
+    sorted by class."""
+    assert _chosen() == ([i * 100 // 32 for i in range(32)], "evenly spaced")
+    assert _chosen("-n", "4") == ([0, 25, 50, 75], "evenly spaced")
+    assert _chosen("-n", "50", total=10)[0] == list(range(10))
+    assert _chosen("--indices", "3,17,90:100:5") == (
+        [3, 17, 90, 95],
+        "chosen by --indices",
+    )
+    assert _chosen("--offset", "10", "-n", "3") == ([10, 11, 12], "from position 10")
+    # --shuffle alone draws with --seed; --shuffle SEED with SEED.
+    drawn, how = _chosen("--shuffle", "--seed", "3", "-n", "8", total=50)
+    assert (drawn, how) == _chosen("--shuffle", "3", "-n", "8", total=50)
+    assert how == "at random, seed 3" and len(set(drawn)) == 8
+    assert drawn != _chosen("--shuffle", "-n", "8", total=50)[0]
+    # The order tfgen.data.load(shuffle=True) gives, which drew the README's
+    # `tfgen complete --shuffle 0` figures.
+    x = np.arange(50, dtype=np.uint8).reshape(50, 1, 1, 1)
+    batch = next(iter(tfgen.data.load(x, shuffle=True, seed=0, batch_size=8)))
+    first = np.rint(np.asarray(batch).reshape(-1) * 255).astype(int).tolist()
+    assert _chosen("--shuffle", "0", "-n", "8", total=50)[0] == first
+    with pytest.raises(ValueError, match="holds 100 images, at positions 0 to 99"):
+        _chosen("--indices", "5,100")
+    with pytest.raises(ValueError, match="Expected --offset below 100"):
+        _chosen("--offset", "100")
+    for bad in (["--indices", "5:2"], ["--indices", "a"], ["--indices", "-1"]):
+        with pytest.raises(SystemExit):
+            _chosen(*bad)
+    with pytest.raises(SystemExit):  # one way of choosing at a time
+        _chosen("--indices", "1", "--shuffle")
+
+
+def _tiles(path, columns, size):
+    """The (rows, columns) tiles of a grid PNG written with --scale 1."""
+    with Image.open(path) as im:
+        grid = np.asarray(im)
+    rows = (grid.shape[0] - 2) // (size + 2)
+    return [
+        [
+            grid[2 + r * (size + 2) :][:size, 2 + c * (size + 2) :][:, :size]
+            for c in range(columns)
+        ]
+        for r in range(rows)
+    ]
+
+
+def test_reconstruct_and_complete_show_the_chosen_images(world, tmp_path, capsys):
+    vae = str(tmp_path / "vae")
+    model = tfgen.VAE(
+        (6, 6, 1), likelihood="categorical", latent_dim=2, hidden_units=(8,)
+    )
+    zoo.save(model, vae)
+    # Four classes of ten, stored sorted by class; image i is all 6 * i.
+    data = str(tmp_path / "sorted.npy")
+    np.save(data, np.repeat(6 * np.arange(40, dtype=np.uint8), 36).reshape(40, 6, 6))
+    base = ["--data", data, "--scale", "1", "--nrow", "4"]
+    out = str(tmp_path / "recon.png")
+    assert cli.main(["reconstruct", vae, *base, "-n", "4", "-o", out]) == 0
+    assert "4 images of" in capsys.readouterr().out
+    originals = _tiles(out, 4, 6)[0]
+    assert [int(t.mean()) for t in originals] == [0, 60, 120, 180]  # one per class
+    out = str(tmp_path / "picked.png")
+    assert cli.main(["reconstruct", vae, *base, "--indices", "3,7", "-o", out]) == 0
+    assert [int(t.mean()) for t in _tiles(out, 2, 6)[0][:2]] == [18, 42]
+    # complete: rows of occluded, completion, original.
+    binary = np.zeros((6, 6, 6), np.uint8)
+    binary[np.arange(6), 0, np.arange(6)] = 255  # image i: top row pixel i
+    data = str(tmp_path / "binary.npy")
+    np.save(data, binary)
+    out = str(tmp_path / "completions.png")
+    args = ["complete", f"{world['root']}/pixelcnn", "--data", data, "--scale", "1"]
+    args += ["--num-samples", "1", "--indices", "2,5", "-o", out]
+    assert cli.main(args) == 0
+    assert "images chosen by --indices" in capsys.readouterr().out
+    shown = [row[2] for row in _tiles(out, 3, 6)]
+    np.testing.assert_array_equal(shown, binary[[2, 5]])

@@ -85,6 +85,31 @@ def _labels(text):
     return values[0] if len(values) == 1 else values
 
 
+def _indices(text):
+    """`3,17,42` and `0:100:10` (start:stop[:step], stop excluded), comma
+    separated, as a list of `range`s (a long range costs nothing here)."""
+    ranges = []
+    for part in text.split(","):
+        try:
+            numbers = [int(field) for field in part.split(":")]
+        except ValueError:
+            numbers = []
+        if len(numbers) == 1:
+            numbers.append(numbers[0] + 1)
+        if (
+            not 2 <= len(numbers) <= 3
+            or min(numbers) < 0
+            or numbers[1] <= numbers[0]
+            or (len(numbers) == 3 and numbers[2] < 1)
+        ):
+            raise argparse.ArgumentTypeError(
+                "expected image positions >= 0 like 3,17,42 or 0:100:10 "
+                f"(start:stop:step), got {text!r}"
+            )
+        ranges.append(range(*numbers))
+    return ranges
+
+
 def _json_object(text):
     try:
         value = json.loads(text)
@@ -329,11 +354,77 @@ def cmd_sample(args):
     return 0
 
 
-def _completion_images(model, name, args):
-    """The first `--num-images` images of `--data` (default: the model's
-    dataset) on the model's level grid, with their labels."""
+def _chosen(total, count, default, args, source):
+    """(positions, how, in words) of the images a command shows out of the
+    `total` of `source`: `--indices` as given, `count` (else `default`) at
+    random with `--shuffle`, consecutive from `--offset`, or else evenly
+    spaced over the whole split, so that a split stored sorted by class
+    (binarized MNIST's test split) shows every class."""
     import numpy as np
 
+    offset = getattr(args, "offset", None)
+    if args.indices is not None:
+        last = max(r[-1] for r in args.indices)
+        if last >= total:
+            raise ValueError(
+                f"{source} holds {total} images, at positions 0 to {total - 1}. "
+                f"Received: --indices up to {last}"
+            )
+        index = [np.arange(r.start, r.stop, r.step) for r in args.indices]
+        return np.concatenate(index), "chosen by --indices"
+    count = min(count or default, total)
+    if args.shuffle is not None:
+        # `--shuffle` alone is const=True: the command's --seed.
+        seed = args.seed if args.shuffle is True else args.shuffle
+        import tensorflow as tf
+
+        # The order of tfgen.data.load(shuffle=True, seed=seed), which drew
+        # the README's completion figures (`--shuffle 0`).
+        order = tf.data.Dataset.range(total).shuffle(total, seed=seed).take(count)
+        index = np.fromiter(order.as_numpy_iterator(), np.int64, count)
+        return index, f"at random, seed {seed}"
+    if offset is not None:
+        if offset >= total:
+            raise ValueError(
+                f"{source} holds {total} images. Expected --offset below {total}. "
+                f"Received: --offset {offset}"
+            )
+        count = min(count, total - offset)
+        return np.arange(offset, offset + count), f"from position {offset}"
+    return np.arange(count) * total // count, "evenly spaced"
+
+
+def _check_choice(args, count):
+    """Refuses, before any work, an image count beside --indices."""
+    if args.indices is not None and count is not None:
+        raise UsageError(
+            "--indices chooses the images, so it takes no image count. "
+            f"Received: --indices and a count of {count}"
+        )
+
+
+def _chosen_images(source, split, args, count, default, **convert):
+    """(float images, labels or None, how they were chosen) of `source`'s
+    `split` (a dataset, a folder, an .npy/.npz), chosen by `_chosen` and
+    converted by `tfgen.data.load(**convert)`."""
+    import numpy as np
+
+    from tfgen import data
+
+    x, y = data.load_arrays(source, split, data_dir=args.data_dir)
+    what = f"{source}:{split}" if source in data.DATASETS else source
+    index, how = _chosen(len(x), count, default, args, what)
+    x = x[index]
+    if source in data.BINARY_DATASETS:
+        x = x * np.uint8(255)  # stored as 0/1, read as data.load reads them
+    images = np.asarray(next(iter(data.load(x, batch_size=len(x), **convert))))
+    return images, (None if y is None else y[index]), how
+
+
+def _completion_images(model, name, args):
+    """`--num-images` images of `--data` (default: the model's dataset)
+    chosen by `_chosen`, on the model's level grid, with their labels for
+    a conditional model."""
     from tfgen import data
 
     source = args.data
@@ -341,33 +432,30 @@ def _completion_images(model, name, args):
         source = _default_reference(name).split(":")[0]
     labelled = source in data.DATASETS and data.DATASETS[source][2]
     conditional = getattr(model, "num_classes", None) is not None
-    dataset = data.load(
+    images, labels, how = _chosen_images(
         source,
         args.split if source in data.DATASETS else "train",
-        data_dir=args.data_dir,
+        args,
+        args.num_images,
+        8,
         num_levels=model.num_levels,
-        labels=labelled and conditional,
-        batch_size=args.num_images,
-        # --shuffle SEED picks a random subset instead of the first images.
-        shuffle=args.shuffle is not None,
-        seed=args.shuffle,
     )
-    batch = next(iter(dataset))
     if labelled and conditional:
-        return np.asarray(batch[0]), np.asarray(batch[1]).astype("int32")
-    return np.asarray(batch), None
+        return images, labels.astype("int32"), how
+    return images, None, how
 
 
 def cmd_complete(args):
     from tfgen.sampling import completion_grid, completion_mask
 
+    _check_choice(args, args.num_images)
     _check_output(args.output, args.overwrite)
     _check_output(args.npy, args.overwrite)
     model = _load_model(
         args.name, "complete", "is not an autoregressive model; it cannot "
         "complete images."
     )  # fmt: skip
-    images, labels = _completion_images(model, args.name, args)
+    images, labels, how = _completion_images(model, args.name, args)
     if tuple(images.shape[1:]) != tuple(model.image_shape):
         raise ValueError(
             f"{args.name} takes images of shape {tuple(model.image_shape)}. "
@@ -391,7 +479,7 @@ def cmd_complete(args):
         _write_array(args.npy, completions)
     print(
         f"wrote {len(images)} rows (occluded, {args.num_samples} completions, "
-        f"original) of {args.name} to {args.output}"
+        f"original) of {args.name} to {args.output}; images {how}"
     )
     return 0
 
@@ -563,8 +651,7 @@ def _split_source(text):
 def cmd_reconstruct(args):
     import numpy as np
 
-    from tfgen import data
-
+    _check_choice(args, args.num)
     _check_output(args.output, args.overwrite)
     model = _load_model(args.name, "reconstruct", "has no encoder to reconstruct with.")
     source = args.data or _default_reference(args.name).rpartition(":")[0] + ":test"
@@ -573,20 +660,10 @@ def cmd_reconstruct(args):
     if binarize is None and getattr(model, "num_levels", 256) == 2:
         # A binary model reads 8-bit images thresholded at 1/2.
         binarize = "threshold"
-    ds = data.load(
-        name,
-        split,
-        data_dir=args.data_dir,
-        binarize=binarize,
-        batch_size=args.offset + args.num,
+    x, _, how = _chosen_images(
+        name, split, args, args.num, 32, binarize=binarize, seed=args.seed
     )
-    x = np.asarray(next(iter(ds)))[args.offset : args.offset + args.num]
-    if not len(x):
-        raise ValueError(
-            f"{source} has no images after --offset {args.offset}. Expected a "
-            "smaller --offset."
-        )
-    recon = model.reconstruct(x, mode=args.mode)
+    recon = model.reconstruct(x, mode=args.mode, seed=args.seed)
     nrow = args.nrow
     rows = []
     for start in range(0, len(x), nrow):
@@ -597,8 +674,8 @@ def cmd_reconstruct(args):
             rows[-2], rows[-1] = (np.concatenate([r, blank]) for r in rows[-2:])
     _write_grid(args.output, np.concatenate(rows), nrow, args.scale)
     print(
-        f"wrote {len(x)} images of {source} (rows: originals, then reconstructions) "
-        f"to {args.output}"
+        f"wrote {len(x)} images of {source}, {how} (rows: originals, then "
+        f"reconstructions) to {args.output}"
     )
     return 0
 
@@ -785,18 +862,20 @@ def _overwrite(p, what="an existing output"):
     )
 
 
-def _seed(p, default=0):
+def _seed(p, default=0, help="random seed"):
+    shown = "none: not seeded" if default is None else default
     p.add_argument(
-        "--seed", type=int, default=default, help=f"random seed (default {default})"
+        "--seed", type=int, default=default, help=f"{help} (default {shown})"
     )
 
 
-def _batch_size(p, default=None, what="images per batch"):
+def _batch_size(p, default=None, what="images per batch", shown=None):
+    shown = shown or default or "the recipe or model default"
     p.add_argument(
         "--batch-size",
         type=_positive_int,
         default=default,
-        help=f"{what} (default {default or 'the recipe or model default'})",
+        help=f"{what} (default {shown})",
     )
 
 
@@ -817,6 +896,29 @@ def _labels_option(p, help="class id(s) of a conditional model, e.g. 7 or 0,1,2"
     p.add_argument("--labels", type=_labels, help=help)
 
 
+def _image_choice(p, count_flag, default):
+    """`--indices` and `--shuffle [SEED]`: which images of a dataset split a
+    command shows (see `_chosen`)."""
+    choice = p.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--indices",
+        type=_indices,
+        metavar="LIST",
+        help="the images at these positions of the split: 3,17,42 or 0:100:10 "
+        f"(start:stop:step). Default: {count_flag} ({default}) images evenly "
+        "spaced over the split, so a split sorted by class shows every class",
+    )
+    choice.add_argument(
+        "--shuffle",
+        type=int,
+        nargs="?",
+        const=True,  # no SEED given: use --seed
+        metavar="SEED",
+        help=f"take {count_flag} images at random, drawn with --seed or with SEED",
+    )
+    return choice
+
+
 def _sampler(p):
     p.add_argument(
         "--method",
@@ -828,10 +930,14 @@ def _sampler(p):
 def _training_options(p, config_help):
     """Options shared by `train` and `classifier train`."""
     p.add_argument("--config", type=_json_object, help=config_help)
-    p.add_argument("--epochs", type=_positive_int, help="default: the recipe's")
+    p.add_argument(
+        "--epochs", type=_positive_int, help="epochs to train (default: the recipe's)"
+    )
     _batch_size(p, what="examples per step")
     p.add_argument(
-        "--steps-per-epoch", type=_positive_int, help="default: the whole split"
+        "--steps-per-epoch",
+        type=_positive_int,
+        help="batches per epoch (default: the whole split)",
     )
     p.add_argument("--precision", help=_PRECISION_HELP)
     _data_dir(p)
@@ -936,18 +1042,13 @@ def _add_complete(sub):
     p.add_argument("--split", default="test", help="split of a named dataset (test)")
     _data_dir(p)
     p.add_argument(
-        "--num-images", type=_positive_int, default=8, help="images to complete (8)"
+        "--num-images", type=_positive_int, help="images to complete (default 8)"
     )
-    p.add_argument(
-        "--shuffle",
-        type=int,
-        metavar="SEED",
-        help="pick the images at random with this seed (default: the first ones)",
-    )
+    _image_choice(p, "--num-images", 8)
     p.add_argument(
         "--num-samples", type=_positive_int, default=4, help="completions per image"
     )
-    _seed(p)
+    _seed(p, help="seed of the completions and of --shuffle")
     p.add_argument(
         "--temperature", type=_positive_float, default=1.0, help="divide logits by T"
     )
@@ -1037,10 +1138,13 @@ def _add_reconstruct(sub):
         help="DATASET:SPLIT, a folder of images or an .npy/.npz file; "
         "default the model's dataset:test",
     )
-    p.add_argument("-n", "--num", type=_positive_int, default=32, help="images (32)")
-    p.add_argument(
-        "--offset", type=_non_negative_int, default=0, help="skip the first N images"
+    p.add_argument("-n", "--num", type=_positive_int, help="images (default 32)")
+    _image_choice(p, "-n", 32).add_argument(
+        "--offset",
+        type=_non_negative_int,
+        help="take -n consecutive images from this position (as --indices K:K+N)",
     )
+    _seed(p, help="seed of --shuffle and of --mode sample")
     p.add_argument("--nrow", type=_positive_int, default=8, help="images per row")
     p.add_argument(
         "--binarize",
@@ -1076,7 +1180,7 @@ def _add_train(sub):
     p.add_argument(
         "--logical-cpus", type=_positive_int, help="split the CPU into N devices"
     )
-    _seed(p, None)
+    _seed(p, None, "seeds Python, NumPy and TensorFlow before the model is built")
     p.add_argument(
         "-o",
         "--output-dir",
@@ -1127,8 +1231,12 @@ def _add_eval(sub):
     p.add_argument(
         "--weights", help="FID Inception weights; default $TFGEN_FID_WEIGHTS"
     )
-    _seed(p)
-    _batch_size(p)
+    _seed(p, help="seed of the first sample call; call k gets seed + k")
+    _batch_size(
+        p,
+        what="images per sample call and per feature-network pass",
+        shown="64 for inception, 256 for classifier",
+    )
     _data_dir(p)
     p.add_argument(
         "--fid-method",
@@ -1176,7 +1284,10 @@ def _add_classifier(sub):
         action="store_true",
         help="write it to <zoo>/classifiers/<dataset>/ for shipping",
     )
-    p.add_argument("--zoo-dir", help="default: the repository's zoo/")
+    p.add_argument(
+        "--zoo-dir",
+        help="the zoo folder --export writes into (default: the repository's zoo/)",
+    )
     _overwrite(p, "an existing classifier folder")
 
 
