@@ -185,6 +185,7 @@ def remote_entry(tmp_path, monkeypatch):
     monkeypatch.setenv("TFGEN_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("TFGEN_WEIGHTS_URL", raising=False)
     monkeypatch.delenv("TFGEN_ZOO_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))  # user_dir()
     yield entry, weights
     zoo._REGISTRY.pop(NAME, None)
 

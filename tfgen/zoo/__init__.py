@@ -323,14 +323,12 @@ def _cached_weights_path(entry):
 
 
 def _local_weights_paths(entry):
-    """The entry's own folder, then `$TFGEN_ZOO_DIR` (it may be set after
-    the entry was registered, or hold the weights of a shipped entry)."""
+    """The entry's own folder, then your zoo folder (`user_dir()`, e.g.
+    `$TFGEN_ZOO_DIR`), which may hold a shipped entry's weights."""
     paths = [entry.weights_path]
-    zoo_dir = os.environ.get("TFGEN_ZOO_DIR")
-    if zoo_dir:
-        in_zoo = os.path.join(os.path.expanduser(zoo_dir), entry.name, entry.weights)
-        if os.path.abspath(in_zoo) != os.path.abspath(paths[0]):
-            paths.append(in_zoo)
+    in_zoo = os.path.join(user_dir(), entry.name, entry.weights)
+    if os.path.abspath(in_zoo) != os.path.abspath(paths[0]):
+        paths.append(in_zoo)
     return paths
 
 
