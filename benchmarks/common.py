@@ -116,6 +116,11 @@ def define_output_flags(readme=None):
             f"Markdown file that gets {readme} between its markers "
             "(default: README.md of this checkout)",
         )
+    define_no_write_flag()
+
+
+def define_no_write_flag():
+    """`--no-write`: print what the script would write, write nothing."""
     flags.DEFINE_boolean("no-write", False, "print only")
 
 
@@ -137,6 +142,24 @@ def define_data_dir_flag():
     flags.DEFINE_string("data-dir", None, "default $TFGEN_DATA_DIR")
 
 
+def define_zoo_dir_flag():
+    """`--zoo-dir`: the zoo whose entries a script measures and updates."""
+    flags.DEFINE_string(
+        "zoo-dir",
+        None,
+        "entries to measure and update; default tfgen's zoo (the repository's "
+        "zoo/, or $TFGEN_ZOO_DIR)",
+    )
+
+
+def define_fid_weights_flag():
+    """`--weights`: the FID Inception weights file (None: $TFGEN_FID_WEIGHTS,
+    read when the script runs)."""
+    flags.DEFINE_string(
+        "weights", None, "FID Inception weights file (default $TFGEN_FID_WEIGHTS)"
+    )
+
+
 def define_note_flag():
     """`--note`, repeatable: a line on how the run was done (the machine's
     other load, pinning), written into the script's RESULTS.md section."""
@@ -147,37 +170,40 @@ def define_note_flag():
     )
 
 
-def script_args(module_name, argv):
+def script_args(module_name, argv, arguments="entries"):
     """The values of the flags a script defined (those of `module_name`,
     including the ones it asked the define_* functions above for), as
     attributes named with underscores: `--no-write` is `args.no_write`.
 
     `argv` is what `absl.app.run` passes to main: the program name, then the
-    arguments left after the flags. They are more `--entries` names in a
-    script that has that flag; elsewhere they are a usage error.
+    arguments left after the flags. They are more values of the list flag
+    named by `arguments` where the script has it (`--entries a b` as the
+    argparse scripts took it); elsewhere they are a usage error.
     """
     values = {
         flag.name.replace("-", "_"): flag.value
         for flag in flags.FLAGS.get_key_flags_for_module(module_name)
     }
     rest = list(argv[1:])
-    if rest and "entries" not in values:
+    if arguments in values:
+        values[arguments] = list(values[arguments]) + rest
+    elif rest:
         raise app.UsageError(
             f"Expected only flags (see --helpfull). Received: arguments {rest}"
         )
-    if "entries" in values:
-        values["entries"] = list(values["entries"]) + rest
     return types.SimpleNamespace(**values)
 
 
 def command_line(module_name, argv):
     """The command that repeats this run of a script: `python3
     benchmarks/X.py`, the flags of the script given on its command line and
-    the arguments after them (`argv` as `script_args` takes it)."""
+    the arguments after them (`argv` as `script_args` takes it). `--note`
+    is left out: the scripts write notes as notes."""
     script = os.path.basename(sys.modules[module_name].__file__)
     words = [f"python3 benchmarks/{script}"]
     for flag in flags.FLAGS.get_key_flags_for_module(module_name):
-        if flag.present:  # a repeated flag serializes as one line per value
+        if flag.present and flag.name != "note":
+            # A repeated flag serializes as one line per value.
             words += [shlex.quote(word) for word in flag.serialize().splitlines()]
     return " ".join(words + [shlex.quote(word) for word in argv[1:]])
 
@@ -202,20 +228,9 @@ def add_output_arguments(parser, readme=None):
 
 
 # ----------------------------------------------------------------- entries
-def add_entries_argument(parser, default):
-    """`--entries`: zoo entry names or globs, space- or comma-separated;
-    `default` says what the script measures without it."""
-    parser.add_argument(
-        "--entries",
-        nargs="*",
-        default=[],
-        metavar="NAME",
-        help=f"zoo entry names or globs, space- or comma-separated; default {default}",
-    )
-
-
 def entry_patterns(values):
-    """The names and globs of `--entries` values, commas split."""
+    """The names and globs of `--entries` values (or of another repeatable
+    comma-separated flag), commas split."""
     return [p.strip() for value in values or () for p in value.split(",") if p.strip()]
 
 

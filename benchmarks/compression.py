@@ -30,9 +30,9 @@ Run from the repository root (with $TFGEN_DATA_DIR holding the datasets):
 
     python3 benchmarks/compression.py                         # every dataset
     python3 benchmarks/compression.py --datasets binarized_mnist --limit 100 --no-write
+    python3 benchmarks/compression.py --helpfull                # every flag
 """
 
-import argparse
 import bz2
 import datetime
 import gzip
@@ -40,13 +40,13 @@ import io
 import lzma
 import math
 import os
-import sys
 import time
 
 # First: common sets TensorFlow's log level and Keras' backend before they load.
 import common
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from tfgen import codec, data, models, zoo  # noqa: E402
@@ -233,8 +233,10 @@ def codec_entries(dataset, patterns=None):
             continue
         if issubclass(models.get(entry.model), models.AutoregressiveModel):
             if not patterns and not zoo.load(entry.name).supports_cached_sampling:
-                print(
-                    f"{dataset}: {entry.name} left out (no cached sampler; pass --entries)"
+                logging.info(
+                    "%s: %s left out (no cached sampler; pass --entries)",
+                    dataset,
+                    entry.name,
                 )
                 continue
         found.append(entry)
@@ -344,36 +346,39 @@ def entry_record(result, dataset, n, num_levels, date):
     }
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description="tfgen.codec against PNG, WebP, JPEG-XL, gzip, bzip2 and xz."
-    )
-    parser.add_argument("--datasets", nargs="*", default=list(DATASETS))
-    common.add_entries_argument(parser, "every usable entry")
-    parser.add_argument(
-        "--limit",
-        type=int,
-        help="evenly spaced test images per dataset (default: all; CIFAR-10 500)",
-    )
-    parser.add_argument("--data-dir", help="default $TFGEN_DATA_DIR")
-    parser.add_argument("--batch-size", type=int, default=250)
-    parser.add_argument("--progress", action="store_true")
-    common.add_output_arguments(parser, readme="a summary per dataset")
-    return parser.parse_args(argv)
+flags.DEFINE_multi_string(
+    "datasets",
+    list(DATASETS),
+    "datasets to compress, comma-separated or the flag repeated "
+    f"(default: {', '.join(DATASETS)})",
+)
+common.define_entries_flag("every usable entry")
+flags.DEFINE_integer(
+    "limit",
+    None,
+    "evenly spaced test images per dataset (default: all; CIFAR-10 500)",
+)
+common.define_data_dir_flag()
+flags.DEFINE_integer("batch-size", 250, "images per batch of the model's conditionals")
+flags.DEFINE_boolean("progress", False, "progress bars")
+common.define_output_flags(readme="a summary per dataset")
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def main(argv):
+    # Words after the flags stay an error: --datasets and --entries both list.
+    args = common.script_args(__name__, argv, arguments=None)
     if not args.no_write:  # it writes: measure this checkout
         common.require_checkout_tfgen()
     start = time.perf_counter()
     date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     sections, summary, records = [], [], {}
     patterns = common.entry_patterns(args.entries)
-    for dataset in args.datasets:
+    for dataset in common.entry_patterns(args.datasets):
         entries = codec_entries(dataset, patterns)
         if not entries:
-            print(f"{dataset}: no zoo model with a likelihood and weights; skipped")
+            logging.info(
+                "%s: no zoo model with a likelihood and weights; skipped", dataset
+            )
             continue
         count = args.limit or DEFAULT_IMAGES.get(dataset)
         levels, num_levels = test_levels(dataset, args.data_dir, count)
@@ -383,11 +388,14 @@ def main(argv=None):
             result = run_codec(
                 entry, levels, num_levels, args.batch_size, args.progress
             )
-            print(
-                f"{dataset} {entry.name}: {result['bpd']:.4f} bits/dim on disk, model "
-                f"{result['model_bpd']:.4f} ({100 * result['overhead']:+.2f}%), "
-                f"exact={result['exact']}",
-                flush=True,
+            logging.info(
+                "%s %s: %.4f bits/dim on disk, model %.4f (%+.2f%%), exact=%s",
+                dataset,
+                entry.name,
+                result["bpd"],
+                result["model_bpd"],
+                100 * result["overhead"],
+                result["exact"],
             )
             rows.append(result)
             records.setdefault(entry.directory, []).append(
@@ -395,7 +403,7 @@ def main(argv=None):
             )
         rows += run_baselines(levels, num_levels)
         for row in rows:
-            print(f"  {row['method']}: {row['bpd']:.4f} bits/dim", flush=True)
+            logging.info("  %s: %.4f bits/dim", row["method"], row["bpd"])
         sections += [f"### {describe(dataset, n, num_levels)}", "", table(rows), ""]
         best = min(rows, key=lambda r: r["bpd"] if "model_bpd" not in r else math.inf)
         for r in rows:
@@ -451,9 +459,9 @@ def main(argv=None):
         ]
     )
     write_section(args.readme, readme, README_START, README_END)
-    print(f"wrote {args.output}, {args.readme} and the entries' metrics")
+    logging.info("wrote %s, %s and the entries' metrics", args.output, args.readme)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    app.run(main)

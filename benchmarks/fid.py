@@ -42,16 +42,16 @@ Run from the repository root:
     python3 benchmarks/fid.py --entries dcgan_mnist,cdcgan_mnist
     python3 benchmarks/fid.py --sanity
     python3 benchmarks/fid.py --num-samples 20 --num-reference 20 --no-write  # smoke
+    python3 benchmarks/fid.py --helpfull                # every flag
 """
 
-import argparse
 import datetime
 import os
-import sys
 import time
 
 # First: common sets TensorFlow's log level and Keras' backend before they load.
 import common
+from absl import app, flags, logging
 
 import tfgen  # noqa: E402
 
@@ -154,8 +154,11 @@ def measure(entry, args, logits, zoo_dir):
     )
     results = []
     if args.inception:
-        print(
-            f"== {entry.name}: {', '.join(metrics)} on Inception, n_gen={num_samples}"
+        logging.info(
+            "== %s: %s on Inception, n_gen=%d",
+            entry.name,
+            ", ".join(metrics),
+            num_samples,
         )
         network = tfgen.metrics.feature_network(
             "inception",
@@ -166,7 +169,7 @@ def measure(entry, args, logits, zoo_dir):
         results += tfgen.metrics.evaluate(model, metrics, features=network, **shared)
     if _is_28_grayscale(entry) and args.classifier != "off":
         if has_classifier(dataset, zoo_dir):
-            print(f"== {entry.name}: fid, is on the {dataset} classifier")
+            logging.info("== %s: fid, is on the %s classifier", entry.name, dataset)
             network = tfgen.metrics.feature_network(
                 "classifier",
                 classifier=tfgen.metrics.load_classifier(dataset, zoo_dir=zoo_dir),
@@ -354,120 +357,94 @@ def sanity(args):
 
 
 # ---------------------------------------------------------------- main
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description="FID, KID, IS and precision/recall of every zoo generator, "
-        "with their protocol, into entry.json and benchmarks/RESULTS.md."
-    )
-    common.add_entries_argument(parser, "all with weights")
-    parser.add_argument(
-        "--num-samples",
-        type=int,
-        help="n_gen; default 50000 for CIFAR-10, 10000 for 28x28 sets "
-        "(with --sanity: the first N test images, default all)",
-    )
-    parser.add_argument(
-        "--num-reference",
-        type=int,
-        help="first N reference images (n_ref); default the whole split",
-    )
-    parser.add_argument("--reference-split", default="train")
-    parser.add_argument(
-        "--classifier",
-        choices=("auto", "on", "off"),
-        default="auto",
-        help="classifier metrics for 28x28 sets: when shipped (auto), required, or not",
-    )
-    parser.add_argument(
-        "--no-inception",
-        dest="inception",
-        action="store_false",
-        help="skip the Inception metrics (the classifier ones of 28x28 sets only)",
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, help="Inception batch (default 64)")
-    parser.add_argument(
-        "--weights",
-        default=os.environ.get("TFGEN_FID_WEIGHTS"),
-        help="FID Inception weights (default $TFGEN_FID_WEIGHTS)",
-    )
-    parser.add_argument("--data-dir", default=None, help="default $TFGEN_DATA_DIR")
-    parser.add_argument(
-        "--zoo-dir", default=None, help="entries to measure and update; default zoo/"
-    )
-    common.add_output_arguments(parser)
-    parser.add_argument(
-        "--sanity", action="store_true", help="FID(CIFAR-10 train, test) and IS(train)"
-    )
-    parser.add_argument(
-        "--fid-method",
-        choices=("sqrtm", "eigh"),
-        default="sqrtm",
-        help="FID's matrix square root: scipy sqrtm (pytorch-fid, TTUR) or eigh",
-    )
-    parser.add_argument(
-        "--work-dir",
-        help="keep features in resumable chunks here; the same command started "
-        "once per core (each pinned, e.g. taskset -c N, the extra ones with "
-        "--no-write) shares the work",
-    )
-    parser.add_argument(
-        "--table-only",
-        action="store_true",
-        help="rewrite the RESULTS.md section from the entries' records; measure nothing",
-    )
-    parser.add_argument(
-        "--note",
-        action="append",
-        default=[],
-        help="a line on how the run was done, for the RESULTS.md section (repeatable)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
+common.define_entries_flag("all with weights")
+flags.DEFINE_integer(
+    "num-samples",
+    None,
+    "n_gen; default 50000 for CIFAR-10, 10000 for 28x28 sets "
+    "(with --sanity: the first N test images, default all)",
+)
+flags.DEFINE_integer(
+    "num-reference", None, "first N reference images (n_ref); default the whole split"
+)
+flags.DEFINE_string("reference-split", "train", "split of the reference images")
+flags.DEFINE_enum(
+    "classifier",
+    "auto",
+    ("auto", "on", "off"),
+    "classifier metrics for 28x28 sets: when shipped (auto), required, or not",
+)
+flags.DEFINE_boolean(
+    "no-inception",
+    False,
+    "skip the Inception metrics (the classifier ones of 28x28 sets only)",
+)
+flags.DEFINE_integer("seed", 0, "seed of the first batch of samples")
+flags.DEFINE_integer("batch-size", None, "Inception batch (default 64)")
+common.define_fid_weights_flag()
+common.define_data_dir_flag()
+common.define_zoo_dir_flag()
+common.define_output_flags()
+flags.DEFINE_boolean("sanity", False, "FID(CIFAR-10 train, test) and IS(train)")
+flags.DEFINE_enum(
+    "fid-method",
+    "sqrtm",
+    ("sqrtm", "eigh"),
+    "FID's matrix square root: scipy sqrtm (pytorch-fid, TTUR) or eigh",
+)
+flags.DEFINE_string(
+    "work-dir",
+    None,
+    "keep features in resumable chunks here; the same command started "
+    "once per core (each pinned, e.g. taskset -c N, the extra ones with "
+    "--no-write) shares the work",
+)
+flags.DEFINE_boolean(
+    "table-only",
+    False,
+    "rewrite the RESULTS.md section from the entries' records; measure nothing",
+)
+common.define_note_flag()
+flags.DEFINE_boolean("quiet", False, "no progress bars")
+
+
+def main(argv):
+    args = common.script_args(__name__, argv)
     for name in ("num_samples", "num_reference", "batch_size"):
         value = getattr(args, name)
         if value is not None and value < 2:
-            parser.error(
+            raise app.UsageError(
                 f"--{name.replace('_', '-')} must be >= 2 (covariances need 2 "
                 f"samples). Received: {value}"
             )
-    return args
-
-
-def main(argv=None):
-    args = parse_args(argv)
+    args.inception = not args.no_inception
+    args.weights = args.weights or os.environ.get("TFGEN_FID_WEIGHTS")
     if not args.no_write:  # it writes: measure this checkout's tfgen and zoo
         common.require_checkout_tfgen()
-    words = list(argv if argv is not None else sys.argv[1:])
-    for i in reversed(range(len(words))):  # notes are printed as notes
-        if words[i] == "--note":
-            del words[i : i + 2]
-        elif words[i].startswith("--note="):
-            del words[i]
-    command = "python3 benchmarks/fid.py " + " ".join(words)
+    command = common.command_line(__name__, argv)  # notes are printed as notes
     if args.sanity:
         section = sanity(args)
         print(section)
         if not args.no_write:
             write_section(args.output, section, SANITY_START, SANITY_END)
-            print(f"wrote {args.output}")
+            logging.info("wrote %s", args.output)
         return 0
     zoo_dir = args.zoo_dir or tfgen.zoo.artifacts_dir()
     if args.table_only:
-        section = results_section(zoo_dir, args.note, command.strip(), rebuilt=True)
+        section = results_section(zoo_dir, args.note, command, rebuilt=True)
         write_section(args.output, section)
-        print(f"wrote {args.output}")
+        logging.info("wrote %s", args.output)
         return 0
     skipped = []
     entries = select_entries(zoo_dir, common.entry_patterns(args.entries), skipped)
     for why in skipped:
-        print(f"== {why}")
+        logging.info("== %s", why)
     logits = args.inception and weights_have_logits(args.weights)
     notes, records = list(args.note) + skipped, []
     for entry in entries:
         results, entry_notes = measure(entry, args, logits, zoo_dir)
         for result in results:
-            print(result)
+            logging.info("%s", result)
         notes += [n for n in entry_notes if n not in notes]
         records += [(entry.name, r.to_json()) for r in results]
         if not args.no_write:
@@ -476,11 +453,11 @@ def main(argv=None):
         print("\n".join(protocol_header(records, notes, command) + [""]))
         print("\n".join(records_table(records)))
         return 0
-    section = results_section(zoo_dir, notes, command.strip())
+    section = results_section(zoo_dir, notes, command)
     write_section(args.output, section)
-    print(f"wrote {args.output} and the entries' metrics in {zoo_dir}")
+    logging.info("wrote %s and the entries' metrics in %s", args.output, zoo_dir)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    app.run(main)

@@ -32,9 +32,9 @@ Run from the repository root:
     TFGEN_DATA_DIR=~/tfgen_data python3 benchmarks/fid_agreement.py \\
         --weights fid_inception_2015_12_05.pt             # N=500, writes RESULTS.md
     python3 benchmarks/fid_agreement.py --n 64 --no-write  # quick check
+    python3 benchmarks/fid_agreement.py --helpfull         # every flag
 """
 
-import argparse
 import datetime
 import json
 import os
@@ -46,6 +46,7 @@ import time
 
 # First: common sets TensorFlow's log level and Keras' backend before they load.
 import common
+from absl import app, flags, logging
 
 MARK_START = "<!-- fid_agreement:start -->"
 MARK_END = "<!-- fid_agreement:end -->"
@@ -111,7 +112,7 @@ def ensure_venv(venv):
         result = subprocess.run(probe, capture_output=True, text=True)
         if result.returncode == 0 and result.stdout.strip().startswith(TORCH_VERSION):
             return python
-    print(f"creating {venv} with torch=={TORCH_VERSION} (CPU) ...", flush=True)
+    logging.info("creating %s with torch==%s (CPU) ...", venv, TORCH_VERSION)
     subprocess.run([sys.executable, "-m", "venv", venv], check=True)
     subprocess.run(
         [python, "-m", "pip", "install", "-q", f"torch=={TORCH_VERSION}", "numpy"],
@@ -153,43 +154,30 @@ def relative_differences(keras_f, torch_f):
 
 
 # ----------------------------------------------------------------- report
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description="Agreement (features, FID) and speed of tfgen's Keras FID "
-        "Inception vs. the TorchScript network run by PyTorch."
-    )
-    parser.add_argument("--n", type=int, default=500, help="images per set (2 sets)")
-    parser.add_argument(
-        "--weights",
-        default=os.environ.get("TFGEN_FID_WEIGHTS"),
-        help="the TorchScript fid_inception_2015_12_05.pt (default $TFGEN_FID_WEIGHTS)",
-    )
-    parser.add_argument("--data-dir", default=None, help="default $TFGEN_DATA_DIR")
-    parser.add_argument("--batch-size", type=int, default=50)
-    parser.add_argument(
-        "--threads", type=int, default=os.cpu_count(), help="CPU threads of each side"
-    )
-    parser.add_argument("--venv", default="/tmp/torchvenv")
-    common.add_output_arguments(parser)
-    parser.add_argument(
-        "--skip-pth-check", action="store_true", help="skip the .pth reader check"
-    )
-    args = parser.parse_args(argv)
+flags.DEFINE_integer("n", 500, "images per set (2 sets)")
+common.define_fid_weights_flag()
+common.define_data_dir_flag()
+flags.DEFINE_integer("batch-size", 50, "images per batch, both sides", lower_bound=1)
+flags.DEFINE_integer(
+    "threads", os.cpu_count(), "CPU threads of each side", lower_bound=1
+)
+flags.DEFINE_string("venv", "/tmp/torchvenv", "the torch virtualenv (made if missing)")
+common.define_output_flags()
+flags.DEFINE_boolean("skip-pth-check", False, "skip the .pth reader check")
+
+
+def main(argv):
+    args = common.script_args(__name__, argv)
+    args.weights = args.weights or os.environ.get("TFGEN_FID_WEIGHTS")
     if not args.weights or not os.path.isfile(args.weights):
-        parser.error(
+        raise app.UsageError(
             "--weights (or $TFGEN_FID_WEIGHTS) must name the TorchScript "
             f"fid_inception_2015_12_05.pt. Received: {args.weights!r}"
         )
     if args.n < 2:
-        parser.error(f"--n must be >= 2 (FID needs covariances). Received: {args.n}")
-    for name in ("batch_size", "threads"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1")
-    return args
-
-
-def main(argv=None):
-    args = parse_args(argv)
+        raise app.UsageError(
+            f"--n must be >= 2 (FID needs covariances). Received: {args.n}"
+        )
     if not args.no_write:  # it writes: measure this checkout's tfgen
         common.require_checkout_tfgen()
     wall_start = time.perf_counter()
@@ -231,7 +219,7 @@ def main(argv=None):
         for name, images in sets.items():
             path = os.path.join(tmp, f"{name}.npy")
             np.save(path, images)
-            print(f"set {name}: torch ...", flush=True)
+            logging.info("set %s: torch ...", name)
             info = run_torch(
                 python,
                 worker,
@@ -245,7 +233,7 @@ def main(argv=None):
             torch_version = info["torch"]
             speed["torch"][0] += info["seconds"]
             speed["torch"][1] += info["timed"]
-            print(f"set {name}: keras ...", flush=True)
+            logging.info("set %s: keras ...", name)
             f_keras, seconds, timed = keras_features(extractor, images)
             speed["keras"][0] += seconds
             speed["keras"][1] += timed
@@ -265,7 +253,7 @@ def main(argv=None):
 
         pth_lines = []
         if not args.skip_pth_check:
-            print("reader check: torch.save zip + legacy .pth ...", flush=True)
+            logging.info("reader check: torch.save zip + legacy .pth ...")
             names_path = os.path.join(tmp, "names.json")
             with open(names_path, "w") as f:
                 json.dump(inception.torchvision_names(), f)
@@ -362,9 +350,9 @@ def main(argv=None):
     print(section)
     if not args.no_write:
         tfgen.reporting.write_section(args.output, section, MARK_START, MARK_END)
-        print(f"wrote section to {args.output}")
+        logging.info("wrote section to %s", args.output)
     return 0 if ok_features and ok_fid else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    app.run(main)

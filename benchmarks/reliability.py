@@ -15,9 +15,9 @@ Run from the repository root:
     python3 benchmarks/reliability.py            # the default (bounded) tests
     python3 benchmarks/reliability.py --full     # with --runslow: more kills and files
     python3 benchmarks/reliability.py --log FILE --no-run   # render a saved log
+    python3 benchmarks/reliability.py --helpfull  # every flag
 """
 
-import argparse
 import collections
 import datetime
 import json
@@ -28,6 +28,7 @@ import tempfile
 import time
 
 import common
+from absl import app, flags, logging
 
 OUTPUT = os.path.join(common.REPO_ROOT, "RELIABILITY.md")
 TESTS_DIR = os.path.join(common.REPO_ROOT, "tests")
@@ -290,30 +291,29 @@ def render(suites, results, meta):
 
 
 # -------------------------------------------------------------------- main
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--full",
-        action="store_true",
-        help="pass --runslow: the slow fault tests too (30 kills, every "
-        "payload bit, 400 more random files)",
-    )
-    parser.add_argument(
-        "--suites",
-        nargs="*",
-        default=[],
-        metavar="FILE",
-        help="test files to run (default: every suite of the report)",
-    )
-    parser.add_argument("--log", help="the JSON-lines log (default: a temporary file)")
-    parser.add_argument(
-        "--no-run", action="store_true", help="render --log as it is; run nothing"
-    )
-    parser.add_argument(
-        "--output", default=OUTPUT, help="default: RELIABILITY.md of this checkout"
-    )
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    args = parser.parse_args(argv)
+flags.DEFINE_boolean(
+    "full",
+    False,
+    "pass --runslow: the slow fault tests too (30 kills, every payload bit, "
+    "400 more random files)",
+)
+flags.DEFINE_multi_string(
+    "suites",
+    [],
+    "test files to run, the flag repeated or the files after the flags "
+    "(default: every suite of the report)",
+)
+flags.DEFINE_string("log", None, "the JSON-lines log (default: a temporary file)")
+flags.DEFINE_boolean("no-run", False, "render --log as it is; run nothing")
+flags.DEFINE_string(
+    "output", OUTPUT, "the report written (default: RELIABILITY.md of this checkout)"
+)
+common.define_no_write_flag()
+
+
+def main(argv):
+    # Files after the flags are suites: `--suites a b` as argparse took it.
+    args = common.script_args(__name__, argv, arguments="suites")
     known = [path for path, *_ in SUITES]
     unknown = [s for s in args.suites if s not in known]
     if unknown:
@@ -349,9 +349,9 @@ def main(argv=None):
     if not args.no_write:
         with open(args.output, "w") as f:
             f.write(text)
-        print(f"wrote {args.output}")
+        logging.info("wrote %s", args.output)
     return 0 if all(status == 0 for status, _, _ in results.values()) else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    app.run(main)

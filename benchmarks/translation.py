@@ -33,16 +33,16 @@ Run from the repository root:
     export TFGEN_DATA_DIR=~/tfgen_data TFGEN_FID_WEIGHTS=fid_inception_2015_12_05.pt
     python3 benchmarks/translation.py
     python3 benchmarks/translation.py --limit 64 --no-write     # a quick check
+    python3 benchmarks/translation.py --helpfull                # every flag
 """
 
-import argparse
 import datetime
 import os
-import sys
 import time
 
 # First: common sets TensorFlow's log level and Keras' backend before they load.
 import common
+from absl import app, flags, logging
 
 import tfgen  # noqa: E402
 
@@ -148,7 +148,7 @@ def measure(entry, args, extractor):
         try:
             classifier = tfgen.metrics.load_classifier(dataset, zoo_dir=args.zoo_dir)
         except FileNotFoundError as error:
-            print(f"{entry.name}: no success rate ({error})", flush=True)
+            logging.info("%s: no success rate (%s)", entry.name, error)
         else:
             classifier_name = (
                 f"{dataset} DomainClassifier sha256 "
@@ -251,22 +251,19 @@ def section(rows, command):
     return "\n".join(lines)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    common.add_entries_argument(parser, "every CycleGAN with weights")
-    parser.add_argument("--split", default="test")
-    parser.add_argument(
-        "--limit", type=int, help="first N images per domain (not written)"
-    )
-    parser.add_argument(
-        "--weights", help="FID Inception weights; default $TFGEN_FID_WEIGHTS"
-    )
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0, help="seeds the KID subsets")
-    parser.add_argument("--data-dir", help="default $TFGEN_DATA_DIR")
-    parser.add_argument("--zoo-dir", help="default the repository's zoo/")
-    common.add_output_arguments(parser)
-    args = parser.parse_args(argv)
+common.define_entries_flag("every CycleGAN with weights")
+flags.DEFINE_string("split", "test", "split of both domains' images")
+flags.DEFINE_integer("limit", None, "first N images per domain (not written)")
+common.define_fid_weights_flag()
+flags.DEFINE_integer("batch-size", 64, "Inception batch")
+flags.DEFINE_integer("seed", 0, "seeds the KID subsets")
+common.define_data_dir_flag()
+common.define_zoo_dir_flag()
+common.define_output_flags()
+
+
+def main(argv):
+    args = common.script_args(__name__, argv)
     if not (args.no_write or args.limit):  # it writes: measure this checkout
         common.require_checkout_tfgen()
     zoo_dir = args.zoo_dir or tfgen.zoo.artifacts_dir()
@@ -278,7 +275,7 @@ def main(argv=None):
     for entry in entries:
         result, protocol = measure(entry, args, extractor)
         rows.append((entry.name, result, protocol))
-        print(table(rows[-1:]), flush=True)
+        logging.info("\n%s", table(rows[-1:]))
     text = section(rows, "python3 benchmarks/translation.py")
     print(text)
     if args.no_write or args.limit:
@@ -291,4 +288,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    app.run(main)

@@ -6,14 +6,15 @@ from the repository root:
 
     python3 benchmarks/zoo_table.py            # rewrite the README section
     python3 benchmarks/zoo_table.py --print    # print only
+    python3 benchmarks/zoo_table.py --helpfull # every flag
 """
 
-import argparse
 import glob
 import json
 import os
 
 import common
+from absl import app, flags
 
 START, END = "<!-- zoo_table:start -->", "<!-- zoo_table:end -->"
 
@@ -145,12 +146,11 @@ def table():
     return "\n".join(lines)
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument(
-        "--print", action="store_true", help="print, do not write README.md"
-    )
-    args = parser.parse_args()
+flags.DEFINE_boolean("print", False, "print, do not write README.md")
+
+
+def main(argv):
+    args = common.script_args(__name__, argv)
     text = table()
     print(text)
     if args.print:
@@ -163,4 +163,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    app.run(main)

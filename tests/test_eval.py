@@ -1,10 +1,10 @@
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
 
+import benchmark_scripts
 import keras
 import numpy as np
 import pytest
@@ -453,11 +453,7 @@ def test_cli_eval_errors(cache, tmp_path, capsys):
 
 
 def _benchmark_module():
-    path = os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks", "fid.py")
-    spec = importlib.util.spec_from_file_location("fid_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_scripts.load("fid")
 
 
 def test_benchmark_script_smoke(fid_env, fake_data_dir, tmp_path, capsys):
@@ -496,7 +492,7 @@ def test_benchmark_script_smoke(fid_env, fake_data_dir, tmp_path, capsys):
             "--data-dir", fake_data_dir, "--zoo-dir", str(zoo_dir),
             "--output", str(results), "--fid-method", "eigh",
         ]  # fmt: skip
-        assert bench.main(argv) == 0
+        assert benchmark_scripts.run(bench, argv) == 0
     finally:
         zoo._REGISTRY.pop("tiny_mnist", None)
     text = results.read_text()
@@ -523,7 +519,7 @@ def test_benchmark_script_smoke(fid_env, fake_data_dir, tmp_path, capsys):
     # The section can be rewritten from the records alone, with a note.
     results.write_text(text.replace("| `tiny_mnist` | fid |", "| gone |"))
     argv = ["--table-only", "--zoo-dir", str(zoo_dir), "--output", str(results)]
-    assert bench.main(argv + ["--note", "two lanes"]) == 0
+    assert benchmark_scripts.run(bench, argv + ["--note", "two lanes"]) == 0
     rewritten = results.read_text()
     assert "| `tiny_mnist` | fid |" in rewritten and "- Note: two lanes." in rewritten
     assert "| `tiny_mnist` | classifier_score |" in rewritten
@@ -630,7 +626,7 @@ def test_benchmark_sanity_smoke(fid_env, fake_data_dir, tmp_path):
         "--batch-size", "6", "--data-dir", fake_data_dir, "--output", str(results),
         "--fid-method", "eigh", "--quiet",
     ]  # fmt: skip
-    assert _benchmark_module().main(argv) == 0
+    assert benchmark_scripts.run(_benchmark_module(), argv) == 0
     text = results.read_text()
     assert "<!-- fid_sanity:start -->" in text
     assert "| FID(cifar10:train, cifar10:test) |" in text

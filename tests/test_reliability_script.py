@@ -2,8 +2,8 @@
 
 import json
 
+import benchmark_scripts
 import pytest
-import reliability
 import reliability_log
 
 CODEC = "tests/test_codec_faults.py"
@@ -21,6 +21,11 @@ def _case(test, kind, outcome, **figures):
 
 def _test(test, outcome, when="call"):
     return {"type": "test", "test": test, "when": when, "outcome": outcome}
+
+
+@pytest.fixture(scope="module")
+def reliability():
+    return benchmark_scripts.load("reliability")
 
 
 @pytest.fixture
@@ -56,7 +61,7 @@ def fake_log(tmp_path):
     return str(path)
 
 
-def test_aggregate_counts_cases_and_the_worst_of_each(fake_log):
+def test_aggregate_counts_cases_and_the_worst_of_each(reliability, fake_log):
     suites = reliability.aggregate(reliability.read_log(fake_log))
     codec = suites[CODEC]
     assert dict(codec["tests"]["test_flips"]) == {"passed": 2}
@@ -70,7 +75,7 @@ def test_aggregate_counts_cases_and_the_worst_of_each(fake_log):
     assert dict(suites[CLI]["tests"]["test_invalid"]) == {"passed": 1, "failed": 1}
 
 
-def test_markdown_says_what_was_tried_and_how_it_ended(fake_log):
+def test_markdown_says_what_was_tried_and_how_it_ended(reliability, fake_log):
     suites = reliability.aggregate(reliability.read_log(fake_log))
     meta = {
         "date": "2026-12-03",
@@ -105,7 +110,7 @@ def test_markdown_says_what_was_tried_and_how_it_ended(fake_log):
     assert "PyTorch archives" not in text
 
 
-def test_record_writes_only_when_asked(tmp_path, monkeypatch):
+def test_record_writes_only_when_asked(reliability, tmp_path, monkeypatch):
     path = tmp_path / "log.jsonl"
     monkeypatch.delenv(reliability_log.ENV, raising=False)
     reliability_log.record("kind", "refused", seconds=1.0)
@@ -121,8 +126,8 @@ def test_record_writes_only_when_asked(tmp_path, monkeypatch):
     assert line["kind"] == "record writes only when asked"
 
 
-def test_unknown_suites_are_refused():
+def test_unknown_suites_are_refused(reliability):
     with pytest.raises(SystemExit, match="Expected --suites among"):
-        reliability.main(["--suites", "tests/nope.py", "--no-write"])
+        benchmark_scripts.run(reliability, ["--suites", "tests/nope.py", "--no-write"])
     with pytest.raises(SystemExit, match="pass --log FILE"):
-        reliability.main(["--no-run", "--no-write"])
+        benchmark_scripts.run(reliability, ["--no-run", "--no-write"])

@@ -1,7 +1,6 @@
-import importlib.util
 import json
-import os
 
+import benchmark_scripts
 import keras
 import numpy as np
 import pytest
@@ -9,16 +8,9 @@ import pytest
 import tfgen
 from tfgen import metrics, zoo
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 
 def _script():
-    spec = importlib.util.spec_from_file_location(
-        "translation_benchmark", os.path.join(ROOT, "benchmarks", "translation.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_scripts.load("translation")
 
 
 @pytest.mark.slow  # the whole script on tiny data: ~55 s on one core
@@ -61,7 +53,8 @@ def test_translation_benchmark_writes_records(
     output = tmp_path / "RESULTS.md"
     script = _script()
     assert (
-        script.main(
+        benchmark_scripts.run(
+            script,
             [
                 "--zoo-dir",
                 str(zoo_dir),
@@ -71,7 +64,7 @@ def test_translation_benchmark_writes_records(
                 str(output),
                 "--batch-size",
                 "8",
-            ]
+            ],
         )
         == 0
     )
