@@ -170,6 +170,13 @@ def define_note_flag():
     )
 
 
+def usage_error(message):
+    """An `absl.app.UsageError` that exits with status 2, as argparse did and
+    as the tfgen command does for a usage error; `absl.app.run` prints the
+    script's usage, then `message`."""
+    return app.UsageError(message, exitcode=2)
+
+
 def script_args(module_name, argv, arguments="entries"):
     """The values of the flags a script defined (those of `module_name`,
     including the ones it asked the define_* functions above for), as
@@ -188,7 +195,7 @@ def script_args(module_name, argv, arguments="entries"):
     if arguments in values:
         values[arguments] = list(values[arguments]) + rest
     elif rest:
-        raise app.UsageError(
+        raise usage_error(
             f"Expected only flags (see --helpfull). Received: arguments {rest}"
         )
     return types.SimpleNamespace(**values)

@@ -413,7 +413,7 @@ def main(argv):
     for name in ("num_samples", "num_reference", "batch_size"):
         value = getattr(args, name)
         if value is not None and value < 2:
-            raise app.UsageError(
+            raise common.usage_error(
                 f"--{name.replace('_', '-')} must be >= 2 (covariances need 2 "
                 f"samples). Received: {value}"
             )
@@ -432,6 +432,9 @@ def main(argv):
     zoo_dir = args.zoo_dir or tfgen.zoo.artifacts_dir()
     if args.table_only:
         section = results_section(zoo_dir, args.note, command, rebuilt=True)
+        if args.no_write:  # print only, as everywhere else
+            print(section)
+            return 0
         write_section(args.output, section)
         logging.info("wrote %s", args.output)
         return 0

@@ -170,12 +170,12 @@ def main(argv):
     args = common.script_args(__name__, argv)
     args.weights = args.weights or os.environ.get("TFGEN_FID_WEIGHTS")
     if not args.weights or not os.path.isfile(args.weights):
-        raise app.UsageError(
+        raise common.usage_error(
             "--weights (or $TFGEN_FID_WEIGHTS) must name the TorchScript "
             f"fid_inception_2015_12_05.pt. Received: {args.weights!r}"
         )
     if args.n < 2:
-        raise app.UsageError(
+        raise common.usage_error(
             f"--n must be >= 2 (FID needs covariances). Received: {args.n}"
         )
     if not args.no_write:  # it writes: measure this checkout's tfgen

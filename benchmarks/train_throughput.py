@@ -396,7 +396,7 @@ common.define_output_flags()
 def main(argv):
     args = common.script_args(__name__, argv)
     if args.skip_steps >= args.steps:
-        raise app.UsageError(
+        raise common.usage_error(
             f"Expected --skip-steps below --steps ({args.steps}). "
             f"Received: {args.skip_steps}"
         )

@@ -116,9 +116,10 @@ def test_script_flags_keep_their_argparse_spellings(common):
 def test_script_without_entries_refuses_arguments(common):
     flags.FLAGS.unparse_flags()
     rest = flags.FLAGS(["bits_per_dim.py", "--no-write"])
-    with pytest.raises(app.UsageError, match=r"Received: arguments \['x'\]"):
+    with pytest.raises(app.UsageError, match=r"Received: arguments \['x'\]") as error:
         # As a script without --entries sees a stray word after its flags.
         common.script_args("no_such_script", [*rest, "x"])
+    assert error.value.exitcode == 2  # a usage error, as argparse exited
 
 
 def test_scripts_run_in_process_with_their_flags(capsys):

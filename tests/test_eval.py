@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import benchmark_scripts
+import benchmark_scripts
 import keras
 import numpy as np
 import pytest
@@ -336,6 +337,53 @@ def test_evaluate_takes_any_feature_network(cache, fake_data_dir, pixel_stats_pr
         metrics.evaluate(Never(), "fid", features=_tiny_classifier())
 
 
+def test_evaluation_plan_says_what_the_reference_costs(
+    cache, fake_data_dir, pixel_stats_protocol
+):
+    """Issue 22: `tfgen eval --num-samples 500` featurized the 60,000
+    training images without saying so."""
+    from tfgen.metrics.evaluate import evaluation_plan
+
+    network = metrics.FeatureExtractor(
+        network=_PixelNetwork(), batch_size=8, progress=False
+    )
+    network.protocol = dict(pixel_stats_protocol)
+    common = dict(features=network, data_dir=fake_data_dir)
+
+    def plan(metric="fid", num_reference=None):
+        return evaluation_plan(
+            metric, "mnist:train", num_reference=num_reference, **common
+        )
+
+    whole, first = plan(), plan(num_reference=8)
+    assert (whole.source, whole.kind, whole.num_images, whole.split_size) == (
+        "compute",
+        "statistics",
+        32,
+        32,
+    )
+    assert str(whole).startswith("reference mnist:train: featurizing all 32 images")
+    assert "the first 8 of its 32 images (stored order)" in str(first)
+    # The subset has its own cache key, so neither answers for the other.
+    assert first.path != whole.path and not os.path.exists(first.path)
+    run = metrics.evaluate(_Noise(), "fid", 8, "mnist:train", num_reference=8, **common)
+    assert run[0].protocol["n_ref"] == 8 and os.path.isfile(first.path)
+    cached = plan(num_reference=8)
+    assert (cached.source, cached.path) == ("cached", first.path)
+    assert "statistics cached by an earlier run" in str(cached)
+    assert plan().source == "compute"
+    assert plan("fid,kid", num_reference=8).kind == "features"
+    assert plan("is") is None
+    full = metrics.evaluate(_Noise(), "fid", 8, "mnist:train", **common)
+    assert full[0].protocol["n_ref"] == 32
+    again = metrics.evaluate(
+        _Noise(), "fid", 8, "mnist:train", num_reference=8, **common
+    )
+    assert again[0].protocol["n_ref"] == 8 and again[0].value == run[0].value
+    with pytest.raises(ValueError, match="holds 32 images"):
+        plan(num_reference=33)
+
+
 def test_metric_options_are_checked():
     assert metrics.MetricOptions.of(None) == metrics.MetricOptions()
     options = metrics.MetricOptions.of({"fid_method": "eigh", "is_splits": 4})
@@ -439,6 +487,19 @@ def test_cli_eval_with_the_classifier(cache, fake_data_dir, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "classifier_fd = " in out and "classifier_score = " in out
     assert "DomainClassifier (mnist)" in out
+    # Issue 22: what the reference costs, said before sampling, and cached.
+    said = out.splitlines()[:2]
+    assert said[0].startswith("reference mnist:test: featurizing all 16 images once")
+    assert os.path.join(str(tmp_path), "cache", "reference_stats") in said[0]
+    assert said[1].startswith("(--num-reference N would featurize only the first N")
+    assert cli.main([*args, "--num-reference", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "featurizing the first 4 of its 16 images (stored order)" in out
+    assert "n_ref=4" in out
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "reference mnist:test: statistics cached by an earlier run" in out
+    assert "n_ref=16" in out and "would featurize" not in out
 
 
 def test_cli_eval_errors(cache, tmp_path, capsys):

@@ -724,6 +724,7 @@ def cmd_train(args):
 
 def cmd_eval(args):
     from tfgen import metrics
+    from tfgen.metrics.evaluate import evaluation_plan
 
     names = [m.strip().lower() for m in args.metric.split(",") if m.strip()]
     unknown = [m for m in names if m not in metrics.METRICS]
@@ -743,6 +744,21 @@ def cmd_eval(args):
         classifier=args.classifier,
         batch_size=args.batch_size,
     )
+    # Said before sampling: featurizing a whole split can take an hour.
+    plan = evaluation_plan(
+        args.metric,
+        reference,
+        features=network,
+        num_reference=args.num_reference,
+        data_dir=args.data_dir,
+    )
+    if plan is not None:
+        print(plan, flush=True)
+        if plan.source == "compute" and args.num_reference is None:
+            print(
+                "(--num-reference N would featurize only the first N, cached apart)",
+                flush=True,
+            )
     results = metrics.evaluate(
         model,
         metrics=args.metric,
@@ -1215,7 +1231,8 @@ def _add_eval(sub):
     p.add_argument(
         "--num-reference",
         type=_positive_int,
-        help="first N reference images (n_ref); default the whole split",
+        help="the first N images of the reference split in stored order (n_ref), "
+        "cached apart from the whole split; default the whole split",
     )
     p.add_argument(
         "--features",

@@ -46,6 +46,7 @@ from tfgen.metrics.precision_recall import precision_recall_from_features
 from tfgen.metrics.reference import (
     parse_reference,
     reference_features,
+    reference_plan,
     reference_statistics,
 )
 from tfgen.reporting import hardware_summary
@@ -57,6 +58,7 @@ __all__ = [
     "MetricOptions",
     "MetricResult",
     "evaluate",
+    "evaluation_plan",
     "feature_network",
 ]
 
@@ -369,6 +371,57 @@ def _parse_metrics(metrics):
     return list(dict.fromkeys(metrics))
 
 
+def _needs_reference_features(metrics):
+    """KID and precision/recall need the reference features, FID only their
+    statistics (and the score no reference)."""
+    return "kid" in metrics or "pr" in metrics
+
+
+def evaluation_plan(
+    metrics="fid",
+    reference="cifar10:train",
+    *,
+    features,
+    num_reference=None,
+    data_dir=None,
+    cache_dir=None,
+):
+    """What `evaluate` with the same arguments will take from the reference
+    split, said before it samples: a `ReferencePlan` (see `reference_plan`;
+    `str()` gives one line: the shipped or cached file, or how many images
+    it featurizes and where it caches them), or None when the metrics need
+    no reference (`"is"` alone).
+
+    Args:
+        metrics, reference, num_reference, data_dir, cache_dir: as for
+            `evaluate`.
+        features: the `FeatureExtractor` `evaluate` gets.
+
+    Example:
+
+    ```python
+    from tfgen.metrics.evaluate import evaluation_plan
+
+    network = tfgen.metrics.feature_network("inception")
+    print(evaluation_plan("fid", "mnist:train", features=network))
+    # reference mnist:train: featurizing all 60,000 images once, then cached in ...
+    ```
+    """
+    metrics = _parse_metrics(metrics)
+    if metrics == ["is"]:
+        return None
+    name, split = parse_reference(reference)
+    return reference_plan(
+        name,
+        split,
+        num_reference,
+        extractor=features,
+        kind="features" if _needs_reference_features(metrics) else "statistics",
+        data_dir=data_dir,
+        cache_dir=cache_dir,
+    )
+
+
 def _check_network(network):
     """`network` if it can stand behind `evaluate`'s records, else an error."""
     if not isinstance(network, FeatureExtractor):
@@ -433,8 +486,10 @@ def evaluate(
             `"classifier"` (the reference dataset's shipped domain
             classifier; 28x28 grayscale data only). Its `batch_size` is also
             the size of every `sample` call.
-        num_reference: use the first this many reference images (n_ref);
-            None for the whole split.
+        num_reference: use the first this many reference images in stored
+            order (n_ref), cached apart from the whole split; None for the
+            whole split. `evaluation_plan` says beforehand how many images
+            that featurizes, or which cached file answers it.
         seed: seed of the first batch (and of KID's subsets).
         metric_options: `MetricOptions` (or a dict of its fields): KID's
             subsets, the score's splits, precision/recall's k, FID's matrix
@@ -513,7 +568,7 @@ def evaluate(
 
     reference_kwargs = dict(data_dir=data_dir, cache_dir=cache_dir, extractor=network)
     ref_features = ref_stats = None
-    if "kid" in metrics or "pr" in metrics:
+    if _needs_reference_features(metrics):
         ref_features, ref_meta = reference_features(
             name, split, num_reference, **reference_kwargs
         )

@@ -16,6 +16,11 @@ computed once per protocol and kept. `reference_statistics` returns the
    features are computed in chunks of `CHUNK_SIZE` images kept on disk
    until the split is done, so an interrupted computation resumes.
 
+`reference_plan` tells beforehand which of the three a request takes, and
+how many images it would featurize (`tfgen eval` prints it before it
+samples). A subset (`num_samples`) is the first images in stored order,
+cached under its own key (`first N`), never mistaken for the whole split.
+
 Files are read with `allow_pickle=False`; their metadata is a JSON string.
 `reference_features` does the same for the features themselves (KID and
 precision/recall need them), and fills the statistics cache on the way.
@@ -28,6 +33,7 @@ tfgen.metrics.fid(model, stats, num_samples=50000)
 """
 
 import collections
+import dataclasses
 import datetime
 import hashlib
 import os
@@ -53,8 +59,10 @@ from tfgen.validation import check_positive_int
 __all__ = [
     "PROTOCOL_KEYS",
     "ReferenceFeatures",
+    "ReferencePlan",
     "parse_reference",
     "reference_features",
+    "reference_plan",
     "reference_statistics",
     "ship_reference_statistics",
     "shipped_statistics_path",
@@ -185,13 +193,17 @@ def _load_images(name, split, num_samples, data_dir):
     if name in data.BINARY_DATASETS:
         images = images * np.uint8(255)  # stored as 0/1
     if num_samples is not None:
-        if num_samples > len(images):
-            raise ValueError(
-                f"{name}:{split} holds {len(images)} images. Expected num_samples <= "
-                f"{len(images)} (or None for all). Received: num_samples={num_samples}"
-            )
+        _check_subset(name, split, num_samples, len(images))
         images = images[:num_samples]
     return images
+
+
+def _check_subset(name, split, num_samples, size):
+    if num_samples > size:
+        raise ValueError(
+            f"{name}:{split} holds {size} images. Expected num_samples <= "
+            f"{size} (or None for all). Received: num_samples={num_samples}"
+        )
 
 
 #: Images per resumable chunk of a reference computation.
@@ -426,6 +438,108 @@ def reference_features(
     files.write_atomic(stats_path, _statistics_of(features, metadata).save)
     release_chunks(path + ".chunks")
     return ReferenceFeatures(features, metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReferencePlan:
+    """What a reference request will cost, found before any work
+    (`reference_plan`); `str()` says it in one line.
+
+    Args:
+        reference: `"dataset:split"`.
+        kind: `"statistics"` or `"features"`: what is looked up.
+        source: `"shipped"` or `"cached"` (a file answers it: `path`), or
+            `"compute"` (`num_images` images go through the feature network,
+            then are kept at `path`).
+        path: the file read, or the cache file written.
+        num_images: images to featurize (`"compute"` only).
+        split_size: images in the split (`"compute"` only).
+    """
+
+    reference: str
+    kind: str
+    source: str
+    path: str
+    num_images: int | None = None
+    split_size: int | None = None
+
+    def __str__(self):
+        if self.source != "compute":
+            found = (
+                "shipped" if self.source == "shipped" else "cached by an earlier run"
+            )
+            return (
+                f"reference {self.reference}: {self.kind} {found} ({self.path}); "
+                "no reference images to featurize"
+            )
+        which = (
+            f"all {self.num_images:,} images"
+            if self.num_images == self.split_size
+            else f"the first {self.num_images:,} of its {self.split_size:,} images "
+            "(stored order)"
+        )
+        return (
+            f"reference {self.reference}: featurizing {which} once, then "
+            f"cached in {self.path}; later runs with this reference, subset and "
+            "feature network skip this step"
+        )
+
+
+def reference_plan(
+    name,
+    split="train",
+    num_samples=None,
+    *,
+    extractor,
+    kind="statistics",
+    data_dir=None,
+    cache_dir=None,
+    use_shipped=True,
+):
+    """What `reference_statistics` (`kind="statistics"`) or
+    `reference_features` (`kind="features"`) will do with the same
+    arguments, found without running the feature network: which shipped or
+    cached file answers the request, or how many images it featurizes and
+    where it keeps them. The files are found by name (the cache key: dataset,
+    split, subset, network, weights); one whose metadata then turns out
+    stale is recomputed, with a warning, by the call itself.
+
+    Args:
+        name, split, num_samples, data_dir, cache_dir, use_shipped: as for
+            `reference_statistics`.
+        extractor: the feature network (with its `protocol`).
+        kind: `"statistics"` (FID) or `"features"` (KID, precision/recall).
+
+    Returns:
+        A `ReferencePlan`.
+    """
+    if kind not in ("statistics", "features"):
+        raise ValueError(
+            f"`kind` must be 'statistics' or 'features'. Received: kind={kind!r}"
+        )
+    num_samples = _check_request(name, split, num_samples)
+    protocol, _ = _resolve(extractor, None, None, None, False, cache_dir)
+    label = f"{name}:{split}"
+    found = []
+    if kind == "statistics":
+        if use_shipped and num_samples is None:
+            found.append(("shipped", shipped_statistics_path(name, split)))
+        found.append(
+            ("cached", _cache_path(kind, name, split, num_samples, protocol, cache_dir))
+        )
+    features = _cache_path("features", name, split, num_samples, protocol, cache_dir)
+    found.append(("cached", features))
+    for source, path in found:
+        if os.path.isfile(path):
+            kept = "features" if path == features else "statistics"
+            return ReferencePlan(label, kept, source, path)
+    size = len(data.load_arrays(name, split, data_dir=data_dir)[0])
+    count = size
+    if num_samples is not None:
+        _check_subset(name, split, num_samples, size)
+        count = num_samples
+    target = _cache_path(kind, name, split, num_samples, protocol, cache_dir)
+    return ReferencePlan(label, kind, "compute", target, count, size)
 
 
 def ship_reference_statistics(name, split="train", zoo_dir=None, **kwargs):
