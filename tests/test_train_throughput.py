@@ -6,7 +6,7 @@ import benchmark_scripts
 import keras
 import numpy as np
 import pytest
-from absl import app
+from absl import app, flags
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +85,14 @@ def test_flags_are_checked_before_anything_is_built(script):
         benchmark_scripts.run(script, ["--steps", "5", "--skip-steps", "5"])
     with pytest.raises(app.UsageError, match=r"Received: arguments \['x'\]"):
         benchmark_scripts.run(script, ["--no-write", "x"])
+
+
+def test_the_recorded_command_leaves_notes_to_the_note_lines(script):
+    import common
+
+    flags.FLAGS.unparse_flags()
+    rest = flags.FLAGS(["train_throughput.py", "--steps", "3", "--note", "core 1 busy"])
+    args = common.script_args("train_throughput_benchmark", rest)
+    assert args.note == ["core 1 busy"] and args.steps == 3
+    command = common.command_line("train_throughput_benchmark", rest)
+    assert command == "python3 benchmarks/train_throughput.py --steps=3"
