@@ -122,3 +122,33 @@ def assert_zoo_metrics(entry, images=None):
         assert protocol["split"] == "test"
         if images is not None:
             assert protocol["images"] == images
+
+
+def teacher_forced_logits(loop, levels, one_hot=None):
+    """{t: logits} that a sampling loop builder (`tfgen.sampling.
+    cached_sampler` or `compiled_sampler` of a model, as a function of its
+    `choose`) sees at each raster x colour position t when every value is
+    forced to the given int levels (n, H, W, C), as the codec decodes; also
+    checks that the loop returns those levels."""
+    n = len(levels)
+    seen = {}
+
+    def record(logits, t):
+        seen[int(t)] = np.array(logits)
+        return levels.reshape(n, -1)[:, int(t)]
+
+    def choose(logits, t, noise, temperature):
+        values = tf.numpy_function(record, [logits, t], tf.int32, stateful=True)
+        return tf.reshape(values, [n])
+
+    shape = levels.shape
+    out = loop(choose)(
+        tf.zeros(shape, tf.int32),
+        tf.zeros(shape, tf.bool),
+        tf.zeros((*shape, 1)),
+        tf.zeros([n, 0]) if one_hot is None else tf.constant(one_hot),
+        tf.constant(1.0),
+    )
+    np.testing.assert_array_equal(out, levels)
+    assert sorted(seen) == list(range(int(np.prod(shape[1:]))))
+    return seen

@@ -171,7 +171,7 @@ def test_fit_step_sample_complete_and_zoo_round_trip(kind, tmp_path):
     data = random_levels(8, shape, 2)
     history = model.fit(data, batch_size=4, epochs=1, verbose=0)
     assert np.isfinite(history.history["nll"][-1])
-    assert not model.supports_cached_sampling
+    assert model.supports_cached_sampling
     samples = model.sample(3, seed=0, batch_size=2)
     assert samples.shape == (3, *shape) and set(np.unique(samples)) <= {0.0, 1.0}
     np.testing.assert_array_equal(model.sample(3, seed=0, batch_size=2), samples)

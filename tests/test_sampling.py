@@ -4,13 +4,19 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from autoregressive_checks import random_levels
+from autoregressive_checks import random_levels, teacher_forced_logits
 
 from tfgen import sampling
 from tfgen.levels import from_levels
-from tfgen.models import GatedPixelCNN, PixelCNN
+from tfgen.models import (
+    DiagonalBiLSTMPixelRNN,
+    GatedPixelCNN,
+    PixelCNN,
+    RowLSTMPixelRNN,
+)
 
 TINY = dict(filters=6, head_filters=12, seed=0)
+RNN = dict(first_kernel_size=3, head_filters=12, seed=0)
 MODELS = {
     "pixelcnn_binary": lambda: PixelCNN(
         image_shape=(5, 6, 1), num_levels=2, num_blocks=2, **TINY
@@ -23,6 +29,13 @@ MODELS = {
     ),
     "gated_rgb_conditional": lambda: GatedPixelCNN(
         image_shape=(4, 5, 3), num_levels=4, num_layers=3, num_classes=3, **TINY
+    ),
+    # PixelRNNs: their recurrent layers step one position at a time.
+    "row_lstm_rgb": lambda: RowLSTMPixelRNN(
+        image_shape=(4, 5, 3), num_levels=4, units=6, num_layers=2, **RNN
+    ),
+    "diagonal_rgb": lambda: DiagonalBiLSTMPixelRNN(
+        image_shape=(4, 5, 3), num_levels=4, units=6, num_layers=2, **RNN
     ),
 }
 
@@ -49,6 +62,29 @@ def test_cached_sampler_equals_compiled_sampler(models, name):
         # XLA-compiled (the default for the cached sampler) draws the same;
         # checked on two models, since each compilation takes seconds.
         np.testing.assert_array_equal(model.sample(5, seed=7), cached)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_cached_sampler_computes_the_networks_logits(models, name):
+    # Teacher-forced through a given image, the cached loop must see at every
+    # position the logits of the whole network on that image: values, not
+    # just the argmax decisions a sample shows.
+    model = models[name]
+    n = 3
+    levels = np.random.default_rng(5).integers(
+        0, model.num_levels, (n, *model.image_shape)
+    )
+    levels = levels.astype("int32")
+    one_hot = np.eye(3, dtype="float32")[[2, 0, 1]] if model.num_classes else None
+    seen = teacher_forced_logits(
+        lambda choose: sampling.cached_sampler(model, choose=choose), levels, one_hot
+    )
+    labels = None if one_hot is None else tf.constant(one_hot)
+    args = model.network_args_from_levels(tf.constant(levels), labels)
+    full = np.asarray(model.network(args, training=False), "float32")
+    full = full.reshape(n, -1, *full.shape[4:])
+    for t, logits in seen.items():
+        np.testing.assert_allclose(logits, full[:, t], rtol=1e-5, atol=1e-5)
 
 
 def test_public_sampler_loop_draws_what_sample_draws(models):

@@ -15,8 +15,10 @@ fills the unknown pixels of images, keeping the known ones exactly; an
   every layer at the current position only (`tfgen.step_program`), reading
   the previous layer's activations in the kernel window from a cache of the
   positions already computed. Work per step is that of one pixel, not of the
-  whole image. `supports_cached_sampling` says whether a model's network
-  qualifies; PixelRNN's recurrent layers do not and use the compiled loop.
+  whole image. PixelRNN's recurrent layers step themselves one position at
+  a time (`tfgen.layers.PixelLSTMLayer`). `supports_cached_sampling` says
+  whether a model's network qualifies; one that does not (a strided or
+  dilated convolution, say) uses the compiled loop.
 
 Every sampler here draws its randomness up front: `sampling_noise` gives one
 logistic (Bernoulli) or Gumbel (categorical) variate per pixel, colour and
@@ -391,6 +393,8 @@ def cached_sampler(model, jit_compile=False, choose=None):
         pos, rows_in, rows_out = program.initial_state(n)
 
         def row_body(i, levels, padded, pos, rows_in, rows_out):
+            if program.step_layers:
+                pos = program.start_row(i, pos)
             if program.row_layers:
                 rows_in, new = program.row_pass(i, padded, labels, rows_in)
                 rows_out = {

@@ -14,9 +14,13 @@ of the positions already computed.
 It runs any network built from `MaskedConv2D` (masks A and B per position,
 the vertical masks per row), 1x1 convolutions, `Dense` on labels,
 elementwise layers (activations, `Add`, `Multiply`, `Concatenate` on
-channels, `Reshape` of channels) and layers that declare `pointwise = True`;
-for any other layer it raises `NotImplementedError` (PixelRNN's recurrent
-layers, say), and the samplers fall back to rerunning the whole network.
+channels, `Reshape` of channels), layers that declare `pointwise = True`,
+and recurrent layers that run one position at a time themselves (they
+declare `supports_position_step = True` and keep their own state:
+PixelRNN's Row LSTM and Diagonal BiLSTM, `tfgen.layers.PixelLSTMLayer`);
+for any other layer it raises `NotImplementedError` (a dilated or strided
+convolution, say), and the samplers fall back to rerunning the whole
+network.
 """
 
 import keras
@@ -75,6 +79,10 @@ def _is_pointwise(layer):
     return False
 
 
+def _is_stepping(layer):
+    return bool(getattr(layer, "supports_position_step", False))
+
+
 def _layer_inputs(layer):
     inputs = layer.input
     return list(inputs) if isinstance(inputs, list | tuple) else [inputs]
@@ -86,9 +94,10 @@ class StepProgram:
     computed; the cached sampler's loop drives it.
 
     Per step t = (i * W + j) * C + c in raster x colour order, a sampler
-    calls `row_pass` at the start of row i (the row-wise layers for the whole
-    row, from the rows above) and `position_pass` at (i, j) for the logits
-    there; the image enters as `pad_image` of the network's input values.
+    calls `start_row` and `row_pass` at the start of row i (the stepping
+    layers' row work; the row-wise layers for the whole row, from the rows
+    above) and `position_pass` at (i, j) for the logits there; the image
+    enters as `pad_image` of the network's input values.
 
     Args:
         model: an autoregressive model (`tfgen.models.AutoregressiveModel`):
@@ -105,7 +114,8 @@ class StepProgram:
     program = StepProgram(model)      # or NotImplementedError
     padded = program.pad_image(tf.gather(model.level_inputs(), levels))
     pos, rows_in, rows_out = program.initial_state(n)
-    rows_in, rows = program.row_pass(i, padded, labels, rows_in)   # row i
+    pos = program.start_row(i, pos)                                # row i
+    rows_in, rows = program.row_pass(i, padded, labels, rows_in)
     logits, pos = program.position_pass(t, i, j, padded, labels, pos, rows)
     ```
 
@@ -137,6 +147,9 @@ class StepProgram:
             c for c in self.convs if self.kinds[id(c)] == _POS and not self._on_image(c)
         ]
         self.taps = {id(c): self._taps(c) for c in self.convs}
+        self.step_layers = [
+            layer for layer in self.network.layers if _is_stepping(layer)
+        ]
 
     # --------------------------------------------------------- graph analysis
     def _unsupported(self, layer, why):
@@ -177,6 +190,10 @@ class StepProgram:
                     layer, f"has mask {layer.mask_type} on a {source}-wise input."
                 )
             kind = _POS if layer.mask_type in ("A", "B") else _ROW
+        elif _is_stepping(layer):
+            if kinds != {_POS}:
+                self._unsupported(layer, "steps per position but reads the image.")
+            kind = _POS
         elif isinstance(layer, keras.layers.Reshape) or _is_pointwise(layer):
             if isinstance(layer, keras.layers.Reshape) and kinds - {_LABEL}:
                 hw = (self.height, self.width)
@@ -244,6 +261,8 @@ class StepProgram:
             )
             for c in self.pos_convs
         }
+        for layer in self.step_layers:
+            pos[layer.name] = layer.step_state(n, self.width)
         rows_in = {
             c.name: tf.TensorArray(
                 c.compute_dtype,
@@ -329,6 +348,13 @@ class StepProgram:
         self.network._run_through_graph(inputs, operation_fn=operation_fn)
         return rows_in, outputs
 
+    def start_row(self, i, pos):
+        """The stepping layers' states at the start of row i."""
+        pos = dict(pos)
+        for layer in self.step_layers:
+            pos[layer.name] = layer.step_row(i, pos[layer.name])
+        return pos
+
     # ---------------------------------------------------------- position pass
     def position_pass(self, t, i, j, padded, labels, pos, rows_out):
         """Logits at (i, j) as (n, 1, 1, ...), writing each position-wise
@@ -345,6 +371,15 @@ class StepProgram:
                 return lambda *args, **kwargs: tf.gather(
                     rows_out[op.name], j[None], axis=2
                 )
+            if _is_stepping(op):
+
+                def step(inputs, **kwargs):
+                    out, pos[op.name] = op.position_step(
+                        inputs[:, 0, 0], j, pos[op.name]
+                    )
+                    return out[:, None, None, :]
+
+                return step
             if _is_spatial_conv(op):
                 offsets = self.taps[id(op)]
 

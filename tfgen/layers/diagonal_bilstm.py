@@ -4,7 +4,12 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from tfgen.layers.pixel_lstm import PixelLSTMLayer, compute_cast, lstm_update
+from tfgen.layers.pixel_lstm import (
+    PixelLSTMLayer,
+    compute_cast,
+    lstm_update,
+    set_column,
+)
 
 __all__ = ["DiagonalBiLSTM", "skew", "unskew"]
 
@@ -116,6 +121,15 @@ class DiagonalBiLSTM(PixelLSTMLayer):
             name="recurrent_kernel",
         )
 
+    def _recurrent_kernels(self):
+        """(2, 2h, 4h) gate-major: [direction][above taps; left taps]."""
+        return self.gate_major(
+            tf.reshape(
+                compute_cast(self, self.recurrent_kernel),
+                (2, 2 * self.units, 4 * self.units),
+            )
+        )
+
     def recurrence(self, x):
         height, width = _static_hw(x, "DiagonalBiLSTM")
         # The input-to-state convolution is 1x1, so it commutes with the
@@ -127,12 +141,7 @@ class DiagonalBiLSTM(PixelLSTMLayer):
         skewed_width = width + height - 1
         z = tf.reshape(z, (2, -1, height, skewed_width, 4 * self.units))
         z = self.gate_major(tf.transpose(z, [3, 0, 1, 2, 4]))  # (W', 2, B, H, 4h)
-        kernel = self.gate_major(
-            tf.reshape(
-                compute_cast(self, self.recurrent_kernel),
-                (2, 2 * self.units, 4 * self.units),
-            )
-        )
+        kernel = self._recurrent_kernels()
 
         def step(state, z_col):
             h, c = state  # (2, B, H, h)
@@ -151,3 +160,67 @@ class DiagonalBiLSTM(PixelLSTMLayer):
         # of (i, j) in row i, which must not reach (i, j).
         backward = tf.pad(backward, [[0, 0], [1, 0], [0, 0], [0, 0]])[:, :height]
         return forward + backward
+
+    # -------------------------------------------- one position at a time
+    # In image coordinates the forward LSTM at (i, j) reads its hidden state
+    # at (i - 1, j) and (i, j - 1) and the cell at (i, j - 1); the backward
+    # one reads (i - 1, j) and (i, j + 1), so it runs right to left over a
+    # finished row, at the start of the next one, where its output is needed
+    # (shifted down a row).
+    def step_state(self, n, width):
+        units = tf.zeros([width, n, self.units], self.compute_dtype)
+        channels = self.forward_conv.kernel.shape[2]
+        return {
+            "inputs": tf.zeros([width, n, channels], self.compute_dtype),
+            "forward_above": units,
+            "forward": units,
+            "forward_cell": units,
+            "backward_above": units,
+        }
+
+    def step_row(self, i, state):
+        kernel = self._recurrent_kernels()[1]
+        # Row i - 1's inputs, (W, n, 4h); zero state right of the row's end.
+        z = self.gate_major(self.pointwise(self.backward_conv, state["inputs"]))
+        zero = tf.zeros_like(state["forward"][0])
+
+        def step(carry, column):
+            h, c = carry
+            z_j, above = column
+            gates = z_j + tf.matmul(tf.concat([above, h], -1), kernel)
+            return lstm_update(gates, c)
+
+        backward, _ = tf.scan(
+            step, (z, state["backward_above"]), initializer=(zero, zero), reverse=True
+        )
+        # Row -1 does not exist: nothing above row 0.
+        backward = backward * tf.cast(i > 0, backward.dtype)
+        return {
+            "inputs": tf.zeros_like(state["inputs"]),
+            "forward_above": state["forward"],
+            "forward": state["forward"],
+            "forward_cell": state["forward_cell"],
+            "backward_above": backward,
+        }
+
+    def position_step(self, x, j, state):
+        kernel = self._recurrent_kernels()[0]
+        x = tf.cast(x, self.compute_dtype)
+        z = self.gate_major(self.pointwise(self.forward_conv, x))
+        # The left neighbour's states, zero at the row's start.
+        left = tf.maximum(j - 1, 0)
+        inside = tf.cast(j > 0, self.compute_dtype)
+        h_left = tf.gather(state["forward"], left) * inside
+        c_left = tf.gather(state["forward_cell"], left) * inside
+        above = tf.gather(state["forward_above"], j)
+        h, c = lstm_update(
+            z + tf.matmul(tf.concat([above, h_left], -1), kernel), c_left
+        )
+        state = dict(
+            state,
+            inputs=set_column(state["inputs"], j, x),
+            forward=set_column(state["forward"], j, h),
+            forward_cell=set_column(state["forward_cell"], j, c),
+        )
+        out = h + tf.gather(state["backward_above"], j)
+        return self.step_output(x, out), state

@@ -10,6 +10,15 @@ G > 1, the 4 * units gate channels are laid out as G contiguous colour blocks
 state of colour g only ever mixes inputs of colours <= g. The units split
 into colour blocks as even as they can be (16 into 3: 6, 5, 5), so the
 blocks of gates need not be equal (24, 20, 20).
+
+Both layers also run one position at a time, for the cached sampler
+(`tfgen.step_program.StepProgram`): `step_state(n, width)` makes the
+per-image state of one layer (row buffers of hidden and cell states and of
+the layer's inputs), `step_row(i, state)` is called at the start of row i
+and `position_step(x, j, state)` computes the layer's output at (i, j) from
+its input there. A position may be recomputed (once per colour); each call
+overwrites what the previous one wrote at (i, j) and reads only the finished
+positions before it, so the last call leaves the final values.
 """
 
 import keras
@@ -20,7 +29,7 @@ from keras import ops
 from tfgen.layers.masked_conv import MaskedConv2D, colour_blocks, gate_indices
 from tfgen.validation import check_positive_int
 
-__all__ = ["PixelLSTMLayer", "lstm_update"]
+__all__ = ["PixelLSTMLayer", "compute_cast", "lstm_update", "set_column"]
 
 
 def lstm_update(gates, cell):
@@ -132,6 +141,37 @@ class PixelLSTMLayer(keras.layers.Layer):
             return h
         return x + self.output_conv(h)
 
+    # -------------------------------------------- one position at a time
+    supports_position_step = True
+
+    def step_state(self, n, width):
+        """The state of `position_step` for a batch of n images of the given
+        width, at the start of the image: a dict of tensors."""
+        raise NotImplementedError
+
+    def step_row(self, i, state):
+        """The state at the start of row i (row i - 1 finished)."""
+        raise NotImplementedError
+
+    def position_step(self, x, j, state):
+        """(output (n, channels out), state) at column j of the current row
+        from the layer's input there, x (n, channels in)."""
+        raise NotImplementedError
+
+    def pointwise(self, conv, x):
+        """A 1x1 `MaskedConv2D` of this layer applied to x (..., channels)."""
+        kernel = compute_cast(
+            self, conv.kernel * ops.cast(conv.mask, conv.kernel.dtype)
+        )
+        out = tf.tensordot(tf.cast(x, self.compute_dtype), kernel[0, 0], 1)
+        return out + compute_cast(self, conv.bias)
+
+    def step_output(self, x, h):
+        """The layer's output at a position from its input x and LSTM output h."""
+        if not self.residual:
+            return h
+        return tf.cast(x, self.compute_dtype) + self.pointwise(self.output_conv, h)
+
     def compute_output_shape(self, input_shape):
         if self.residual:
             return tuple(input_shape)
@@ -149,6 +189,11 @@ class PixelLSTMLayer(keras.layers.Layer):
             ),
         )
         return config
+
+
+def set_column(buffer, j, value):
+    """buffer (W, ...) with buffer[j] = value."""
+    return tf.tensor_scatter_nd_update(buffer, [[j]], value[None])
 
 
 def compute_cast(layer, variable):

@@ -3,7 +3,12 @@
 import keras
 import tensorflow as tf
 
-from tfgen.layers.pixel_lstm import PixelLSTMLayer, compute_cast, lstm_update
+from tfgen.layers.pixel_lstm import (
+    PixelLSTMLayer,
+    compute_cast,
+    lstm_update,
+    set_column,
+)
 from tfgen.validation import check_positive_int
 
 __all__ = ["RowLSTM"]
@@ -78,31 +83,81 @@ class RowLSTM(PixelLSTMLayer):
             name="recurrent_kernel",
         )
 
-    def recurrence(self, x):
-        width = int(x.shape[2])
+    def _recurrent_gates(self, h):
+        """K_ss * h along the row: h (B, W, h) -> (B, W, 4h), gate-major."""
         k, pad = self.kernel_size, self.kernel_size // 2
-        # (H, B, W, 4h): one slice of precomputed input-to-state per row.
-        z = tf.transpose(self.gate_major(self.input_conv(x)), [1, 0, 2, 3])
+        width = int(h.shape[1])
+        padded = tf.pad(h, [[0, 0], [pad, pad], [0, 0]])
+        taps = tf.concat([padded[:, t : t + width] for t in range(k)], axis=-1)
         kernel = self.gate_major(
             tf.reshape(
                 compute_cast(self, self.recurrent_kernel),
                 (k * self.units, 4 * self.units),
             )
         )
+        out = tf.matmul(tf.reshape(taps, (-1, k * self.units)), kernel)
+        return tf.reshape(out, tf.concat([tf.shape(h)[:-1], [4 * self.units]], 0))
+
+    def recurrence(self, x):
+        # (H, B, W, 4h): one slice of precomputed input-to-state per row.
+        z = tf.transpose(self.gate_major(self.input_conv(x)), [1, 0, 2, 3])
 
         def step(state, z_row):
             h, c = state  # (B, W, h)
-            padded = tf.pad(h, [[0, 0], [pad, pad], [0, 0]])
-            taps = tf.concat([padded[:, t : t + width] for t in range(k)], axis=-1)
-            recurrent = tf.reshape(
-                tf.matmul(tf.reshape(taps, (-1, k * self.units)), kernel),
-                tf.shape(z_row),
-            )
-            return lstm_update(z_row + recurrent, c)
+            return lstm_update(z_row + self._recurrent_gates(h), c)
 
         batch_shape = tf.shape(z)[1:3]
         hidden, _ = tf.scan(step, z, initializer=self.zero_state(batch_shape))
         return tf.transpose(hidden, [1, 0, 2, 3])
+
+    # -------------------------------------------- one position at a time
+    # Per row: the recurrent gates of the whole row from the previous row's
+    # hidden states; per position: the masked (1, k) input convolution over
+    # the columns j - k//2 .. j of this row's inputs, then the LSTM update
+    # with the previous row's cell state at j.
+    def step_state(self, n, width):
+        pad = self.kernel_size // 2
+        units = tf.zeros([width, n, self.units], self.compute_dtype)
+        return {
+            "inputs": tf.zeros(
+                [width + pad, n, self.input_conv.kernel.shape[2]], self.compute_dtype
+            ),
+            "recurrent": tf.zeros([width, n, 4 * self.units], self.compute_dtype),
+            "cell_above": units,
+            "hidden": units,
+            "cell": units,
+        }
+
+    def step_row(self, i, state):
+        return {
+            "inputs": tf.zeros_like(state["inputs"]),
+            "recurrent": tf.transpose(
+                self._recurrent_gates(tf.transpose(state["hidden"], [1, 0, 2])),
+                [1, 0, 2],
+            ),
+            "cell_above": state["cell"],
+            "hidden": state["hidden"],
+            "cell": state["cell"],
+        }
+
+    def position_step(self, x, j, state):
+        pad = self.kernel_size // 2
+        conv = self.input_conv
+        x = tf.cast(x, self.compute_dtype)
+        inputs = set_column(state["inputs"], j + pad, x)
+        # Mask B keeps the kernel's columns up to the centre: j - pad .. j.
+        kernel = compute_cast(self, conv.kernel * tf.cast(conv.mask, conv.kernel.dtype))
+        window = tf.slice(inputs, tf.stack([j, 0, 0]), [pad + 1, -1, -1])
+        z = tf.einsum("tnc,tco->no", window, kernel[0, : pad + 1])
+        z = self.gate_major(z + compute_cast(self, conv.bias))
+        h, c = lstm_update(z + state["recurrent"][j], tf.gather(state["cell_above"], j))
+        state = dict(
+            state,
+            inputs=inputs,
+            hidden=set_column(state["hidden"], j, h),
+            cell=set_column(state["cell"], j, c),
+        )
+        return self.step_output(x, h), state
 
     def get_config(self):
         config = super().get_config()

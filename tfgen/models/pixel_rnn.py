@@ -101,9 +101,10 @@ class RowLSTMPixelRNN(PixelRNN):
     (mask B) and state-to-state convolutions. Its receptive field is
     triangular (a cone above each pixel), as the paper notes.
 
-    Sampling uses the compiled loop (`method="compiled"`), which reruns the
-    network at every position; the cached sampler is for convolutional
-    networks.
+    Sampling uses the cached sampler: each Row LSTM layer steps one position
+    at a time (`RowLSTM.position_step`), with the previous row's gates
+    computed once per row, so a step costs one pixel's work per layer
+    instead of a rerun of the network.
 
     Args:
         image_shape: (height, width, channels), channels 1 or 3.
@@ -155,8 +156,9 @@ class DiagonalBiLSTMPixelRNN(PixelRNN):
     directions (the right-to-left output shifted down a row), so every
     layer sees the whole past of each pixel.
 
-    Sampling uses the compiled loop (`method="compiled"`), which reruns the
-    network at every position.
+    Sampling uses the cached sampler: the forward LSTM steps one position at
+    a time and the backward one sweeps each finished row once, at the start
+    of the next (`DiagonalBiLSTM.position_step` and `step_row`).
 
     Args:
         image_shape: (height, width, channels), channels 1 or 3.
