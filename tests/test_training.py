@@ -207,6 +207,9 @@ def test_every_recipe_runs_one_tiny_step(source, fake_data_dir, tmp_path):
     )
     assert type(model).__name__ == spec.model
     assert os.path.isfile(tmp_path / "run" / "final" / "model.weights.h5")
+    if spec.validation:  # held-out curves beside the training ones
+        with open(tmp_path / "run" / "history.csv") as f:
+            assert "val_" in f.readline()
 
 
 @pytest.mark.parametrize("epochs, steps_per_epoch", [(1, 0), (0, None), (1, -1)])

@@ -40,6 +40,9 @@ class RecipeSpec:
         seed: seeds the data order and the initialization.
         sample_kwargs: extra arguments of `model.sample` for the grids.
         name: the zoo entry this recipe produces, if any.
+        validation: keyword arguments of `tfgen.data.load` for a held-out
+            split evaluated after every epoch (e.g. `{"name":
+            "binarized_mnist", "split": "valid"}`); empty for none.
 
     Example:
 
@@ -60,6 +63,7 @@ class RecipeSpec:
     seed: int = 0
     sample_kwargs: dict = dataclasses.field(default_factory=dict)
     name: str | None = None
+    validation: dict = dataclasses.field(default_factory=dict)
 
     def replace(self, config_overrides=None, **changes):
         changes = {k: v for k, v in changes.items() if v is not None}
@@ -166,6 +170,14 @@ def run(
         drop_remainder=True,
         **spec.dataset,
     )
+    validation = None
+    if spec.validation:
+        validation = data.load(
+            data_dir=data_dir,
+            batch_size=spec.batch_size,
+            shuffle=False,
+            **spec.validation,
+        )
     cls = models.get(spec.model)
     model, _ = training.train(
         lambda: cls(**spec.config),
@@ -181,6 +193,7 @@ def run(
         sample_every=sample_every,
         seed=spec.seed,
         verbose=verbose,
+        validation_data=validation,
     )
     final = os.path.join(output_dir, "final")
     check_finite_weights(model, f"The trained model (not saved to {final})")

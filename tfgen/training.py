@@ -572,6 +572,7 @@ def train(
     seed=None,
     callbacks=None,
     verbose="auto",
+    validation_data=None,
 ):
     """Builds, compiles and fits a model; returns `(model, history)`.
 
@@ -596,6 +597,9 @@ def train(
         seed: seeds Python, NumPy and TF before building the model.
         callbacks: more Keras callbacks.
         verbose: passed to `fit`.
+        validation_data: a `tf.data.Dataset` evaluated after every epoch
+            (`val_` columns of the history: the live weights, not their
+            average); not with `"multi_worker"`.
 
     Raises `tfgen.finite.NonFiniteError` at the first NaN or infinite loss
     (or weights at an epoch's end), leaving the last finite checkpoint.
@@ -641,8 +645,15 @@ def train(
             )
     # The user's callbacks see each epoch after it is checkpointed and logged.
     cbs += list(callbacks or [])
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+    if multi_worker and validation_data is not None:
+        raise ValueError(
+            "Validation runs in Keras' fit, which multi-worker training does not "
+            "use (keras#20585). Received: validation_data with "
+            "MultiWorkerMirroredStrategy; evaluate the saved model instead."
+        )
     try:
-        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        if multi_worker:
             history = _fit_multi_worker(
                 model, dataset, epochs, steps_per_epoch, cbs, strategy, verbose
             )
@@ -654,6 +665,7 @@ def train(
                 callbacks=cbs,
                 shuffle=False,  # datasets shuffle themselves (tfgen.data.load(shuffle=True))
                 verbose=verbose,
+                validation_data=validation_data,
             )
     except NonFiniteError as error:
         if backup is None:

@@ -1,0 +1,29 @@
+#!/bin/bash
+# Copies a run's resumable state into its fixed checkpoint folder and writes progress.json.
+# Usage: SESSIONS=N checkpoints/save_run.sh NAME RUN_DIR RECIPE_JSON
+set -e
+cd "$(dirname "$0")/.."
+NAME=$1; RUN=$2; RECIPE=$3; CK=checkpoints/$NAME
+mkdir -p $CK
+cp $RUN/backup/latest.weights.h5 $RUN/backup/training_metadata.json $CK/
+cp $RUN/history.csv $RUN/wall_clock.json $RUN/run.json $CK/
+CK=$CK RUN=$RUN RECIPE=$RECIPE python3 - <<'PY'
+import csv, json, os
+ck, run, recipe = os.environ["CK"], os.environ["RUN"], os.environ["RECIPE"]
+wall = json.load(open(f"{ck}/wall_clock.json"))
+meta = json.load(open(f"{ck}/training_metadata.json"))
+rows = list(csv.DictReader(open(f"{ck}/history.csv")))
+json.dump({
+    "run": run,
+    "recipe": recipe,
+    "epochs_done": wall["epochs"],
+    "epochs_total": json.load(open(recipe))["epochs"],
+    "resume_epoch_in_checkpoint": meta["epoch"] + 1,
+    "sessions": int(os.environ.get("SESSIONS", "1")),
+    "cpu_hours": round(wall["seconds"] / 3600.0, 2),
+    "hardware": "one core of a 2-core AMD EPYC (taskset -c 1, 1 TF thread), mixed_bfloat16",
+    "train_nll_per_epoch_nats": [round(float(r["nll"]), 3) for r in rows],
+    "note": "training-set NLL of the live weights, as logged by fit; the test NLL is measured at export with the weight average",
+}, open(f"{ck}/progress.json", "w"), indent=1)
+print(open(f"{ck}/progress.json").read())
+PY
