@@ -111,6 +111,24 @@ _TABLE = [
         _ONE,
         num_classes=3,
     ),
+    Row(
+        "PixelCNNPlusPlus",
+        dict(
+            num_levels=2,
+            filters=4,
+            num_blocks=1,
+            num_mixtures=2,
+            dropout=0.0,
+            # One resolution keeps the row's traced graphs small; the
+            # strided stages are tested in test_pixel_cnn_pp.py.
+            num_downsamplings=0,
+            seed=0,
+        ),
+        (2, 2, 3),
+        "binary",
+        _ONE,
+        num_classes=3,
+    ),
     Row("RowLSTMPixelRNN", _RNN, (4, 4, 1), "binary", _ONE),
     Row("DiagonalBiLSTMPixelRNN", _RNN, (4, 4, 1), "binary", _ONE),
 ]

@@ -17,7 +17,7 @@ _SUBMODULES = (
 )  # fmt: skip
 _MODELS = (
     "DCGAN", "GAN", "VAE", "WGANGP", "ConditionalDCGAN", "CycleGAN",
-    "GatedPixelCNN", "PixelCNN",
+    "GatedPixelCNN", "PixelCNN", "PixelCNNPlusPlus",
 )  # fmt: skip
 __all__ = [*_MODELS, *_SUBMODULES, "__version__"]
 

@@ -74,7 +74,13 @@ def logistic_mixture_num_params(num_mixtures, channels, coupled=False):
 
 
 def _logistic_mixture_params(
-    params, num_mixtures, channels, num_levels, min_log_scale, coupling=None
+    params,
+    num_mixtures,
+    channels,
+    num_levels,
+    min_log_scale,
+    coupling=None,
+    dtype=tf.float32,
 ):
     """Splits (..., P) into mixture logits (..., K) and per-component logistic
     locations and scales (..., K, C) in level units, for bins (y - 1, y].
@@ -83,10 +89,11 @@ def _logistic_mixture_params(
     channel pair, tanh-squashed, and channel c's location moves by
     sum_{c' < c} coefficient[c, c'] * x_c' where x_c' is channel c''s value
     of `coupling` in the [-1, 1] image scale (PixelCNN++'s linear dependence
-    between colours: pairs (G, R), (B, R), (B, G) for RGB)."""
+    between colours: pairs (G, R), (B, R), (B, G) for RGB). Computed in
+    `dtype`."""
     k, c = int(num_mixtures), int(channels)
     expected = logistic_mixture_num_params(k, c, coupled=coupling is not None)
-    params = tf.cast(params, tf.float32)
+    params = tf.cast(params, dtype)
     if params.shape[-1] is not None and params.shape[-1] != expected:
         coupled = " with coupled channels" if coupling is not None else ""
         raise ValueError(
@@ -108,7 +115,7 @@ def _logistic_mixture_params(
                 tf.concat([tf.shape(params)[:-1], [k, pairs]], axis=0),
             )
         )
-        image = tf.cast(coupling, tf.float32) / half - 1.0  # levels -> [-1, 1]
+        image = tf.cast(coupling, dtype) / half - 1.0  # levels -> [-1, 1]
         shifts, pair = [tf.zeros_like(loc[..., 0])], 0
         for channel in range(1, c):
             shift = 0.0
@@ -227,11 +234,17 @@ def _bin_log_probs(levels, loc, scale, num_levels):
 
 
 def coupled_logistic_mixture_level_log_probs(
-    params, coupling, num_mixtures, channels, num_levels=256, min_log_scale=-7.0
+    params,
+    coupling,
+    num_mixtures,
+    channels,
+    num_levels=256,
+    min_log_scale=-7.0,
+    dtype="float32",
 ):
     """Each channel's conditional of the coupled `discretized_logistic_mixture`
     over all its levels, given the earlier channels of the same pixel:
-    float32 (..., C, L) of
+    (..., C, L) of
 
         log p(x_c = y | x_<c) = logsumexp_k (w_kc + log P_k(x_c = y | x_<c))
                                 - logsumexp_k w_kc,
@@ -248,18 +261,22 @@ def coupled_logistic_mixture_level_log_probs(
         coupling: float levels (..., C) of the pixels (later channels may
             hold anything: they are not read).
         num_mixtures, channels, num_levels, min_log_scale: as there.
+        dtype: of the computation and the result: float32, or float64 for
+            the codec, whose tables must be the same bits in a parallel pass
+            and in a compiled step-by-step loop (float32 transcendentals
+            differ between the two by an ulp).
     """
     num_levels = check_num_levels(num_levels)
-    coupling = tf.cast(coupling, tf.float32)
+    coupling = tf.cast(coupling, dtype)
     logits, loc, scale = _logistic_mixture_params(
-        params, num_mixtures, channels, num_levels, min_log_scale, coupling
+        params, num_mixtures, channels, num_levels, min_log_scale, coupling, dtype
     )
     # log P_k(x_c' | x_<c') of the known levels, then exclusive sums over c.
     known = _bin_log_probs(coupling[..., None, :], loc, scale, num_levels)
     weights = tf.nn.log_softmax(logits, axis=-1)[..., None] + tf.cumsum(
         known, axis=-1, exclusive=True
     )  # (..., K, C)
-    grid = tf.range(num_levels, dtype=tf.float32)
+    grid = tf.range(num_levels, dtype=dtype)
     table = _bin_log_probs(grid, loc[..., None], scale[..., None], num_levels)
     joint = tf.reduce_logsumexp(weights[..., None] + table, axis=-3)  # (..., C, L)
     return joint - tf.reduce_logsumexp(weights, axis=-2)[..., None]

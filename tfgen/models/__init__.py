@@ -6,6 +6,7 @@ from tfgen.models.cycle_gan import CycleGAN
 from tfgen.models.dcgan import DCGAN, ConditionalDCGAN
 from tfgen.models.gan import GAN, AdversarialModel
 from tfgen.models.pixel_cnn import GatedPixelCNN, PixelCNN
+from tfgen.models.pixel_cnn_pp import PixelCNNPlusPlus
 from tfgen.models.pixel_rnn import DiagonalBiLSTMPixelRNN, PixelRNN, RowLSTMPixelRNN
 from tfgen.models.vae import VAE
 from tfgen.models.wgan_gp import WGANGP
@@ -19,6 +20,7 @@ __all__ = [
     "AutoregressiveModel",
     "GatedPixelCNN",
     "PixelCNN",
+    "PixelCNNPlusPlus",
     "PixelRNN",
     "RowLSTMPixelRNN",
     "DiagonalBiLSTMPixelRNN",

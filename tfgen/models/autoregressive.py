@@ -82,7 +82,11 @@ class AutoregressiveModel(GenerativeModel):
     colours, parallel over the batch (`sampler` builds and keeps it), and, for
     networks of causal convolutions and pointwise layers, the cached fast
     sampler (`method="cached"`), which gives the same samples for the same
-    seed (see `tfgen.sampling`).
+    seed (see `tfgen.sampling`). A subclass whose likelihood is not a
+    softmax of the network's logits (PixelCNN++'s logistic mixture)
+    overrides `image_distribution` and `distribution_values`; its network
+    still outputs each position's per-level logits, which the samplers and
+    the codec read.
 
     Images enter as floats in [0, 1] on the grid k / (num_levels - 1)
     (`tfgen.data.load(..., num_levels=...)` or `binarized_mnist` produce it).
@@ -247,12 +251,30 @@ class AutoregressiveModel(GenerativeModel):
         return x, labels
 
     def distribution(self, x, labels=None):
-        """The model's `tfd.Independent` over Bernoulli or Categorical pixels
-        given `x` (each pixel's factor conditioned on the pixels before it).
-        Its `log_prob` takes int32 levels (`tfgen.levels.to_levels`)."""
+        """The model's `tfd` distribution over images given `x` (each pixel's
+        factor conditioned on the pixels before it): `image_distribution` of
+        checked input. Its `log_prob` takes `distribution_values(x)` (int32
+        levels, `tfgen.levels.to_levels`, unless a subclass says otherwise)."""
         x, labels = self._validate(x, labels)
-        logits = self((x, labels) if self.num_classes is not None else x)
+        return self.image_distribution(
+            tf.cast(x, "float32"), self.one_hot_labels(labels)
+        )
+
+    # A subclass whose likelihood is not the network's per-level logits
+    # (PixelCNN++'s logistic mixture) overrides these two; the samplers and
+    # the codec keep reading the per-level logits of `network`.
+    def image_distribution(self, x, one_hot_labels=None, training=False):
+        """The `tfd` distribution over images that `nll` and `distribution`
+        evaluate, given float32 images `x` in [0, 1] (and one-hot labels):
+        by default a `tfd.Independent` over Bernoulli or Categorical pixels
+        from `network`'s logits."""
+        logits = self.network(self.network_args(x, one_hot_labels), training=training)
         return pixel_distribution(logits, self.num_levels)
+
+    def distribution_values(self, x):
+        """What `image_distribution(x).log_prob` takes for images `x` in
+        [0, 1]: int32 levels."""
+        return to_levels(x, self.num_levels)
 
     def log_prob(self, x, labels=None, batch_size=256):
         """log p(x) in nats per image, float32 numpy of shape (n,)."""
@@ -278,12 +300,9 @@ class AutoregressiveModel(GenerativeModel):
 
     def nll(self, x, labels=None, training=False):
         """-log p(x) in nats per image (float32 tensor (n,)), graph-friendly."""
-        logits = self.network(
-            self.network_args(tf.cast(x, "float32"), self.one_hot_labels(labels)),
-            training=training,
-        )
-        dist = pixel_distribution(logits, self.num_levels)
-        return -dist.log_prob(to_levels(x, self.num_levels))
+        x = tf.cast(x, "float32")
+        dist = self.image_distribution(x, self.one_hot_labels(labels), training)
+        return -dist.log_prob(self.distribution_values(x))
 
     # ---------------------------------------------------------------- training
     def compile(self, optimizer=None, **kwargs):
