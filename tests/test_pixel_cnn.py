@@ -344,3 +344,22 @@ def test_autoregressive_zoo_entries(name):
         samples = model.sample(2, seed=0)
         assert samples.shape == (2, *model.image_shape)
         assert_zoo_metrics(entry)
+
+
+def test_dropout_regularizes_training_only_and_keeps_the_model_exact():
+    model = build("PixelCNN", (4, 4, 1), 2, dropout=0.5)
+    x = random_levels(4, (4, 4, 1), 2)
+    args = model.network_args(tf.constant(x))
+    # Dropout acts in training only: inference is deterministic and exact.
+    assert not np.allclose(model.network(args, training=True), model.network(args))
+    np.testing.assert_array_equal(model.network(args), model.network(args))
+    assert_normalized(model)
+    assert_causal(model)
+    config = model.get_config()
+    assert config["dropout"] == 0.5
+    assert PixelCNN.from_config(config).get_config() == config
+    # Without dropout the config (and so a shipped entry's) is unchanged.
+    assert "dropout" not in build("PixelCNN", (4, 4, 1), 2).get_config()
+    assert model.supports_cached_sampling
+    with pytest.raises(ValueError, match=r"`dropout` must be in \[0, 1\)"):
+        build("PixelCNN", (4, 4, 1), 2, dropout=1.0)

@@ -7,9 +7,12 @@ from tfgen.layers.masked_conv import MaskedConv2D
 __all__ = ["pixelcnn_residual_block"]
 
 
-def pixelcnn_residual_block(x, filters, kernel_size=3, color_groups=1, name=None):
+def pixelcnn_residual_block(
+    x, filters, kernel_size=3, color_groups=1, name=None, dropout=0.0, seed=None
+):
     """x (2h features) + [ReLU, 1x1 2h->h, ReLU, kxk h->h mask B, ReLU,
-    1x1 h->2h] with every convolution masked (mask B, colour groups).
+    (dropout,) 1x1 h->2h] with every convolution masked (mask B, colour
+    groups).
 
     A functional block (it takes and returns Keras tensors), so that its
     layers stay visible to the network's graph, which the cached sampler
@@ -22,6 +25,10 @@ def pixelcnn_residual_block(x, filters, kernel_size=3, color_groups=1, name=None
         kernel_size: of the middle convolution (3 in the paper).
         color_groups: 1 for grayscale/binary images, 3 for RGB.
         name: prefix of the layer names.
+        dropout: rate of a `keras.layers.Dropout` before the last
+            convolution (PixelCNN++ regularizes its blocks the same way);
+            0 adds no layer. Elementwise, so the block stays causal.
+        seed: seed of that dropout.
 
     Example:
 
@@ -56,5 +63,9 @@ def pixelcnn_residual_block(x, filters, kernel_size=3, color_groups=1, name=None
     h = keras.layers.ReLU()(h)
     h = conv(h, filters, kernel_size, "conv")
     h = keras.layers.ReLU()(h)
+    if dropout:
+        h = keras.layers.Dropout(
+            dropout, seed=seed, name=f"{prefix}dropout" if name else None
+        )(h)
     h = conv(h, 2 * filters, 1, "expand")
     return keras.layers.Add(name=f"{prefix}add" if name else None)([x, h])

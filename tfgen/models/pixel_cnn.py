@@ -73,6 +73,9 @@ class PixelCNN(AutoregressiveModel):
         kernel_size: of the residual blocks' middle convolution.
         first_kernel_size: of the mask-A convolution.
         head_filters: features of the hidden 1x1 output layer.
+        dropout: rate of dropout inside each residual block, before its last
+            convolution (0: none). Fixed-binarization MNIST is small enough
+            for a large PixelCNN to overfit it by nats.
         num_classes, seed, **kwargs: see `AutoregressiveModel`.
 
     Example:
@@ -100,8 +103,14 @@ class PixelCNN(AutoregressiveModel):
         head_filters=None,
         num_classes=None,
         seed=None,
+        dropout=0.0,
         **kwargs,
     ):
+        self.dropout = float(dropout)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(
+                f"`dropout` must be in [0, 1). Received: dropout={dropout!r}"
+            )
         # No blocks at all is a PixelCNN too (the mask-A layer and the head).
         self.num_blocks = (
             check_positive_int(num_blocks, "num_blocks") if num_blocks else 0
@@ -127,7 +136,13 @@ class PixelCNN(AutoregressiveModel):
         h = mask_a_layer(x, self, 2 * self.filters)
         for b in range(self.num_blocks):
             h = pixelcnn_residual_block(
-                h, self.filters, self.kernel_size, groups, name=f"block{b}"
+                h,
+                self.filters,
+                self.kernel_size,
+                groups,
+                name=f"block{b}",
+                dropout=self.dropout,
+                seed=None if self.seed is None else self.seed + b,
             )
         logits = output_head(h, self, self.head_filters or 2 * self.filters)
         return keras.Model(inputs, logits, name="pixelcnn")
@@ -136,6 +151,8 @@ class PixelCNN(AutoregressiveModel):
         config = super().get_config()
         config.pop("num_classes", None)
         config.update(num_blocks=self.num_blocks)
+        if self.dropout:  # configs of models without it stay as they were
+            config.update(dropout=self.dropout)
         return config
 
 
