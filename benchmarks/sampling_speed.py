@@ -1,4 +1,5 @@
-"""Sampling speed of PixelCNN: a keras-io style loop vs. tfgen's samplers.
+"""Sampling speed of PixelCNN and PixelRNN: a keras-io style loop vs. tfgen's
+samplers.
 
 What it measures: images per second to sample 16 binarized-MNIST images
 (28x28x1, Bernoulli pixels) and 4 CIFAR-10 images (32x32x3, a 256-way softmax
@@ -35,10 +36,19 @@ present); the CIFAR model is a PixelCNN with the `--cifar-config`
 architecture and random weights. Sampling time does not depend on the
 weights' values.
 
+PixelRNN part (`--parts pixelrnn`): the `row_lstm_mnist` and
+`diagonal_bilstm_mnist` zoo entries (trained weights), `--rnn-n` binarized
+MNIST images each, the compiled loop (what sampled PixelRNNs before their
+layers could step one position at a time) against the cached sampler as a
+TF graph and under XLA, with the same noise and the same timing protocol;
+the speed-up is against the compiled loop (the keras-io loop is left out:
+at ~0.1 s per `predict` it would take hours).
+
 Run from the repository root:
 
     python3 benchmarks/sampling_speed.py             # writes benchmarks/RESULTS.md
     python3 benchmarks/sampling_speed.py --no-write  # prints only
+    python3 benchmarks/sampling_speed.py --parts pixelrnn   # one part
 """
 
 import argparse
@@ -63,6 +73,16 @@ MARK_START = "<!-- sampling_speed:start -->"
 MARK_END = "<!-- sampling_speed:end -->"
 README_START = "<!-- sampling_speed_summary:start -->"
 README_END = "<!-- sampling_speed_summary:end -->"
+RNN_START = "<!-- sampling_speed_pixelrnn:start -->"
+RNN_END = "<!-- sampling_speed_pixelrnn:end -->"
+RNN_README_START = "<!-- sampling_speed_pixelrnn_summary:start -->"
+RNN_README_END = "<!-- sampling_speed_pixelrnn_summary:end -->"
+PARTS = ("pixelcnn", "pixelrnn")
+SAMPLERS = [
+    ("compiled loop (tf.while_loop, full network per step)", "compiled", False),
+    ("cached sampler (TF graph)", "cached", False),
+    ("cached sampler (XLA, default)", "cached", True),
+]
 DEFAULT_CIFAR = {"filters": 48, "num_blocks": 5}
 
 
@@ -108,16 +128,10 @@ def timed(fn, *args):
     return time.perf_counter() - start, out
 
 
-def measure(label, model, n, repeats, seed, keras_io_rows=None):
-    noise = sampling.sampling_noise((n, *model.image_shape), model.num_levels, seed)
-    rows, reference = [], None
-    configs = [
-        ("compiled loop (tf.while_loop, full network per step)", "compiled", False),
-        ("cached sampler (TF graph)", "cached", False),
-        ("cached sampler (XLA, default)", "cached", True),
-    ]
+def time_samplers(label, model, noise, repeats):
+    """{sampler name: (first call s, median s, images)} for `SAMPLERS`."""
     results = {}
-    for name, method, jit in configs:
+    for name, method, jit in SAMPLERS:
         sample = tfgen_sampler(model, method, jit)
         first, out = timed(sample, noise)
         times = []
@@ -129,6 +143,31 @@ def measure(label, model, n, repeats, seed, keras_io_rows=None):
             f"{label} {name}: first {first:.2f} s, median {statistics.median(times):.3f} s",
             flush=True,
         )
+    return results
+
+
+def table_rows(rows, baseline_seconds, reference, n):
+    table = []
+    for name, first, seconds, out in rows:
+        same = float(np.mean(np.isclose(out, reference)))
+        table.append(
+            dict(
+                sampler=name,
+                first=first,
+                seconds=seconds,
+                images_per_second=n / seconds,
+                speedup=baseline_seconds / seconds,
+                identical=same,
+            )
+        )
+    return table
+
+
+def measure(label, model, n, repeats, seed, keras_io_rows=None):
+    noise = sampling.sampling_noise((n, *model.image_shape), model.num_levels, seed)
+    rows = []
+    configs = SAMPLERS
+    results = time_samplers(label, model, noise, repeats)
     reference = results[configs[0][0]][2]
     height = model.image_shape[0]
     keras_rows = min(keras_io_rows or height, height)
@@ -147,27 +186,23 @@ def measure(label, model, n, repeats, seed, keras_io_rows=None):
     for name, _, _ in configs:
         first, median, out = results[name]
         rows.append((name, first, median, out))
-    table = []
-    for name, first, seconds, out in rows:
-        same = float(np.mean(np.isclose(out, reference)))
-        table.append(
-            dict(
-                sampler=name,
-                first=first,
-                seconds=seconds,
-                images_per_second=n / seconds,
-                speedup=keras_seconds / seconds,
-                identical=same,
-            )
-        )
-    return table
+    return table_rows(rows, keras_seconds, reference, n)
 
 
-def markdown(title, model_line, n, table):
+def measure_rnn(label, model, n, repeats, seed):
+    """The samplers of a PixelRNN; speed-up against the compiled loop."""
+    noise = sampling.sampling_noise((n, *model.image_shape), model.num_levels, seed)
+    results = time_samplers(label, model, noise, repeats)
+    compiled = results[SAMPLERS[0][0]]
+    rows = [(name, *results[name]) for name, _, _ in SAMPLERS]
+    return table_rows(rows, compiled[1], compiled[2], n)
+
+
+def markdown(title, model_line, n, table, baseline="keras-io"):
     lines = [
         f"**{title}** — {n} images; {model_line}",
         "",
-        "| Sampler | first call (s) | time (s) | img/s | vs keras-io | pixels identical to compiled |",
+        f"| Sampler | first call (s) | time (s) | img/s | vs {baseline} | pixels identical to compiled |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for row in table:
@@ -229,15 +264,88 @@ def parse_args(argv=None):
     )
     parser.add_argument("--keras-io-rows-cifar", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help=f"comma-separated parts to measure, of {', '.join(PARTS)}",
+    )
+    parser.add_argument(
+        "--rnn-entries",
+        default="row_lstm_mnist,diagonal_bilstm_mnist",
+        help="comma-separated PixelRNN zoo entries of the pixelrnn part",
+    )
+    parser.add_argument("--rnn-n", type=int, default=16, help="images per PixelRNN")
+    parser.add_argument(
+        "--rnn-repeats", type=int, default=1, help="timed calls per PixelRNN sampler"
+    )
     common.add_output_arguments(parser, readme="a short summary")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.parts = [p for p in args.parts.split(",") if p]
+    unknown = sorted(set(args.parts) - set(PARTS))
+    if unknown or not args.parts:
+        parser.error(f"--parts takes names of {PARTS}. Received: {args.parts}")
+    return args
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    if not args.no_write:  # it writes: measure this checkout
-        common.require_checkout_tfgen()
-    load = common.load_line()
+def rnn_entry_line(name, model):
+    entry = zoo.get(name)
+    config = {k: v for k, v in entry.config.items() if k != "image_shape"}
+    return (
+        f"`{name}` ({json.dumps(config)}, {model.count_params():,} parameters, "
+        "trained weights), 28x28x1, Bernoulli pixels, 784 steps"
+    )
+
+
+def pixelrnn_part(args, load):
+    start = time.perf_counter()
+    tables = []
+    for name in [e for e in args.rnn_entries.split(",") if e]:
+        model = zoo.load(name)
+        table = measure_rnn(name, model, args.rnn_n, args.rnn_repeats, args.seed)
+        tables.append((name, model, table))
+    wall = time.perf_counter() - start
+    lines = [
+        "## PixelRNN sampling speed",
+        "",
+        "`python3 benchmarks/sampling_speed.py --parts pixelrnn`",
+        "",
+        f"- Hardware: {common.hardware_line()}",
+        f"- {load} (the CPU is shared; ratios are measured in one run)",
+        f"- Date: {datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds')}",
+        "- Protocol: each sampler reads the same pre-drawn noise (seed "
+        f"{args.seed}), so all must draw the same images; one untimed first call "
+        f"(tracing, XLA compilation), then the median of {args.rnn_repeats} timed "
+        "call(s). The baseline is the compiled loop, which reruns the whole "
+        "network (every row or diagonal scan) at each of the 784 positions: "
+        "how tfgen sampled PixelRNNs before their layers stepped one position "
+        "at a time (`PixelLSTMLayer.position_step`). float32 throughout.",
+        f"- Total wall time of this part: {wall:.0f} s",
+    ]
+    for name, model, table in tables:
+        lines += [
+            "",
+            markdown(name, rnn_entry_line(name, model), args.rnn_n, table, "compiled"),
+        ]
+    date = datetime.date.today().isoformat()
+    summary_lines = [
+        f"PixelRNN sampling on the same CPU ({date}, "
+        "`python3 benchmarks/sampling_speed.py --parts pixelrnn`):",
+        "",
+    ]
+    for name, _, table in tables:
+        compiled, graph, xla = table
+        summary_lines.append(
+            f"- `{name}`, {args.rnn_n} images: compiled loop "
+            f"{compiled['images_per_second']:.3g} img/s, cached sampler "
+            f"{graph['images_per_second']:.3g} img/s as a TF graph "
+            f"({graph['speedup']:.0f}x) and {xla['images_per_second']:.3g} img/s "
+            f"under XLA ({xla['speedup']:.0f}x the compiled loop); "
+            f"{100 * min(r['identical'] for r in table):.2f}% of pixels identical."
+        )
+    return "\n".join(lines), "\n".join(summary_lines)
+
+
+def pixelcnn_part(args, load):
     start = time.perf_counter()
     entry = zoo.get(args.mnist_entry)
     trained = bool(entry.weights) and os.path.isfile(entry.weights_path or "")
@@ -289,16 +397,32 @@ def main(argv=None):
             markdown("CIFAR-10", cifar_line, args.cifar_n, cifar_table),
         ]
     )
-    print(section)
-    if not args.no_write:
-        write_section(args.output, section, MARK_START, MARK_END)
-        write_section(
-            args.readme,
-            summary(mnist_table, cifar_table, args),
-            README_START,
-            README_END,
-        )
-        print(f"wrote {args.output} and {args.readme}")
+    return section, summary(mnist_table, cifar_table, args)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not args.no_write:  # it writes: measure this checkout
+        common.require_checkout_tfgen()
+    load = common.load_line()
+    parts = {
+        "pixelcnn": (pixelcnn_part, MARK_START, MARK_END, README_START, README_END),
+        "pixelrnn": (
+            pixelrnn_part,
+            RNN_START,
+            RNN_END,
+            RNN_README_START,
+            RNN_README_END,
+        ),
+    }
+    for part in args.parts:
+        run, start, end, readme_start, readme_end = parts[part]
+        section, short = run(args, load)
+        print(section)
+        if not args.no_write:
+            write_section(args.output, section, start, end)
+            write_section(args.readme, short, readme_start, readme_end)
+            print(f"wrote {args.output} and {args.readme}")
     return 0
 
 
