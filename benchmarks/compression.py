@@ -21,7 +21,12 @@ where a zoo model exists, Fashion-MNIST), on the same test images:
   are given to the image codecs as 0/255 pixels, to the stream compressors as
   0/1 bytes.
 - **Speed**: images per second for encoding and decoding, wall clock, one
-  process (2 threads on the reference machine), after one warm-up call.
+  process, after one warm-up call; each dataset's subsection gives its run's
+  date, hardware (cores used when pinned), load average and `--note` lines.
+
+`--datasets` reruns some datasets: their subsections of RESULTS.md, lines of
+the README summary and entries' `compressed_bits_per_dim` records are
+replaced, the other datasets' kept as their runs wrote them.
 
 Anchor: BB-ANS paper (Townsend et al. 2019, arXiv 1901.04866), Table 2:
 binarized MNIST, BB-ANS 0.19 bits/dim, bz2 0.25, gzip 0.33, PNG 0.78, WebP 0.44.
@@ -40,6 +45,7 @@ import io
 import lzma
 import math
 import os
+import re
 import time
 
 # First: common sets TensorFlow's log level and Keras' backend before they load.
@@ -222,9 +228,9 @@ def why_not(entry):
 def codec_entries(dataset, patterns=None):
     """Zoo entries with weights on `dataset` that the codec can use, among the
     `--entries` names or globs (all without them). Without them,
-    autoregressive models with no cached sampler (the PixelRNNs) are left
-    out: their decoder reruns the whole network at each of the H x W x C
-    positions, hours for a test set on a CPU."""
+    autoregressive models with no cached sampler are left out: their
+    decoder reruns the whole network at each of the H x W x C positions,
+    hours for a test set on a CPU."""
     what = "zoo entry with weights that tfgen.codec can use"
     selected, _ = common.select_entries(common.zoo_entries(), patterns, why_not, what)
     found = []
@@ -292,14 +298,28 @@ def run_codec(entry, levels, num_levels, batch_size, progress):
 
 
 # ------------------------------------------------------------------ report
+# How each dataset's subsection heading (RESULTS.md) and summary lines
+# (README) begin: a run of some datasets finds the others' by these.
+DESCRIPTIONS = {
+    "binarized_mnist": "binarized MNIST test split, the fixed Larochelle-Murray binarization",
+    "mnist": "8-bit MNIST test split",
+    "fashion_mnist": "8-bit Fashion-MNIST test split",
+    "cifar10": "CIFAR-10 test split, 8-bit RGB",
+}
+
+
 def describe(dataset, n, num_levels):
-    what = {
-        "binarized_mnist": "binarized MNIST test split, the fixed Larochelle-Murray binarization",
-        "mnist": "8-bit MNIST test split",
-        "fashion_mnist": "8-bit Fashion-MNIST test split",
-        "cifar10": "CIFAR-10 test split, 8-bit RGB",
-    }[dataset]
+    what = DESCRIPTIONS[dataset]
     return f"{what}, {n:,} images ({'all' if n == 10000 else 'evenly spaced'}), {num_levels} levels"
+
+
+def dataset_of(text):
+    """The dataset whose description `text` (a heading or summary line without
+    its '### ' or '- ') starts with, else None."""
+    for name, what in DESCRIPTIONS.items():
+        if text.startswith(what + ","):
+            return name
+    return None
 
 
 def table(rows):
@@ -321,7 +341,7 @@ def table(rows):
     return "\n".join(lines)
 
 
-def entry_record(result, dataset, n, num_levels, date):
+def entry_record(result, dataset, n, num_levels, date, load, notes):
     protocol = {
         "dataset": dataset,
         "split": "test",
@@ -336,6 +356,8 @@ def entry_record(result, dataset, n, num_levels, date):
         "decode_images_per_second": round(result["decode"], 1),
         "script": "benchmarks/compression.py",
         "hardware": common.hardware_line(),
+        "load": load,
+        "notes": list(notes),
         "date": date,
     }
     return {
@@ -344,6 +366,111 @@ def entry_record(result, dataset, n, num_levels, date):
         "unit": "bits/dim",
         "protocol": protocol,
     }
+
+
+# ------------------------------------------------------------------ merging
+# A run of some datasets (`--datasets`) rewrites their subsections and
+# summary lines and keeps the other datasets' as they were, each with the
+# run lines of the run that measured it.
+def marked_text(path, start_mark, end_mark):
+    """The text between the marks in `path`; '' without the file or marks."""
+    if not os.path.isfile(path):
+        return ""
+    with open(path) as f:
+        text = f.read()
+    start, end = text.find(start_mark), text.find(end_mark)
+    return text[start + len(start_mark) : end] if start != -1 and end > start else ""
+
+
+def kept_subsections(old, measured):
+    """{dataset: subsection} of the datasets of the RESULTS.md section `old`
+    not in `measured`. A subsection written when the section had one
+    Hardware and Date line for all datasets gets those lines as its own."""
+    header, *parts = re.split(r"^### ", old, flags=re.M)
+    shared = {
+        line.split(": ", 1)[0]: line.split(": ", 1)[1]
+        for line in header.splitlines()
+        if line.startswith(("- Date: ", "- Hardware: "))
+    }
+    kept = {}
+    for part in parts:
+        name = dataset_of(part)
+        if name is None or name in measured:
+            continue
+        heading, _, body = part.partition("\n")
+        body = body.strip("\n")
+        if not body.startswith("- Run: ") and shared:
+            run = [
+                f"- Run: {shared.get('- Date', 'date unknown')}, for all the datasets of that run"
+            ]
+            if "- Hardware" in shared:
+                run.append(f"- Hardware: {shared['- Hardware']}")
+            body = "\n".join(run) + "\n\n" + body
+        kept[name] = f"### {heading}\n\n{body}\n"
+    return kept
+
+
+def kept_summary_lines(old, measured):
+    """[(dataset, line)] of the README summary `old` for the datasets not in
+    `measured`, each ending with its run's date (the lead line's, for lines
+    written before each line carried one)."""
+    found = re.search(r"\((\d{4}-\d{2}-\d{2})\b", old)
+    kept = []
+    for line in old.splitlines():
+        name = dataset_of(line[2:]) if line.startswith("- ") else None
+        if name is None or name in measured:
+            continue
+        if found and not re.search(r"\(\d{4}-\d{2}-\d{2}\)\.$", line):
+            line = f"{line.rstrip('.')} ({found.group(1)})."
+        kept.append((name, line))
+    return kept
+
+
+def in_dataset_order(items):
+    """`(dataset, text)` pairs sorted by DATASETS' order, stable within one."""
+    return sorted(items, key=lambda item: DATASETS.index(item[0]))
+
+
+def results_section(subsections):
+    """The RESULTS.md section around `subsections` ({dataset: text})."""
+    return "\n".join(
+        [
+            "## Lossless compression",
+            "",
+            "`python3 benchmarks/compression.py`; one subsection per dataset, each "
+            "with the run that measured it (`--datasets` reruns some and keeps the "
+            "others).",
+            "",
+            "- bits/dim on disk: the whole file (tfgen: header with model name and "
+            "weights sha256 included) x 8 / (images x H x W x C). Model rate: the "
+            "same images' exact NLL (autoregressive) or negative ELBO with one "
+            "posterior draw (VAE), float32. Every method's output was decoded and "
+            "compared with the input.",
+            "- Per-image codecs write one standalone file per image; gzip, bzip2 and "
+            "xz compress the whole set's raw bytes (one byte per value) as one stream.",
+            "- The range coder's fixed-point probabilities (constriction's "
+            "`Categorical(perfect=False)`, 24 bits) give every value at least about "
+            "2^-24: where a model puts less on the true value, the file pays about 24 "
+            "bits instead of -log2 p, so a badly calibrated model can be beaten on "
+            "disk (a negative 'vs model rate').",
+            f"- Anchor: {ANCHOR}.",
+            "",
+            *(text for _, text in in_dataset_order(subsections.items())),
+        ]
+    )
+
+
+def readme_summary(lines):
+    """The README summary around `lines` ([(dataset, line)])."""
+    return "\n".join(
+        [
+            "Lossless compression of test images (`python3 benchmarks/compression.py`, "
+            "the date of its run at the end of each line; protocol and every codec in "
+            "benchmarks/RESULTS.md):",
+            "",
+            *(line for _, line in in_dataset_order(lines)),
+        ]
+    )
 
 
 flags.DEFINE_multi_string(
@@ -362,6 +489,7 @@ common.define_data_dir_flag()
 flags.DEFINE_integer("batch-size", 250, "images per batch of the model's conditionals")
 flags.DEFINE_boolean("progress", False, "progress bars")
 common.define_output_flags(readme="a summary per dataset")
+common.define_note_flag()
 
 
 def main(argv):
@@ -369,17 +497,24 @@ def main(argv):
     args = common.script_args(__name__, argv, arguments=None)
     if not args.no_write:  # it writes: measure this checkout
         common.require_checkout_tfgen()
-    start = time.perf_counter()
-    date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    sections, summary, records = [], [], {}
+    command = common.command_line(__name__, argv)  # notes are written as notes
+    hardware = common.hardware_line()
+    subsections, summary, records = {}, [], {}
     patterns = common.entry_patterns(args.entries)
     for dataset in common.entry_patterns(args.datasets):
+        if dataset not in DATASETS:
+            raise common.usage_error(
+                f"Expected --datasets among {', '.join(DATASETS)}. Received: {dataset!r}"
+            )
         entries = codec_entries(dataset, patterns)
         if not entries:
             logging.info(
                 "%s: no zoo model with a likelihood and weights; skipped", dataset
             )
             continue
+        start = time.perf_counter()
+        date = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        load = common.load_line()
         count = args.limit or DEFAULT_IMAGES.get(dataset)
         levels, num_levels = test_levels(dataset, args.data_dir, count)
         n = len(levels)
@@ -399,65 +534,50 @@ def main(argv):
             )
             rows.append(result)
             records.setdefault(entry.directory, []).append(
-                entry_record(result, dataset, n, num_levels, date)
+                entry_record(result, dataset, n, num_levels, date, load, args.note)
             )
         rows += run_baselines(levels, num_levels)
         for row in rows:
             logging.info("  %s: %.4f bits/dim", row["method"], row["bpd"])
-        sections += [f"### {describe(dataset, n, num_levels)}", "", table(rows), ""]
+        wall = time.perf_counter() - start
+        subsections[dataset] = "\n".join(
+            [
+                f"### {describe(dataset, n, num_levels)}",
+                "",
+                f"- Run: {date}; wall time {wall:.0f} s; `{command}`",
+                f"- Hardware: {hardware}; one process; {load}",
+                *(f"- Note: {note}" for note in args.note),
+                "",
+                table(rows),
+                "",
+            ]
+        )
         best = min(rows, key=lambda r: r["bpd"] if "model_bpd" not in r else math.inf)
         for r in rows:
             if "model_bpd" in r:
                 summary.append(
-                    f"- {describe(dataset, n, num_levels)}: `{r['entry'].name}` "
-                    f"{r['bpd']:.4f} bits/dim on disk ({100 * r['overhead']:+.2f}% "
-                    f"over its {r['model_rate']}), best classical codec {best['bpd']:.4f} "
-                    f"({best['method'].split(' (')[0]}); every image decoded exactly: "
-                    f"{'yes' if r['exact'] else 'NO'}."
+                    (
+                        dataset,
+                        f"- {describe(dataset, n, num_levels)}: `{r['entry'].name}` "
+                        f"{r['bpd']:.4f} bits/dim on disk ({100 * r['overhead']:+.2f}% "
+                        f"over its {r['model_rate']}), best classical codec "
+                        f"{best['bpd']:.4f} ({best['method'].split(' (')[0]}); every "
+                        f"image decoded exactly: {'yes' if r['exact'] else 'NO'} "
+                        f"({date[:10]}).",
+                    )
                 )
-    if not sections:
+    if not subsections:
         return 1
-    wall = time.perf_counter() - start
-    section = "\n".join(
-        [
-            "## Lossless compression",
-            "",
-            "`python3 benchmarks/compression.py`",
-            "",
-            f"- Hardware: {common.hardware_line()}; one process",
-            f"- Date: {date}; total wall time {wall:.0f} s",
-            "- bits/dim on disk: the whole file (tfgen: header with model name and "
-            "weights sha256 included) x 8 / (images x H x W x C). Model rate: the "
-            "same images' exact NLL (autoregressive) or negative ELBO with one "
-            "posterior draw (VAE), float32. Every method's output was decoded and "
-            "compared with the input.",
-            "- Per-image codecs write one standalone file per image; gzip, bzip2 and "
-            "xz compress the whole set's raw bytes (one byte per value) as one stream.",
-            "- The range coder's fixed-point probabilities (constriction's "
-            "`Categorical(perfect=False)`, 24 bits) give every value at least about "
-            "2^-24: where a model puts less on the true value, the file pays about 24 "
-            "bits instead of -log2 p, so a badly calibrated model can be beaten on "
-            "disk (a negative 'vs model rate').",
-            f"- Anchor: {ANCHOR}.",
-            "",
-            *sections,
-        ]
-    )
+    old = marked_text(args.output, MARK_START, MARK_END)
+    section = results_section({**kept_subsections(old, subsections), **subsections})
     print(section)
     if args.no_write:
         return 0
     for directory, entry_records in records.items():
         replace_metrics(os.path.join(directory, "entry.json"), entry_records)
     write_section(args.output, section, MARK_START, MARK_END)
-    readme = "\n".join(
-        [
-            f"Lossless compression of test images ({date[:10]}, "
-            "`python3 benchmarks/compression.py`; protocol and every codec in "
-            "benchmarks/RESULTS.md):",
-            "",
-            *summary,
-        ]
-    )
+    old = marked_text(args.readme, README_START, README_END)
+    readme = readme_summary(kept_summary_lines(old, subsections) + summary)
     write_section(args.readme, readme, README_START, README_END)
     logging.info("wrote %s, %s and the entries' metrics", args.output, args.readme)
     return 0
