@@ -172,8 +172,9 @@ RECIPE_FILES = sorted(
 
 
 def _recipe_case(source):
-    # CycleGAN's recipe builds two 32x32 ResNet generators: ~35 s on one core.
-    slow = source.startswith("cyclegan")
+    # CycleGAN's recipe builds two 32x32 ResNet generators (~35 s on one
+    # core), PixelCNN++'s CIFAR recipe a 3.9M-parameter U-Net (~60 s).
+    slow = source.startswith(("cyclegan", "recipes/pixelcnn_pp"))
     return pytest.param(source, marks=[pytest.mark.slow] if slow else [])
 
 

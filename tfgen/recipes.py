@@ -40,6 +40,8 @@ class RecipeSpec:
         seed: seeds the data order and the initialization.
         sample_kwargs: extra arguments of `model.sample` for the grids.
         name: the zoo entry this recipe produces, if any.
+        sample_every: epochs between the run's sample grids (0: none; a
+            model whose sampler takes hours per grid sets 0).
         validation: keyword arguments of `tfgen.data.load` for a held-out
             split evaluated after every epoch (e.g. `{"name":
             "binarized_mnist", "split": "valid"}`); empty for none.
@@ -63,6 +65,7 @@ class RecipeSpec:
     seed: int = 0
     sample_kwargs: dict = dataclasses.field(default_factory=dict)
     name: str | None = None
+    sample_every: int = 1
     validation: dict = dataclasses.field(default_factory=dict)
 
     def replace(self, config_overrides=None, **changes):
@@ -136,11 +139,12 @@ def run(
     steps_per_epoch=None,
     logical_cpus=None,
     verbose="auto",
-    sample_every=1,
+    sample_every=None,
 ):
     """Trains `spec` into `output_dir`; rerunning resumes. Returns the model.
 
-    `sample_every`: epochs between sample grids (0: none)."""
+    `sample_every`: epochs between sample grids (0: none); default the
+    recipe's own `sample_every`."""
     from tfgen import training
 
     if logical_cpus:
@@ -190,7 +194,7 @@ def run(
         steps_per_epoch=steps_per_epoch,
         batch_size=spec.batch_size,
         sample_kwargs=spec.sample_kwargs,
-        sample_every=sample_every,
+        sample_every=spec.sample_every if sample_every is None else sample_every,
         seed=spec.seed,
         verbose=verbose,
         validation_data=validation,
