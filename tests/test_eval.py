@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import benchmark_scripts
-import benchmark_scripts
 import keras
 import numpy as np
 import pytest
