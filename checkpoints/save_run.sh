@@ -23,7 +23,8 @@ json.dump({
     "cpu_hours": round(wall["seconds"] / 3600.0, 2),
     "hardware": "one core of a 2-core AMD EPYC (taskset -c 1, 1 TF thread), mixed_bfloat16",
     "train_nll_per_epoch_nats": [round(float(r["nll"]), 3) for r in rows],
-    "note": "training-set NLL of the live weights, as logged by fit; the test NLL is measured at export with the weight average",
+    "val_nll_per_epoch_nats": [round(float(r["val_nll"]), 3) for r in rows if r.get("val_nll") not in (None, "", "NA")],
+    "note": "training- and validation-split NLL of the live weights, as logged by fit; the test NLL is measured at export with the weight average",
 }, open(f"{ck}/progress.json", "w"), indent=1)
 print(open(f"{ck}/progress.json").read())
 PY
