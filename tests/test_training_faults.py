@@ -415,9 +415,10 @@ def test_export_refuses_non_finite_weights(tmp_path, monkeypatch):
     from tfgen import zoo
 
     model = _fit_gan(tmp_path / "run", 1)
+    zoo.save(model, str(tmp_path / "run" / "final"), overwrite=True)
     model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
     # However the run's final/ came to hold them, export reads them first.
     monkeypatch.setattr(zoo, "load", lambda path: model)
     with pytest.raises(NonFiniteError, match="not exported"):
-        recipes.export(str(tmp_path / "run"), "gan_mnist", zoo_dir=str(tmp_path))
-    assert not (tmp_path / "gan_mnist").exists()
+        recipes.export(str(tmp_path / "run"), "my_gan", zoo_dir=str(tmp_path))
+    assert not (tmp_path / "my_gan").exists()
