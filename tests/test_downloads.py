@@ -1,7 +1,9 @@
 """Downloads against a real HTTP server on 127.0.0.1 started by the tests:
-zoo weights (`tfgen.zoo.load`) and datasets (`tfgen data download`/`prepare`),
-each with a good transfer, a wrong sha256, a transfer cut short and a host
-that is not there. Nothing here reaches beyond the loopback interface."""
+zoo weights (`tfgen.zoo.load`), the FID Inception weights
+(`tfgen.metrics.inception.resolve_weights`) and datasets (`tfgen data
+download`/`prepare`), each with a good transfer, a wrong sha256, a transfer
+cut short and a host that is not there. Nothing here reaches beyond the
+loopback interface."""
 
 import gzip
 import hashlib
@@ -18,6 +20,7 @@ import numpy as np
 import pytest
 
 from tfgen import cli, data, downloads, files, zoo
+from tfgen.metrics import inception
 
 
 # ------------------------------------------------------------ the server
@@ -264,6 +267,77 @@ class TestZooWeights:
         assert "no download URL is known" in message and entry.sha256 in message
         assert "$TFGEN_WEIGHTS_URL" in message and "$TFGEN_ZOO_DIR" in message
         assert entry.training["command"] in message
+
+
+# ------------------------------------------------------- FID weights
+FID_FILE = os.path.basename(inception.FID_WEIGHTS_URL)
+
+
+@pytest.fixture
+def fid_remote(tmp_path, monkeypatch):
+    """`publish(root)`: a stand-in for pytorch-fid's file, its URL pointed
+    at `root` and its recorded digest prefix at the stand-in's; a fresh
+    cache and no $TFGEN_FID_WEIGHTS. Returns the stand-in's bytes."""
+    body = b"not really Inception weights " * 100
+    monkeypatch.setenv("TFGEN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("TFGEN_FID_WEIGHTS", raising=False)
+    monkeypatch.setattr(inception, "FID_WEIGHTS_SHA256_PREFIX", digest(body)[:8])
+
+    def publish(root):
+        monkeypatch.setattr(inception, "FID_WEIGHTS_URL", f"{root}/fid/{FID_FILE}")
+        return body
+
+    return publish
+
+
+def fid_cache_path():
+    return os.path.join(os.environ["TFGEN_CACHE_DIR"], "downloads", FID_FILE)
+
+
+class TestFIDWeights:
+    def test_downloaded_into_the_cache_once(self, server, fid_remote):
+        body = fid_remote(server.url)
+        server.serve(f"/fid/{FID_FILE}", body)
+        path = inception.resolve_weights()
+        assert path == fid_cache_path() and open(path, "rb").read() == body
+        # Found in the cache next time; a full sha256 given is checked too.
+        assert inception.resolve_weights(sha256=digest(body)) == path
+        assert server.requests == [f"/fid/{FID_FILE}"]
+
+    def test_wrong_hash(self, server, fid_remote):
+        body = fid_remote(server.url)
+        server.serve(f"/fid/{FID_FILE}", body[::-1])
+        with pytest.raises(files.ChecksumError, match="wrong sha256") as info:
+            inception.resolve_weights()
+        assert f"Expected: {digest(body)[:8]}..." in str(info.value)
+        assert leftovers(os.environ["TFGEN_CACHE_DIR"]) == []
+
+    def test_interrupted(self, server, fid_remote):
+        body = fid_remote(server.url)
+        server.serve(f"/fid/{FID_FILE}", body, mode="short")
+        with pytest.raises(downloads.DownloadError, match="cut short"):
+            inception.resolve_weights()
+        assert leftovers(os.environ["TFGEN_CACHE_DIR"]) == []
+
+    def test_offline_says_what_to_do(self, closed_port_url, fid_remote):
+        fid_remote(closed_port_url)
+        with pytest.raises(downloads.DownloadError) as info:
+            inception.load_fid_inception()
+        message = str(info.value)
+        assert "may be offline" in message and "Without network access" in message
+        assert fid_cache_path() in message and "$TFGEN_FID_WEIGHTS" in message
+        assert leftovers(os.environ["TFGEN_CACHE_DIR"]) == []
+
+    def test_a_prefix_is_accepted_only_when_asked(self, server, tmp_path):
+        body = b"x" * 10
+        server.serve("/f.bin", body)
+        url = server.url + "/f.bin"
+        with pytest.raises(ValueError, match="full sha256"):
+            downloads.fetch(url, tmp_path / "f", digest(body)[:8])
+        with pytest.raises(ValueError, match="at least 8 hex digits"):
+            downloads.fetch(url, tmp_path / "f", digest(body)[:7], prefix=True)
+        path = downloads.fetch(url, tmp_path / "f", digest(body)[:8], prefix=True)
+        assert open(path, "rb").read() == body
 
 
 # ------------------------------------------------------------- datasets

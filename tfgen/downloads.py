@@ -29,6 +29,7 @@ bar is tqdm's, which tfgen already uses.
 import hashlib
 import http.client
 import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -43,6 +44,8 @@ __all__ = ["DEFAULT_MAX_BYTES", "DownloadError", "fetch"]
 DEFAULT_MAX_BYTES = 2 << 30
 _CHUNK = 1 << 20
 _SCHEMES = ("http", "https")
+_FULL_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
+_DIGEST_PREFIX = re.compile(r"[0-9a-fA-F]{8,64}")
 
 
 class DownloadError(OSError):
@@ -111,6 +114,7 @@ def fetch(
     remedy="",
     progress=True,
     timeout=60,
+    prefix=False,
 ):
     """Downloads `url` to `destination` and returns the destination's path.
 
@@ -125,7 +129,7 @@ def fetch(
         url: an `http://` or `https://` URL.
         destination: the file to write (its folders are created).
         sha256: the expected hex digest; required, as an unchecked
-            download cannot be trusted.
+            download cannot be trusted (see `prefix`).
         size: the exact expected size in bytes, when known; a response of
             any other length is refused.
         max_bytes: the largest response accepted when `size` is None.
@@ -135,6 +139,10 @@ def fetch(
             check the network, or put the file at `destination`.
         progress: show a progress bar in bytes.
         timeout: seconds to wait for the server to answer or send.
+        prefix: accept `sha256` as a leading part of the digest (at least 8
+            hex digits), for a published file whose full digest is not
+            recorded: torch.hub names its files `<name>-<8 hex digits>` and
+            checks exactly those.
 
     Raises:
         DownloadError: the host is unreachable, answers with an HTTP error,
@@ -149,17 +157,24 @@ def fetch(
         f"Check the URL and the network, or put the file at {destination} "
         f"yourself (sha256 {sha256})."
     )
-    if not (isinstance(sha256, str) and len(sha256) == 64):
-        raise ValueError(
-            f"Downloading {label} needs its full sha256 (64 hex digits) to check "
-            f"it. Received: sha256={sha256!r}"
+    pattern = _DIGEST_PREFIX if prefix else _FULL_DIGEST
+    if not (isinstance(sha256, str) and pattern.fullmatch(sha256)):
+        wanted = (
+            "at least 8 hex digits of its sha256"
+            if prefix
+            else "its full sha256 (64 hex digits)"
         )
+        raise ValueError(
+            f"Downloading {label} needs {wanted} to check it. "
+            f"Received: sha256={sha256!r}"
+        )
+    sha256 = sha256.lower()
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme not in _SCHEMES:
         raise ValueError(
             f"Downloads use {' or '.join(_SCHEMES)} URLs. Received: url={url!r}"
         )
-    if os.path.isfile(destination) and files.sha256(destination) == sha256.lower():
+    if os.path.isfile(destination) and files.sha256(destination).startswith(sha256):
         return destination
     limit = max_bytes if size is None else int(size)
 
@@ -182,12 +197,12 @@ def fetch(
                 f"nothing was kept at {destination}. Run the command again to "
                 f"retry. {remedy}"
             )
-        if digest != sha256.lower():
+        if not digest.startswith(sha256):
             raise files.ChecksumError(
                 f"The download of {label} from {url} has the wrong sha256, so it "
                 f"was discarded (nothing was kept at {destination}): the server "
                 "sent another file, or the recorded digest is out of date. "
-                f"Expected: {sha256.lower()}. Received: {digest} "
+                f"Expected: {sha256}{'...' if len(sha256) < 64 else ''}. Received: {digest} "
                 f"({_describe(received)}). {remedy}"
             )
 

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from tfgen import files
+from tfgen import downloads, files
 from tfgen.metrics.torch_archive import read_torch_archive
 
 __all__ = [
@@ -850,51 +850,54 @@ def _verify(path, sha256):
 def resolve_weights(weights=None, sha256=None, cache_dir=None):
     """Finds the PyTorch (or converted `.weights.h5`) file of the FID weights.
 
-    In order: the `weights` argument, `$TFGEN_FID_WEIGHTS`, a previous
-    download in the cache, then a download of pytorch-fid's file from
-    `FID_WEIGHTS_URL` (needs network access). A given `sha256` (full or
-    a prefix of at least 8 hex digits) is checked; without one, a file
-    named in `KNOWN_SHA256` is checked against its digest and a download
-    against `FID_WEIGHTS_SHA256_PREFIX`.
+    In order: the `weights` argument, `$TFGEN_FID_WEIGHTS`, then pytorch-fid's
+    file in `<cache>/downloads/`, downloaded there from `FID_WEIGHTS_URL` by
+    `tfgen.downloads.fetch` when missing (needs network access; the error
+    says what to do offline). A given `sha256` (full or a prefix of at least
+    8 hex digits) is checked; without one, a file named in `KNOWN_SHA256` is
+    checked against its digest and a download against
+    `FID_WEIGHTS_SHA256_PREFIX`.
     """
     path = weights or os.environ.get("TFGEN_FID_WEIGHTS")
-    downloaded = False
-    if path:
-        path = os.path.expanduser(os.fspath(path))
-        if not os.path.isfile(path):
-            raise FileNotFoundError(
-                f"No FID Inception weights at {path!r}. Expected pytorch-fid's "
-                "pt_inception-2015-12-05-6726825d.pth, the TorchScript "
-                "fid_inception_2015_12_05.pt, or a converted .weights.h5."
-            )
-    else:
-        path = os.path.join(
-            files.cache_dir(cache_dir), "downloads", os.path.basename(FID_WEIGHTS_URL)
+    if not path:
+        return _download_weights(sha256, cache_dir)
+    path = os.path.expanduser(os.fspath(path))
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"No FID Inception weights at {path!r}. Expected pytorch-fid's "
+            "pt_inception-2015-12-05-6726825d.pth, the TorchScript "
+            "fid_inception_2015_12_05.pt, or a converted .weights.h5."
         )
-        if not os.path.isfile(path):
-            try:
-                path = keras.utils.get_file(
-                    fname=os.path.basename(FID_WEIGHTS_URL),
-                    origin=FID_WEIGHTS_URL,
-                    cache_dir=files.cache_dir(cache_dir),
-                    cache_subdir="downloads",
-                )
-            except Exception as e:
-                raise FileNotFoundError(
-                    "Could not download the FID Inception weights from "
-                    f"{FID_WEIGHTS_URL} ({type(e).__name__}: {e}). Offline, pass "
-                    "weights=<path> or set $TFGEN_FID_WEIGHTS to pytorch-fid's "
-                    "pt_inception-2015-12-05-6726825d.pth or the TorchScript "
-                    "fid_inception_2015_12_05.pt."
-                ) from None
-        downloaded = True
-    if sha256:
-        _verify(path, sha256)
-    elif os.path.basename(path) in KNOWN_SHA256:
-        _verify(path, KNOWN_SHA256[os.path.basename(path)])
-    elif downloaded:
-        _verify(path, FID_WEIGHTS_SHA256_PREFIX)
+    expected = sha256 or KNOWN_SHA256.get(os.path.basename(path))
+    if expected:
+        _verify(path, expected)
     return path
+
+
+# pytorch-fid's file is about 95 MB; a response far beyond that is not it.
+_MAX_WEIGHTS_BYTES = 256 << 20
+
+
+def _download_weights(sha256, cache_dir):
+    """pytorch-fid's file in the cache, fetched (sha256-checked, atomic)
+    when it is not there yet."""
+    path = os.path.join(
+        files.cache_dir(cache_dir), "downloads", os.path.basename(FID_WEIGHTS_URL)
+    )
+    return downloads.fetch(
+        FID_WEIGHTS_URL,
+        path,
+        sha256 or FID_WEIGHTS_SHA256_PREFIX,
+        prefix=True,
+        max_bytes=_MAX_WEIGHTS_BYTES,
+        label="the FID Inception weights",
+        remedy=(
+            "Without network access, copy pytorch-fid's "
+            f"{os.path.basename(FID_WEIGHTS_URL)} to {path}, or name a copy of it "
+            "or of the TorchScript fid_inception_2015_12_05.pt with "
+            "$TFGEN_FID_WEIGHTS (or weights=<path>, tfgen eval --weights)."
+        ),
+    )
 
 
 _LOADED = {}
