@@ -210,6 +210,37 @@ def test_cli_trains_and_exports(tmp_path, fake_data_dir, capsys):
     )
 
 
+def test_export_goes_to_your_zoo_folder_not_the_package(
+    tmp_path, fake_data_dir, capsys, monkeypatch
+):
+    # A wheel install: the package folder must never be written to.
+    monkeypatch.delenv("TFGEN_ZOO_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    shipped = metrics.classifier.classifier_dir("fashion_mnist")
+    assert shipped.startswith(zoo.shipped_dir())
+    before = sorted(os.listdir(shipped))
+    args = [
+        "classifier", "train", "fashion_mnist", "--data-dir", fake_data_dir,
+        "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "8",
+        "--precision", "float32", "--config", json.dumps({"filters": [4], "feature_dim": 8}),
+        "--export", "--verbose", "0",
+    ]  # fmt: skip
+    assert cli.main(args) == 0
+    mine = str(tmp_path / "xdg" / "tfgen" / "zoo" / "classifiers" / "fashion_mnist")
+    out = capsys.readouterr()
+    assert f"saved to {mine}" in out.out
+    # The shipped classifier keeps its name, and the note says so.
+    assert f"--classifier {mine}" in out.err
+    assert sorted(os.listdir(shipped)) == before
+    assert metrics.load_classifier("fashion_mnist").filters != (4,)
+    # Where none ships (the wheel ships none), the name finds yours.
+    monkeypatch.setattr(zoo, "shipped_dir", lambda: str(tmp_path / "package"))
+    assert metrics.classifier.classifier_dir("fashion_mnist") == mine
+    assert metrics.load_classifier("fashion_mnist").filters == (4,)
+    with pytest.raises(FileNotFoundError, match="it writes to .*xdg.*mnist"):
+        metrics.load_classifier("mnist")
+
+
 def _shipped():
     root = os.path.join(zoo.artifacts_dir(), "classifiers")
     names = sorted(os.listdir(root)) if os.path.isdir(root) else []

@@ -437,7 +437,7 @@ def test_bad_requests(cache):
         metrics.feature_network("inception", classifier=_tiny_classifier())
     with pytest.raises(ValueError, match="only with features='inception'"):
         metrics.feature_network("classifier", weights="fid.pth", reference="mnist")
-    with pytest.raises(FileNotFoundError, match="No shipped classifier 'cifar10'"):
+    with pytest.raises(FileNotFoundError, match="No classifier 'cifar10'"):
         metrics.evaluate(model, "fid", features="classifier", reference="cifar10")
 
 

@@ -788,13 +788,19 @@ def cmd_eval(args):
 
 def cmd_classifier_train(args):
     from tfgen import metrics
-    from tfgen.metrics.classifier import check_dataset, classifier_dir
+    from tfgen.metrics.classifier import (
+        check_dataset,
+        classifier_dir,
+        classifier_export_dir,
+    )
 
     try:
         check_dataset(args.dataset)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    export_dir = classifier_dir(args.dataset, args.zoo_dir) if args.export else None
+    export_dir = None
+    if args.export:
+        export_dir = classifier_export_dir(args.dataset, args.zoo_dir)
     for directory in (args.output_dir, export_dir):
         _check_output(directory, args.overwrite, folder=True)
     model, info = metrics.train_classifier(
@@ -827,6 +833,13 @@ def cmd_classifier_train(args):
                 model, info, directory=directory, overwrite=args.overwrite
             )
             print(f"saved to {directory}")
+    loaded = classifier_dir(args.dataset)
+    if export_dir and not args.zoo_dir and loaded != export_dir:
+        print(
+            f"note: the shipped classifier in {loaded} is still the one "
+            f"'{args.dataset}' names; measure with yours by --classifier {export_dir}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -1299,11 +1312,14 @@ def _add_classifier(sub):
     p.add_argument(
         "--export",
         action="store_true",
-        help="write it to <zoo>/classifiers/<dataset>/ for shipping",
+        help="write it to <zoo-dir>/classifiers/<dataset>/, where the metrics "
+        "find it by the dataset's name",
     )
     p.add_argument(
         "--zoo-dir",
-        help="the zoo folder --export writes into (default: the repository's zoo/)",
+        help="the zoo folder --export writes into; default $TFGEN_ZOO_DIR, else "
+        "~/.local/share/tfgen/zoo (never the installed package); a checkout's "
+        "zoo/ to ship it",
     )
     _overwrite(p, "an existing classifier folder")
 

@@ -13,7 +13,8 @@ The classifiers ship like zoo models, in `<zoo>/classifiers/<name>/`
 (`config.json`, `model.weights.h5`, `metadata.json` with the weights'
 sha256 and the measured test accuracy), and load with the sha256 checked.
 Train one with `tfgen classifier train mnist --export` (or
-`train_classifier` and `export_classifier`).
+`train_classifier` and `export_classifier`): it goes to your zoo folder
+(`tfgen.zoo.user_dir()`), never into the installed package.
 
 ```python
 net = tfgen.metrics.load_classifier("mnist")
@@ -50,6 +51,7 @@ __all__ = [
     "DomainClassifier",
     "check_dataset",
     "classifier_dir",
+    "classifier_export_dir",
     "classifier_extractor",
     "classifier_frechet_distance",
     "classifier_score",
@@ -372,9 +374,25 @@ def _saved_config(model):
 
 # -------------------------------------------------------------- shipping
 def classifier_dir(name, zoo_dir=None):
-    """`<zoo>/classifiers/<name>/`, the folder of a shipped classifier."""
-    zoo.check_name(name)
-    return os.path.join(zoo_dir or zoo.artifacts_dir(), _CLASSIFIERS_DIR, name)
+    """The folder `load_classifier(name)` reads: `<zoo_dir>/classifiers/<name>/`
+    when `zoo_dir` is given; else the shipped one (in
+    `tfgen.zoo.artifacts_dir()`) when it exists, else yours (in
+    `tfgen.zoo.user_dir()`, where `export_classifier` writes). As for zoo
+    entries, a classifier of your own never replaces a shipped one."""
+    if zoo_dir:
+        return os.path.join(zoo_dir, _CLASSIFIERS_DIR, zoo.check_name(name))
+    shipped = classifier_dir(name, zoo.artifacts_dir())
+    return shipped if os.path.isdir(shipped) else classifier_export_dir(name)
+
+
+def classifier_export_dir(name, zoo_dir=None):
+    """Where `export_classifier` writes by default:
+    `<zoo_dir>/classifiers/<name>/`, `zoo_dir` defaulting to your zoo folder
+    (`tfgen.zoo.user_dir()`: `$TFGEN_ZOO_DIR`, else
+    `~/.local/share/tfgen/zoo`), never the installed package."""
+    return os.path.join(
+        zoo_dir or zoo.user_dir(), _CLASSIFIERS_DIR, zoo.check_name(name)
+    )
 
 
 def export_classifier(
@@ -383,10 +401,11 @@ def export_classifier(
     """Saves a classifier as `tfgen.zoo.save` does (config.json,
     model.weights.h5, metadata.json with the sha256), with `info` (the test
     accuracy, recipe, hardware, wall time) in the metadata; into
-    `directory`, or `<zoo>/classifiers/<name or info['dataset']>/`. An
+    `directory`, or `classifier_export_dir(name or info['dataset'], zoo_dir)`
+    (your zoo folder by default; pass the checkout's `zoo/` to ship one). An
     existing non-empty folder raises `FileExistsError` unless `overwrite`.
     Returns the folder."""
-    directory = directory or classifier_dir(name or info["dataset"], zoo_dir)
+    directory = directory or classifier_export_dir(name or info["dataset"], zoo_dir)
     metadata = dict(info)
     metadata.setdefault(
         "command",
@@ -407,12 +426,17 @@ def load_classifier(name="mnist", zoo_dir=None):
     else:
         directory = classifier_dir(name, zoo_dir)
         if not os.path.isdir(directory):
-            root = os.path.dirname(directory)
-            shipped = sorted(os.listdir(root)) if os.path.isdir(root) else []
+            roots = [zoo_dir] if zoo_dir else [zoo.artifacts_dir(), zoo.user_dir()]
+            folders = [os.path.join(root, _CLASSIFIERS_DIR) for root in roots]
+            found = sorted(
+                {n for f in folders if os.path.isdir(f) for n in os.listdir(f)}
+            )
             raise FileNotFoundError(
-                f"No shipped classifier {name!r} (looked in {directory}). Shipped: "
-                f"{shipped or 'none'}. Train it with `tfgen classifier train {name} "
-                "--export` (a few minutes on a CPU)."
+                f"No classifier {name!r} (looked in "
+                f"{' and '.join(os.path.join(f, name) for f in folders)}). Found: "
+                f"{found or 'none'}. Train it with `tfgen classifier train {name} "
+                "--export` (a few minutes on a CPU; it writes to "
+                f"{classifier_export_dir(name, zoo_dir)})."
             )
     classifier = zoo.load(directory)
     if not isinstance(classifier, DomainClassifier):
