@@ -257,7 +257,10 @@ class TestZooWeights:
             zoo.load(NAME)
         message = str(info.value)
         assert "may be offline" in message and "Without network access" in message
-        assert entry.weights_path in message and "$TFGEN_ZOO_DIR" in message
+        # It names your zoo folder, never the entry's (the installed package's).
+        mine = os.path.join(zoo.user_dir(), NAME, entry.weights)
+        assert mine in message and "$TFGEN_ZOO_DIR" in message
+        assert entry.weights_path not in message
 
     def test_no_url_says_how_to_get_the_weights(self, remote_entry):
         entry, _ = remote_entry

@@ -344,8 +344,10 @@ def _fetch_weights(entry, progress=True):
     cached = _cached_weights_path(entry)
     url = weights_url(entry)
     what = f"{entry.weights} (sha256 {entry.sha256})"
+    # Your zoo folder, not the entry's own: that one may be the installed
+    # package, which a user should not have to write to.
     by_hand = (
-        f"copy {what} to {local[0]} or to {cached}, or point $TFGEN_ZOO_DIR at a "
+        f"copy {what} to {local[-1]} or to {cached}, or point $TFGEN_ZOO_DIR at a "
         f"zoo folder holding {entry.name}/{entry.weights} (a clone of the tfgen "
         "repository has one: its zoo/)"
     )
@@ -357,8 +359,10 @@ def _fetch_weights(entry, progress=True):
             f"download URL is known (the entry has no 'url' and ${WEIGHTS_URL_ENV} is "
             f"not set). Looked in: {', '.join(local + [cached])}. To get them: "
             f"{by_hand}; or set ${WEIGHTS_URL_ENV} to a host that serves "
-            f"<base>/{entry.name}/{entry.weights}; or train them: "
-            f"{entry.training.get('command', 'see the entry recipe')}."
+            f"<base>/{entry.name}/{entry.weights}. Or train your own by its recipe "
+            f"({entry.training.get('command', 'see the entry recipe')}); weights "
+            "you train differ from these, so a shipped name needs a new one in "
+            "`tfgen zoo export RUN NEW_NAME`."
         )
     if not entry.sha256:
         raise ValueError(
