@@ -1259,7 +1259,9 @@ def _add_eval(sub):
         "path; default the dataset's",
     )
     p.add_argument(
-        "--weights", help="FID Inception weights; default $TFGEN_FID_WEIGHTS"
+        "--weights",
+        help="FID Inception weights; default $TFGEN_FID_WEIGHTS, else pytorch-fid's "
+        "file, downloaded once into the cache ($TFGEN_CACHE_DIR/downloads/)",
     )
     _seed(p, help="seed of the first sample call; call k gets seed + k")
     _batch_size(
