@@ -8,12 +8,14 @@ from tfgen.models.gan import GAN, AdversarialModel
 from tfgen.models.pixel_cnn import GatedPixelCNN, PixelCNN
 from tfgen.models.pixel_cnn_pp import PixelCNNPlusPlus
 from tfgen.models.pixel_rnn import DiagonalBiLSTMPixelRNN, PixelRNN, RowLSTMPixelRNN
+from tfgen.models.sngan import SNGAN
 from tfgen.models.vae import VAE
 from tfgen.models.wgan_gp import WGANGP
 
 __all__ = [
     "DCGAN",
     "GAN",
+    "SNGAN",
     "VAE",
     "WGANGP",
     "AdversarialModel",

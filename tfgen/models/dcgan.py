@@ -1,29 +1,13 @@
 """DCGAN and its class-conditional variant."""
 
 import keras
-import tensorflow as tf
 from keras import layers
 
-from tfgen.models.base import num_upsamplings
-from tfgen.models.gan import AdversarialModel
+from tfgen.models.gan import AdversarialModel, convolution_stages, normalization
 
 __all__ = ["DCGAN", "ConditionalDCGAN"]
 
 _NORMS = ("batch", "layer", "none")
-
-
-def _normalization(kind, name=None):
-    if kind == "batch":
-        # Under a multi-replica strategy, synchronized statistics make a step
-        # on R replicas equal a step on one replica with the same global
-        # batch; on one replica they would only add a no-op all-reduce.
-        synchronized = tf.distribute.get_strategy().num_replicas_in_sync > 1
-        return layers.BatchNormalization(
-            momentum=0.9, epsilon=1e-5, synchronized=synchronized, name=name
-        )
-    if kind == "layer":
-        return layers.LayerNormalization(axis=[1, 2, 3], epsilon=1e-5, name=name)
-    return None
 
 
 @keras.saving.register_keras_serializable(package="tfgen")
@@ -45,9 +29,10 @@ class DCGAN(AdversarialModel):
             discriminator stage.
         kernel_size: kernel size of every (transposed) convolution.
         discriminator_norm: `"batch"`, `"layer"` or `"none"`.
-        num_classes, d_steps, generator_loss, seed, ema_decay: see
-            `AdversarialModel`.
-        **kwargs: passed to `keras.Model`.
+        num_classes, d_steps, generator_loss, seed: see `AdversarialModel`.
+        **kwargs: the other `AdversarialModel` arguments (`ema_decay`,
+            `discriminator_loss`, `r1_weight`, `diff_augment`,
+            `spectral_norm`), then `keras.Model`'s.
 
     Example:
 
@@ -84,14 +69,7 @@ class DCGAN(AdversarialModel):
                 f"Received: discriminator_norm={discriminator_norm!r}"
             )
         self.discriminator_norm = discriminator_norm
-        height, width = tuple(image_shape)[:2]
-        self.num_stages = num_upsamplings(int(height))
-        if self.num_stages < 1 or num_upsamplings(int(width)) != self.num_stages:
-            raise ValueError(
-                "DCGAN needs square-ish images whose sides halve at least once to a "
-                "4..7 pixel seed (e.g. 28x28 or 32x32). "
-                f"Received: image_shape={tuple(image_shape)}"
-            )
+        self.num_stages = convolution_stages(image_shape, "DCGAN")
         super().__init__(
             image_shape,
             latent_dim=latent_dim,
@@ -110,14 +88,14 @@ class DCGAN(AdversarialModel):
         inputs, h = self._generator_inputs()
         h = layers.Dense(seed_h * seed_w * filters, use_bias=False)(h)
         h = layers.Reshape((seed_h, seed_w, filters))(h)
-        h = _normalization("batch")(h)
+        h = normalization("batch")(h)
         h = layers.ReLU()(h)
         for stage in range(n - 1):
             filters //= 2
             h = layers.Conv2DTranspose(
                 filters, self.kernel_size, strides=2, padding="same", use_bias=False
             )(h)
-            h = _normalization("batch")(h)
+            h = normalization("batch")(h)
             h = layers.ReLU()(h)
             del stage
         h = layers.Conv2DTranspose(
@@ -130,20 +108,22 @@ class DCGAN(AdversarialModel):
         inputs, h = self._discriminator_inputs()
         filters = self.base_filters
         for stage in range(self.num_stages):
-            h = layers.Conv2D(
-                filters,
-                self.kernel_size,
-                strides=2,
-                padding="same",
-                use_bias=stage == 0 or self.discriminator_norm == "none",
+            h = self._discriminator_layer(
+                layers.Conv2D(
+                    filters,
+                    self.kernel_size,
+                    strides=2,
+                    padding="same",
+                    use_bias=stage == 0 or self.discriminator_norm == "none",
+                )
             )(h)
-            norm = None if stage == 0 else _normalization(self.discriminator_norm)
+            norm = None if stage == 0 else normalization(self.discriminator_norm)
             if norm is not None:
                 h = norm(h)
             h = layers.LeakyReLU(0.2)(h)
             filters *= 2
         h = layers.Flatten()(h)
-        logits = layers.Dense(1, dtype="float32")(h)
+        logits = self._discriminator_layer(layers.Dense(1, dtype="float32"))(h)
         return keras.Model(inputs, logits, name="discriminator")
 
     def get_config(self):

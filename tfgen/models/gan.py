@@ -2,10 +2,14 @@
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import layers, ops
 
-from tfgen.models import latent
-from tfgen.models.base import GenerativeModel
+from tfgen.layers.spectral_norm import spectral_norm as spectral_norm_wrapper
+from tfgen.models import gan_losses, gan_penalties, latent
+from tfgen.models import truncation as truncation_module
+from tfgen.models.base import GenerativeModel, num_upsamplings
+from tfgen.models.diff_augment import check_policy, diff_augment
 from tfgen.models.train_core import (
     build_optimizers,
     minimize,
@@ -15,9 +19,48 @@ from tfgen.models.train_core import (
 from tfgen.progress import batch_starts
 from tfgen.validation import check_image_batch, check_labels, check_positive_int
 
-__all__ = ["AdversarialModel", "GAN"]
+__all__ = ["AdversarialModel", "GAN", "convolution_stages", "normalization"]
 
-_GENERATOR_LOSSES = ("minimax", "non_saturating", "wasserstein")
+
+def normalization(kind, name=None):
+    """The normalization layer of a GAN network: `"batch"`, `"layer"` or
+    `"none"` (None)."""
+    if kind == "batch":
+        # Under a multi-replica strategy, synchronized statistics make a step
+        # on R replicas equal a step on one replica with the same global
+        # batch; on one replica they would only add a no-op all-reduce.
+        synchronized = tf.distribute.get_strategy().num_replicas_in_sync > 1
+        return layers.BatchNormalization(
+            momentum=0.9, epsilon=1e-5, synchronized=synchronized, name=name
+        )
+    if kind == "layer":
+        return layers.LayerNormalization(axis=[1, 2, 3], epsilon=1e-5, name=name)
+    return None
+
+
+def convolution_stages(image_shape, model_name):
+    """The stride-2 stages of a convolutional GAN for `image_shape`: from a
+    4..7 pixel seed to the image (28 -> 2, 32 -> 3), the same for both sides;
+    a ValueError when the sides do not halve to such a seed."""
+    height, width = tuple(image_shape)[:2]
+    stages = num_upsamplings(int(height))
+    if stages < 1 or num_upsamplings(int(width)) != stages:
+        raise ValueError(
+            f"{model_name} needs square-ish images whose sides halve at least once "
+            "to a 4..7 pixel seed (e.g. 28x28 or 32x32). "
+            f"Received: image_shape={tuple(image_shape)}"
+        )
+    return stages
+
+
+def _check_r1_weight(weight):
+    value = float(weight)
+    if not np.isfinite(value) or value < 0.0:
+        raise ValueError(
+            "`r1_weight` (gamma) must be a finite number >= 0, e.g. 10.0. "
+            f"Received: r1_weight={weight!r}"
+        )
+    return value
 
 
 def _check_decay(decay):
@@ -60,9 +103,33 @@ class AdversarialModel(GenerativeModel):
             updated after every generator step; `sample` and `generate` use
             it unless `use_ema=False`. `None` keeps none.
         generator_loss: `"non_saturating"` (descend -log D(G(z))),
-            `"minimax"` (descend log(1 - D(G(z)))) or `"wasserstein"`.
+            `"minimax"` (descend log(1 - D(G(z)))), `"hinge"` or
+            `"wasserstein"` (both descend -D(G(z))); see
+            `tfgen.models.gan_losses`.
         seed: seed of the model's `keras.random.SeedGenerator`.
+        discriminator_loss: `"logistic"` (-log D(x) - log(1 - D(G(z)))),
+            `"hinge"` (relu(1 - D(x)) + relu(1 + D(G(z)))) or
+            `"wasserstein"` (D(G(z)) - D(x)).
+        r1_weight: gamma of the R1 penalty, gamma/2 * ||grad_x D(x)||^2 on
+            the real images (as the discriminator sees them), added to the
+            discriminator's loss; 0 for none. Needs a discriminator without
+            batch norm (the gradient is per example).
+        diff_augment: a DiffAugment policy, e.g. `"color,translation,cutout"`
+            (`tfgen.models.diff_augment`): every image the discriminator
+            sees, real or generated, in both networks' steps, is augmented
+            first, with parameters from the model's `SeedGenerator`. None
+            for none.
+        spectral_norm: wrap every kernel layer of the discriminator in
+            `keras.layers.SpectralNormalization`
+            (`tfgen.layers.spectral_norm`).
         **kwargs: passed to `keras.Model`.
+
+    Two time scales (TTUR, Heusel et al., arXiv 1706.08500) are the two
+    named optimizers of `compile`, each with its own learning rate:
+    `compile(d_optimizer=keras.optimizers.Adam(4e-4, 0.0, 0.9),
+    g_optimizer=keras.optimizers.Adam(1e-4, 0.0, 0.9))`, or a recipe's
+    `optimizers` block. `sample(..., truncation=t)` draws latents truncated
+    to |z_i| <= t (`tfgen.models.truncation`).
 
     Example:
 
@@ -86,6 +153,12 @@ class AdversarialModel(GenerativeModel):
         Goodfellow et al., Generative Adversarial Networks, arXiv 1406.2661.
         Yazici et al., The Unusual Effectiveness of Averaging in GAN
         Training, arXiv 1806.04498 (the generator EMA).
+        Mescheder et al., Which Training Methods for GANs do actually
+        Converge?, arXiv 1801.04406 (R1).
+        Zhao et al., Differentiable Augmentation for Data-Efficient GAN
+        Training, arXiv 2006.10738.
+        Miyato et al., Spectral Normalization for Generative Adversarial
+        Networks, arXiv 1802.05957.
     """
 
     default_optimizer = {"learning_rate": 2e-4, "beta_1": 0.5, "beta_2": 0.999}
@@ -99,6 +172,10 @@ class AdversarialModel(GenerativeModel):
         generator_loss="non_saturating",
         seed=None,
         ema_decay=None,
+        discriminator_loss="logistic",
+        r1_weight=0.0,
+        diff_augment=None,
+        spectral_norm=False,
         **kwargs,
     ):
         super().__init__(image_shape, **kwargs)
@@ -109,12 +186,14 @@ class AdversarialModel(GenerativeModel):
             else check_positive_int(num_classes, "num_classes")
         )
         self.d_steps = check_positive_int(d_steps, "d_steps")
-        if generator_loss not in _GENERATOR_LOSSES:
-            raise ValueError(
-                f"`generator_loss` must be one of {_GENERATOR_LOSSES}. "
-                f"Received: generator_loss={generator_loss!r}"
-            )
-        self.generator_loss = generator_loss
+        self.generator_loss = gan_losses.check_loss(generator_loss, "generator")
+        self.discriminator_loss = gan_losses.check_loss(
+            discriminator_loss, "discriminator"
+        )
+        self.r1_weight = _check_r1_weight(r1_weight)
+        policy = check_policy(diff_augment)
+        self.diff_augment = ",".join(policy) if policy else None
+        self.spectral_norm = bool(spectral_norm)
         self.seed = seed
         self.ema_decay = _check_decay(ema_decay)
         self.generator = self.build_generator()
@@ -124,9 +203,26 @@ class AdversarialModel(GenerativeModel):
             self.ema_generator.trainable = False
             self.ema_generator.set_weights(self.generator.get_weights())
         self.discriminator = self.build_discriminator()
+        batch_norms = [
+            layer.name
+            for layer in self.discriminator.layers
+            if isinstance(layer, layers.BatchNormalization)
+        ]
+        if self.penalty_names() and batch_norms:
+            # Batch statistics mix the examples: no per-example gradient.
+            raise ValueError(
+                f"The penalties {self.penalty_names()} are per example, so the "
+                "discriminator cannot use batch norm with them (e.g. "
+                "discriminator_norm='none' or 'layer'). Received a discriminator "
+                f"with {batch_norms}."
+            )
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        # One tracker per penalty in use, of its unweighted mean.
+        self.penalty_trackers = {
+            name: keras.metrics.Mean(name=name) for name in self.penalty_names()
+        }
         # Both networks are functional and already built.
         self.built = True
 
@@ -143,6 +239,11 @@ class AdversarialModel(GenerativeModel):
             return z, z
         y = keras.Input((self.num_classes,), name="label_one_hot")
         return [z, y], layers.Concatenate()([z, y])
+
+    def _discriminator_layer(self, layer):
+        """`layer`, spectrally normalized when the model says so; every
+        discriminator's kernel layers pass through here."""
+        return spectral_norm_wrapper(layer) if self.spectral_norm else layer
 
     def _discriminator_inputs(self):
         x = keras.Input(self.image_shape, name="image")
@@ -188,23 +289,46 @@ class AdversarialModel(GenerativeModel):
 
     @property
     def metrics(self):
-        return [self.d_loss_tracker, self.g_loss_tracker]
+        return [self.d_loss_tracker, self.g_loss_tracker] + list(
+            self.penalty_trackers.values()
+        )
 
-    def discriminator_loss(self, real_logits, fake_logits):
-        """Per-example -log D(x) - log(1 - D(G(z))), from logits."""
-        return ops.softplus(-real_logits) + ops.softplus(fake_logits)
+    def discriminator_loss_fn(self, real_logits, fake_logits):
+        """Per-example `discriminator_loss` from float32 logits (n,)."""
+        return gan_losses.discriminator_loss(
+            self.discriminator_loss, real_logits, fake_logits
+        )
 
     def generator_loss_fn(self, fake_logits):
-        if self.generator_loss == "minimax":
-            # log(1 - sigmoid(l)) = -softplus(l)
-            return -ops.softplus(fake_logits)
-        if self.generator_loss == "wasserstein":
-            return -fake_logits
-        return ops.softplus(-fake_logits)
+        """Per-example `generator_loss` from float32 logits (n,)."""
+        return gan_losses.generator_loss(self.generator_loss, fake_logits)
 
-    def penalty(self, real, fake, labels):
-        """Extra per-example discriminator loss; none for the plain GAN."""
-        return None
+    def penalty_names(self):
+        """The names of the penalties `penalties` returns (and tracks)."""
+        return ["r1_penalty"] if self.r1_weight > 0 else []
+
+    def penalties(self, real, fake, labels):
+        """`{name: (weight, per-example penalty)}` added to the
+        discriminator's loss, at the images as the discriminator sees them
+        (after DiffAugment); R1 when `r1_weight` > 0."""
+        if self.r1_weight == 0:
+            return {}
+        r1 = gan_penalties.r1_penalty(self._critic(labels), real)
+        return {"r1_penalty": (0.5 * self.r1_weight, r1)}
+
+    def _critic(self, labels):
+        """The discriminator as a function of images alone, for penalties."""
+        if labels is None:
+            return lambda images: self.discriminator(images, training=True)
+        return lambda images: self.discriminator(
+            self._with_labels(images, labels), training=True
+        )
+
+    def _augment(self, images):
+        """Images as the discriminator sees them: DiffAugmented if asked."""
+        if self.diff_augment is None:
+            return images
+        return diff_augment(images, self.diff_augment, self.seed_generator)
 
     def _unpack(self, data):
         images, labels = split_labels(data, self.num_classes, type(self).__name__)
@@ -217,6 +341,8 @@ class AdversarialModel(GenerativeModel):
     def _discriminator_step(self, real, labels):
         z = self._latents(ops.shape(real)[0])
         fake = self.generator(self._with_labels(z, labels), training=True)
+        real = self._augment(real)
+        fake = self._augment(fake)
 
         def loss():
             real_logits = ops.cast(
@@ -227,22 +353,26 @@ class AdversarialModel(GenerativeModel):
                 self.discriminator(self._with_labels(fake, labels), training=True),
                 "float32",
             )
-            per_example = self.discriminator_loss(real_logits[:, 0], fake_logits[:, 0])
-            extra = self.penalty(real, fake, labels)
-            if extra is not None:
-                per_example = per_example + extra
-            return per_example, (extra, real_logits, fake_logits)
+            per_example = self.discriminator_loss_fn(
+                real_logits[:, 0], fake_logits[:, 0]
+            )
+            penalties = self.penalties(real, fake, labels)
+            for weight, values in penalties.values():
+                per_example = per_example + weight * values
+            return per_example, (penalties, real_logits, fake_logits)
 
-        per_example, (extra, real_logits, fake_logits) = minimize(
+        per_example, (penalties, real_logits, fake_logits) = minimize(
             loss, (self.d_optimizer, self.discriminator.trainable_variables)
         )
-        return per_example, extra, real_logits, fake_logits
+        return per_example, penalties, real_logits, fake_logits
 
     def _generator_step(self, n, labels):
         z = self._latents(n)
 
         def loss():
-            fake = self.generator(self._with_labels(z, labels), training=True)
+            fake = self._augment(
+                self.generator(self._with_labels(z, labels), training=True)
+            )
             fake_logits = ops.cast(
                 self.discriminator(self._with_labels(fake, labels), training=True),
                 "float32",
@@ -261,13 +391,18 @@ class AdversarialModel(GenerativeModel):
             real_i = real[i::k]
             labels_i = None if labels is None else labels[i::k]
             n = ops.shape(real_i)[0]
-            d_per_example, extra, real_logits, fake_logits = self._discriminator_step(
-                real_i, labels_i
+            d_per_example, penalties, real_logits, fake_logits = (
+                self._discriminator_step(real_i, labels_i)
             )
+            weight = ops.cast(n, "float32")
             self.d_loss_tracker.update_state(
-                ops.mean(d_per_example), sample_weight=ops.cast(n, "float32")
+                ops.mean(d_per_example), sample_weight=weight
             )
-            self._track_discriminator(extra, real_logits, fake_logits, n)
+            for name, (_, values) in penalties.items():
+                self.penalty_trackers[name].update_state(
+                    ops.mean(values), sample_weight=weight
+                )
+            self._track_discriminator(real_logits, fake_logits, n)
         labels_g = None if labels is None else labels[0::k]
         n = ops.shape(real[0::k])[0]
         g_per_example = self._generator_step(n, labels_g)
@@ -278,7 +413,7 @@ class AdversarialModel(GenerativeModel):
         )
         return {m.name: m.result() for m in self.metrics}
 
-    def _track_discriminator(self, penalty, real_logits, fake_logits, n):
+    def _track_discriminator(self, real_logits, fake_logits, n):
         """Hook for subclasses with more trackers."""
 
     def _update_ema(self):
@@ -300,13 +435,24 @@ class AdversarialModel(GenerativeModel):
         self.ema_generator.set_weights(self.generator.get_weights())
 
     # ---------------------------------------------------------------- sampling
-    def latents(self, n, seed=None):
-        """`n` latent vectors z ~ N(0, I), reproducible for an int `seed`."""
+    def latents(self, n, seed=None, truncation=None):
+        """`n` latent vectors z ~ N(0, I), reproducible for an int `seed`.
+
+        `truncation`: a threshold t > 0; every entry with |z_i| > t is drawn
+        again until none is (`tfgen.models.truncation`). The entries within
+        t are those of the untruncated draw with the same seed; the redraws
+        come from a NumPy generator seeded by `int_seed(seed)`.
+        """
         n = check_positive_int(n, "n")
-        return np.asarray(
+        threshold = truncation_module.check_truncation(truncation)
+        z = np.asarray(
             keras.random.normal((n, self.latent_dim), seed=self.noise_seed(seed)),
             "float32",
         )
+        if threshold is None:
+            return z
+        rng = np.random.default_rng(self.int_seed(seed))
+        return truncation_module.truncate(z, threshold, rng)
 
     def sampling_generator(self, use_ema=True):
         """The network `generate` runs: the weight average when the model
@@ -334,12 +480,21 @@ class AdversarialModel(GenerativeModel):
         return np.clip((images + 1.0) / 2.0, 0.0, 1.0).astype("float32")
 
     def sample(
-        self, n, seed=None, labels=None, batch_size=256, progress=False, use_ema=True
+        self,
+        n,
+        seed=None,
+        labels=None,
+        batch_size=256,
+        progress=False,
+        use_ema=True,
+        truncation=None,
     ):
         """Draws `n` images in [0, 1]; `labels` (ints) for conditional models,
-        by default cycling through the classes. `use_ema`: see `generate`."""
+        by default cycling through the classes. `use_ema`: see `generate`.
+        `truncation`: a threshold t on |z_i| (the truncation trick, see
+        `latents`); None samples the untruncated prior."""
         return self.generate(
-            self.latents(n, seed),
+            self.latents(n, seed, truncation=truncation),
             labels=labels,
             batch_size=batch_size,
             progress=progress,
@@ -382,6 +537,10 @@ class AdversarialModel(GenerativeModel):
             generator_loss=self.generator_loss,
             seed=self.seed,
             ema_decay=self.ema_decay,
+            discriminator_loss=self.discriminator_loss,
+            r1_weight=self.r1_weight,
+            diff_augment=self.diff_augment,
+            spectral_norm=self.spectral_norm,
         )
         return config
 
@@ -401,9 +560,10 @@ class GAN(AdversarialModel):
         hidden_units: widths of the generator's hidden layers; the
             discriminator uses them in reverse.
         dropout: dropout rate in the discriminator.
-        num_classes, d_steps, generator_loss, seed, ema_decay: see
-            `AdversarialModel`.
-        **kwargs: passed to `keras.Model`.
+        num_classes, d_steps, generator_loss, seed: see `AdversarialModel`.
+        **kwargs: the other `AdversarialModel` arguments (`ema_decay`,
+            `discriminator_loss`, `r1_weight`, `diff_augment`,
+            `spectral_norm`), then `keras.Model`'s.
 
     Example:
 
@@ -456,10 +616,10 @@ class GAN(AdversarialModel):
         inputs, h = self._discriminator_inputs()
         h = layers.Flatten()(h)
         for units in reversed(self.hidden_units):
-            h = layers.Dense(units)(h)
+            h = self._discriminator_layer(layers.Dense(units))(h)
             h = layers.LeakyReLU(0.2)(h)
             h = layers.Dropout(self.dropout)(h)
-        logits = layers.Dense(1, dtype="float32")(h)
+        logits = self._discriminator_layer(layers.Dense(1, dtype="float32"))(h)
         return keras.Model(inputs, logits, name="discriminator")
 
     def get_config(self):

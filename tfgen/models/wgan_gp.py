@@ -1,31 +1,13 @@
 """Wasserstein GAN with gradient penalty."""
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from tfgen.models.dcgan import DCGAN
+from tfgen.models.gan_penalties import gradient_penalty
 from tfgen.models.train_core import replica_uniform
 
-__all__ = ["WGANGP", "gradient_penalty"]
-
-
-def gradient_penalty(critic, real, fake, alpha):
-    """Per-example (||grad_x D(x_hat)||_2 - 1)^2 at x_hat = a*x + (1-a)*G(z).
-
-    Args:
-        critic: callable from images to (n, 1) scores.
-        real, fake: (n, H, W, C) images.
-        alpha: (n,) interpolation weights, one per example.
-    """
-    alpha = ops.reshape(alpha, (-1, 1, 1, 1))
-    interpolated = alpha * real + (1.0 - alpha) * fake
-    with tf.GradientTape() as tape:
-        tape.watch(interpolated)
-        total = ops.sum(ops.cast(critic(interpolated), "float32"))
-    grads = ops.cast(tape.gradient(total, interpolated), "float32")
-    norms = ops.sqrt(ops.sum(ops.square(grads), axis=(1, 2, 3)) + 1e-12)
-    return ops.square(norms - 1.0)
+__all__ = ["WGANGP"]
 
 
 @keras.saving.register_keras_serializable(package="tfgen")
@@ -41,9 +23,11 @@ class WGANGP(DCGAN):
     Args:
         image_shape: (height, width, channels).
         n_critic: critic updates per generator update.
-        gp_weight: lambda.
+        gp_weight: lambda (`tfgen.models.gan_penalties.gradient_penalty`).
         discriminator_norm: `"none"` (default) or `"layer"`.
-        **kwargs: the other `DCGAN` arguments.
+        **kwargs: the other `DCGAN` arguments (R1, DiffAugment and spectral
+            norm included; the penalty is taken between the images as the
+            critic sees them).
 
     Example:
 
@@ -81,21 +65,22 @@ class WGANGP(DCGAN):
                 "WGANGP sets its critic steps with `n_critic` (d_steps is the same "
                 f"thing). Received: n_critic={n_critic!r}, d_steps={d_steps!r}"
             )
-        generator_loss = kwargs.pop("generator_loss", "wasserstein")
-        if generator_loss != "wasserstein":
-            raise ValueError(
-                "WGANGP trains with the Wasserstein loss. Expected "
-                f"generator_loss='wasserstein'. Received: {generator_loss!r}"
-            )
+        for key in ("generator_loss", "discriminator_loss"):
+            loss = kwargs.pop(key, "wasserstein")
+            if loss != "wasserstein":
+                raise ValueError(
+                    "WGANGP trains with the Wasserstein loss. Expected "
+                    f"{key}='wasserstein'. Received: {loss!r}"
+                )
         self.gp_weight = float(gp_weight)
         super().__init__(
             image_shape,
             d_steps=n_critic,
             generator_loss="wasserstein",
+            discriminator_loss="wasserstein",
             discriminator_norm=discriminator_norm,
             **kwargs,
         )
-        self.gp_tracker = keras.metrics.Mean(name="gradient_penalty")
         self.w_tracker = keras.metrics.Mean(name="wasserstein_estimate")
 
     @property
@@ -104,36 +89,31 @@ class WGANGP(DCGAN):
 
     @property
     def metrics(self):
-        return super().metrics + [self.gp_tracker, self.w_tracker]
+        return super().metrics + [self.w_tracker]
 
-    def discriminator_loss(self, real_logits, fake_logits):
-        return fake_logits - real_logits
+    def penalty_names(self):
+        # gp_weight = 0 is the plain WGAN loss, without a penalty.
+        own = ["gradient_penalty"] if self.gp_weight != 0 else []
+        return own + super().penalty_names()
 
-    def penalty(self, real, fake, labels):
-        if self.gp_weight == 0:  # the plain WGAN loss, without a penalty
-            return None
+    def penalties(self, real, fake, labels):
+        if self.gp_weight == 0:
+            return super().penalties(real, fake, labels)
         alpha = replica_uniform([ops.shape(real)[0]], self.seed_generator)
-        if labels is None:
-            critic = lambda images: self.discriminator(images, training=True)  # noqa: E731
-        else:
-            critic = lambda images: self.discriminator(  # noqa: E731
-                self._with_labels(images, labels), training=True
-            )
-        return self.gp_weight * gradient_penalty(critic, real, fake, alpha)
+        gp = gradient_penalty(self._critic(labels), real, fake, alpha)
+        return {
+            "gradient_penalty": (self.gp_weight, gp),
+            **super().penalties(real, fake, labels),
+        }
 
-    def _track_discriminator(self, penalty, real_logits, fake_logits, n):
-        weight = ops.cast(n, "float32")
-        if penalty is not None:
-            self.gp_tracker.update_state(
-                ops.mean(penalty) / self.gp_weight, sample_weight=weight
-            )
+    def _track_discriminator(self, real_logits, fake_logits, n):
         self.w_tracker.update_state(
-            ops.mean(real_logits - fake_logits), sample_weight=weight
+            ops.mean(real_logits - fake_logits), sample_weight=ops.cast(n, "float32")
         )
 
     def get_config(self):
         config = super().get_config()
-        config.pop("d_steps")
-        config.pop("generator_loss")
+        for key in ("d_steps", "generator_loss", "discriminator_loss"):
+            config.pop(key)
         config.update(n_critic=self.n_critic, gp_weight=self.gp_weight)
         return config
