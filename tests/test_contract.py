@@ -77,6 +77,22 @@ _TABLE = [
         "unit",
         _GAN,
     ),
+    # SNGAN's row also runs the shared GAN tools (DiffAugment, R1) through
+    # every contract check, the 2-replica step included.
+    Row(
+        "SNGAN",
+        dict(
+            latent_dim=8,
+            base_filters=4,
+            d_steps=1,
+            diff_augment="color,translation,cutout",
+            r1_weight=1.0,
+            seed=0,
+        ),
+        (8, 8, 3),
+        "unit",
+        _GAN,
+    ),
     Row(
         "CycleGAN",
         dict(
