@@ -37,10 +37,13 @@ class SNGAN(AdversarialModel):
     (`num_classes`) takes labels as `AdversarialModel` does (concatenated
     to z and appended to the image as planes).
 
-    Training follows the paper's hinge-loss runs: hinge losses for both
-    networks, `d_steps` (n_dis) = 5 discriminator updates per generator
-    update, each on its own slice of the batch (so feed batches of 5 * 64),
-    and `compile()`'s default Adam(lr=2e-4, beta_1=0, beta_2=0.9) for both.
+    Training defaults: hinge losses for both networks, `d_steps` (n_dis) =
+    5 discriminator updates per generator update, each on its own slice of
+    the batch (so feed batches of 5 * 64), and `compile()`'s default
+    Adam(lr=2e-4, beta_1=0, beta_2=0.9) for both networks, the setting the
+    paper's hinge-loss runs and its public reproductions use (the paper
+    compares six others, A-F, in Section 4; `d_steps` and `compile`'s
+    optimizers set them).
     Spectral normalization is Keras's `SpectralNormalization` (one power
     iteration per training call; see `tfgen.layers.spectral_norm` for how
     it differs from the paper's reparametrization).
