@@ -273,13 +273,105 @@ def test_header_layout_is_little_endian():
     # Without file names: version 1, as every file before names.
     assert struct.unpack("<BBH", blob[4:8]) == (1, 2, 1)
     named = dataclasses.replace(header, names=["é.png"]).to_bytes()
-    assert (
-        struct.unpack("<BBH", named[4:8]) == (codec.FORMAT_VERSION, 2, 1) == (2, 2, 1)
-    )
+    # With names: version 2 (a bits-back payload is the same in every version).
+    assert struct.unpack("<BBH", named[4:8]) == (2, 2, 1)
     # The names sit after the chunk table: their size, then NUL-ended UTF-8.
     assert named[5 : len(blob) - 8] == blob[5:-8]
     table = "é.png".encode() + b"\0"
     assert named[len(blob) - 8 : -8] == struct.pack("<I", len(table)) + table
+
+
+def _chunk_per_batch_file(model, levels, batch_size):
+    """The file tfgen wrote before format version 3, built here by hand: a
+    version-1 header and one range-coded chunk per batch, each flushed."""
+    import constriction
+
+    coder = codec.coding_copy(model)
+    dims = int(np.prod(model.image_shape))
+    chunks = []
+    for start in range(0, len(levels), batch_size):
+        batch = levels[start : start + batch_size]
+        padded = np.zeros((batch_size, *batch.shape[1:]), np.int32)
+        padded[: len(batch)] = batch
+        logits = codec.autoregressive.network_logits(coder, padded)[: len(batch)]
+        probs = codec.probabilities(logits, model.num_levels)
+        order = np.arange(batch.size).reshape(len(batch), dims).T.reshape(-1)
+        encoder = constriction.stream.queue.RangeEncoder()
+        family = constriction.stream.model.Categorical(perfect=False)
+        encoder.encode(batch.reshape(-1)[order].astype(np.int32), family, probs[order])
+        words = np.asarray(encoder.get_compressed(), "<u4")
+        pad = codec.container.min_words(len(batch), model.image_shape) - len(words)
+        chunks.append(np.concatenate([words, np.zeros(max(0, pad), "<u4")]))
+    header = codec.Header(
+        "autoregressive",
+        model.zoo_name,
+        model.zoo_sha256,
+        tuple(model.image_shape),
+        model.num_levels,
+        len(levels),
+        batch_size,
+        [len(c) for c in chunks],
+        codec.image_checksum(levels),
+    )
+    return codec.container.pack(header, chunks)
+
+
+def test_batches_are_one_ans_stack_and_older_files_still_decode(tiny_zoo):
+    """Format version 3 pushes all batches onto one ANS stack: one flush and
+    one chunk-table entry per file, where versions 1 and 2 range-coded each
+    batch with a flush and a table entry of its own (and still decode)."""
+    model = tiny_zoo("pixelcnn_binary")
+    levels = _levels(model, 40, seed=3).astype(np.int32)
+    blob = codec.compress(levels, model, batch_size=4)
+    header, offset = codec.read_header(blob)
+    assert (header.version, header.one_stack, header.chunk_words) == (
+        3,
+        True,
+        [(len(blob) - offset) // 4],
+    )
+    # By hand: magic 4, version/codec/name length 4, the name, sha256 32,
+    # shape and levels 8, count/batch/chunks 12, one chunk 4, names' size 4
+    # (0: none), images' CRC 4, header CRC 4.
+    assert offset == 4 + 4 + len(model.zoo_name) + 32 + 8 + 12 + 4 + 4 + 4 + 4
+    np.testing.assert_array_equal(codec.decompress(blob), levels)
+    older = _chunk_per_batch_file(model, levels, 4)
+    old_header, old_offset = codec.read_header(older)
+    assert (old_header.version, len(old_header.chunk_words)) == (1, 10)
+    np.testing.assert_array_equal(codec.decompress(older), levels)
+    # The same symbols and tables: the stack codes each exactly and pays one
+    # flush of under two words; the ten chunks paid ten.
+    x = tfgen.levels.from_levels(levels, 2).numpy().astype("float32")
+    nll_bits = -float(np.sum(model.log_prob(x))) / math.log(2.0)
+    stack_bits = 8 * (len(blob) - offset)
+    assert nll_bits <= stack_bits <= nll_bits * 1.002 + 64
+    assert 8 * (len(older) - old_offset) >= stack_bits
+    # Nine chunk-table entries fewer, four bytes more for the names' size.
+    assert old_offset - offset == 4 * 9 - 4
+
+
+def test_a_stack_of_a_few_bits_is_padded_on_a_full_state(tiny_zoo, monkeypatch):
+    # Tables that give the all-zero image 20 x -log2(0.999) = 0.03 bits (both
+    # ends read them): its stack is the empty state, no word, where a file
+    # holds at least one. The decoder would read zero words below a stack
+    # pushed onto the empty state: encode pushes it onto a full one.
+    model = tiny_zoo("pixelcnn_binary")
+    confident = np.array([0.999, 0.001])
+    monkeypatch.setattr(
+        codec.autoregressive,
+        "probabilities",
+        lambda logits, num_levels: np.tile(confident, (np.size(logits), 1)),
+    )
+    levels = np.zeros((1, 5, 4, 1), np.uint8)
+    for values_per_word, words in ((1024, 2), (1, 20)):
+        monkeypatch.setattr(codec.container, "VALUES_PER_WORD", values_per_word)
+        blob = codec.compress(levels, model)
+        header, offset = codec.read_header(blob)
+        payload = np.frombuffer(blob[offset:], "<u4")
+        # The full state 2^32 after 0.03 bits (its high word 1 first, its low
+        # word), then zero words.
+        assert header.chunk_words == [words] and payload[0] == 1
+        assert not payload[2:].any()
+        np.testing.assert_array_equal(codec.decompress(blob), levels)
 
 
 def test_a_version_1_file_still_reads():
@@ -384,6 +476,27 @@ def test_compression_benchmark_codec_row(tiny_zoo):
     assert row["payload_bpd"] < row["bpd"]
     assert row["model_rate"] == "exact NLL"
     assert row["model_bpd"] <= row["payload_bpd"] * 1.01 + 64 / levels.size
+
+
+def test_compression_benchmark_accounting_closes(tiny_zoo):
+    # --account: the parts add up to each layout's file.
+    script = _compression_script()
+    model = tiny_zoo("pixelcnn_binary")
+    levels = _levels(model, 9, seed=4).astype(np.uint8)
+    nll, parts, sizes = script.account(model, levels, 2, 4)
+    assert [p for p, *_ in parts] == list(script.ACCOUNT_PARTS)
+    assert sizes["chunks"] == len(_chunk_per_batch_file(model, levels, 4))
+    assert sizes["stack"] == len(codec.compress(levels, model, batch_size=4))
+    for column, layout in enumerate(script.LAYOUTS, 1):
+        total = nll + sum(part[column] for part in parts)
+        assert total == pytest.approx(8 * sizes[layout], rel=1e-9)
+    rows = {p: bits for p, *bits in parts}
+    # Three chunk-table entries of four bytes in version 1, one in version 3.
+    assert rows["header: chunk table (4 bytes a chunk)"] == [96, 32, 32]
+    # The 24-bit tables cost next to nothing for these probabilities.
+    assert abs(rows[script.ACCOUNT_PARTS[3]][0]) < 1e-3
+    table = script.account_table(nll, parts, sizes, len(levels))
+    assert "| = file |" in table and "version 3: one ANS stack" in table
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,10 @@
 A model with an exact likelihood is a compressor: an entropy coder driven by
 its conditionals turns an image of N nats into about N / ln 2 bits.
 
-- **Autoregressive models** (PixelCNN family): range coding of their
-  conditionals with `constriction`, a batch of images at a time
-  (`tfgen.codec.autoregressive`).
+- **Autoregressive models** (PixelCNN family): ANS coding of their
+  conditionals with `constriction`, a batch of images at a time on one
+  stack (`tfgen.codec.autoregressive`; files before format version 3 were
+  range-coded, and still decode).
 - **VAEs**: bits-back coding with ANS (BB-ANS, Townsend et al. 2019),
   image by image (`tfgen.codec.bits_back`).
 
@@ -167,17 +168,18 @@ def compress(images, model, batch_size=256, progress=False, names=None):
         images: uint8/int levels (n, H, W[, C]) in [0, num_levels), or floats
             in [0, 1] on the model's level grid.
         model: a zoo name, or a model from `tfgen.zoo.load`.
-        batch_size: images coded together (one range-coded chunk each for
-            autoregressive models); decoding uses the same. At most the
-            number of images and `container.MAX_CHUNK_VALUES` values: a
-            larger one is lowered to that (it changes the speed, not the
-            images).
+        batch_size: images coded together (autoregressive models: one
+            network pass each, all batches on one ANS stack);
+            decoding uses the same. At most the number of images and
+            `container.MAX_CHUNK_VALUES` values: a larger one is lowered to
+            that (it changes the speed and memory, not the images).
         progress: a progress bar over batches.
         names: a file name per image, stored in the header (`read_header(
             blob)[0].names`; `tfgen decompress` writes the images under
             them): plain names without folders, distinct ignoring case
-            (`container.check_names`); None stores none (a version-1 file,
-            which tfgen before file names also reads).
+            (`container.check_names`); None stores none. Autoregressive
+            files are format version 3; bits-back files version 1 without
+            names (which tfgen before file names also reads), else 2.
 
     Returns:
         `bytes`: the header (model name, weights sha256, shape, count,
@@ -209,6 +211,7 @@ def compress(images, model, batch_size=256, progress=False, names=None):
         chunk_words=[len(c) for c in chunks],
         checksum=image_checksum(levels),
         names=names,
+        one_stack=kind == "autoregressive",
     )
     return pack(header, chunks)
 

@@ -1,8 +1,9 @@
 """What the codec's two coders share: the entropy-coding library (their
 progress bars come from `tfgen.progress`).
 
-`constriction` (Bamler, arXiv 2201.12040) provides the range coder of
-`tfgen.codec.autoregressive` and the ANS stack of `tfgen.codec.bits_back`.
+`constriction` (Bamler, arXiv 2201.12040) provides the ANS stacks of
+`tfgen.codec.autoregressive` and `tfgen.codec.bits_back`, and the range
+decoder of autoregressive files before format version 3.
 """
 
 import numpy as np

@@ -1,22 +1,32 @@
 """The codec's file format: header, CRC-32 checks and payload framing.
 
-File format (little-endian), `FORMAT_VERSION` 2:
+File format (little-endian), `FORMAT_VERSION` 3:
 
     magic b"TFGC" | version u8 | codec u8 | name length u16 | zoo name (utf-8)
     | weights sha256 (32 bytes) | height, width, channels, num_levels u16
     | count u32 | batch size u32 | chunks u32 | words per chunk u32 x chunks
-    | [version 2: file names' bytes u32 | one UTF-8 file name per image,
-       each ended by a NUL byte]
+    | [versions 2, 3: file names' bytes u32 | one UTF-8 file name per image,
+       each ended by a NUL byte; version 3: 0 bytes for none]
     | CRC-32 of the images' levels (uint8) u32 | header CRC-32 u32
     | payload (u32 words)
 
-Version 1 is version 2 without the file names: a file without names is
-written as version 1 (byte for byte what tfgen wrote before names), and
-both versions are read. Stored names are plain file names (`check_names`:
-no folders, no `.` or `..`, no drive, no control characters, at most
-`MAX_FILE_NAME_BYTES` bytes, distinct ignoring case), checked again when a
-file is read, so a forged name can never point a decoder outside its
-output folder.
+The versions differ in what they hold, and each file is written in the
+oldest that holds it, so older tfgen reads every file it can decode:
+
+- version 1: no file names; an autoregressive payload is one range-coded
+  chunk per batch, each ended by its own flush;
+- version 2: version 1 with file names;
+- version 3 (`Header.one_stack`): an autoregressive payload is one ANS
+  stack over all the batches, in one chunk: one flush and one chunk-table
+  entry per file instead of one per batch, and no range-coder truncation
+  (`tfgen.codec.autoregressive`); file names optional. Autoregressive
+  files are written as version 3; bits-back files, whose payload is the
+  same in every version, as version 1 or 2.
+
+Stored names are plain file names (`check_names`: no folders, no `.` or
+`..`, no drive, no control characters, at most `MAX_FILE_NAME_BYTES` bytes,
+distinct ignoring case), checked again when a file is read, so a forged
+name can never point a decoder outside its output folder.
 
 Every field is checked against the others and the payload before any model
 runs (`check_header`), so a forged header with a valid CRC costs no more
@@ -25,7 +35,8 @@ than its bytes announce:
 - the batch is at most the image count (`Header.batch`: older files stored
   `compress`'s argument, so a larger one is read as the count) and codes
   at most `MAX_CHUNK_VALUES` values (images x H x W x C) at once;
-- an autoregressive file has one chunk per batch, a bits-back file one;
+- a version-1 or -2 autoregressive file has one chunk per batch, any other
+  file one;
 - every chunk holds at least one word per `VALUES_PER_WORD` values it
   codes (`min_words`; the coders pad shorter chunks with zero words), so
   what a file can announce, and the memory decoding it takes, grow with its
@@ -64,9 +75,12 @@ __all__ = [
 ]
 
 MAGIC = b"TFGC"
-#: The newest format; files without file names are written as version 1.
-FORMAT_VERSION = 2
+#: The newest format (autoregressive files are written in it); bits-back
+#: files are written as version 1 (no file names) or 2.
+FORMAT_VERSION = 3
 _NAMELESS_VERSION = 1
+_NAMED_VERSION = 2
+_ONE_STACK_VERSION = 3
 #: The coders, in the order of their ids (1, 2, ...) in the header.
 CODECS = ("autoregressive", "bits_back")
 
@@ -100,8 +114,10 @@ class CodecError(ValueError):
 @dataclasses.dataclass
 class Header:
     """What a compressed file says about itself: codec, model identity, image
-    shape and count, how the payload is chunked, the images' CRC-32, and
-    (`names`, or None) the file name of each image."""
+    shape and count, how the payload is chunked, the images' CRC-32,
+    (`names`, or None) the file name of each image, and (`one_stack`,
+    version 3) whether an autoregressive payload is one ANS stack over all
+    batches rather than a range-coded chunk per batch."""
 
     codec: str
     model_name: str
@@ -113,11 +129,19 @@ class Header:
     chunk_words: list
     checksum: int
     names: list | None = None
+    one_stack: bool = False
+
+    @property
+    def version(self):
+        """The format version the header is written in: the oldest that holds it."""
+        if self.one_stack:
+            return _ONE_STACK_VERSION
+        return _NAMELESS_VERSION if self.names is None else _NAMED_VERSION
 
     def to_bytes(self):
         """The header's bytes, its own CRC-32 last."""
         name = self.model_name.encode("utf-8")
-        version = _NAMELESS_VERSION if self.names is None else FORMAT_VERSION
+        version = self.version
         parts = [
             MAGIC,
             struct.pack("<BBH", version, CODECS.index(self.codec) + 1, len(name)),
@@ -127,8 +151,9 @@ class Header:
             struct.pack("<III", self.count, self.batch_size, len(self.chunk_words)),
             np.asarray(self.chunk_words, "<u4").tobytes(),
         ]
-        if self.names is not None:
-            table = b"".join(n.encode("utf-8") + b"\0" for n in self.names)
+        if version != _NAMELESS_VERSION:
+            names = self.names or []
+            table = b"".join(n.encode("utf-8") + b"\0" for n in names)
             parts += [struct.pack("<I", len(table)), table]
         parts.append(struct.pack("<I", self.checksum))
         body = b"".join(parts)
@@ -144,9 +169,14 @@ class Header:
         """Images decoded together: `batch_size`, at most the image count."""
         return min(self.batch_size, self.count)
 
+    @property
+    def single_chunk(self):
+        """Whether the payload is one chunk: bits-back files and version 3."""
+        return self.codec == "bits_back" or self.one_stack
+
     def chunk_counts(self):
         """Images coded in each chunk (call after `check_header`)."""
-        if self.codec == "bits_back":
+        if self.single_chunk:
             return [self.count]
         return [
             min(self.batch, self.count - s) for s in range(0, self.count, self.batch)
@@ -236,7 +266,7 @@ def check_header(header, payload_bytes=None):
             f"at most {limit} images per batch",
             header.batch,
         )
-    chunks = 1 if header.codec == "bits_back" else -(-header.count // header.batch)
+    chunks = 1 if header.single_chunk else -(-header.count // header.batch)
     if len(header.chunk_words) != chunks:
         _refuse(
             f"{header.count} images in batches of {header.batch} with the "
@@ -288,10 +318,10 @@ def read_header(blob):
         )
     fields, at = take(at, 4, "header")
     version, codec, name_length = struct.unpack("<BBH", fields)
-    if version not in (_NAMELESS_VERSION, FORMAT_VERSION):
+    if not _NAMELESS_VERSION <= version <= FORMAT_VERSION:
         raise CodecError(
             f"Unsupported tfgen codec format version {version}; this tfgen reads "
-            f"versions {_NAMELESS_VERSION} and {FORMAT_VERSION}."
+            f"versions {_NAMELESS_VERSION} to {FORMAT_VERSION}."
         )
     if not 1 <= codec <= len(CODECS):
         known = ", ".join(f"{i} ({c})" for i, c in enumerate(CODECS, 1))
@@ -307,7 +337,7 @@ def read_header(blob):
     count, batch_size, num_chunks = struct.unpack("<III", fields)
     words, at = take(at, 4 * num_chunks, "chunk table")
     table = None
-    if version == FORMAT_VERSION:
+    if version != _NAMELESS_VERSION:
         fields, at = take(at, 4, "file names' size")
         table, at = take(at, struct.unpack("<I", fields)[0], "file names")
     checksum, at = take(at, 4, "image checksum")
@@ -322,7 +352,9 @@ def read_header(blob):
         model_name = name.decode("utf-8")
     except UnicodeDecodeError:  # a forged header with a valid CRC
         _refuse("bad model name", "UTF-8 text", repr(name[:40]))
-    names = None if table is None else _parse_names(table, count)
+    # Version 3 stores an empty table for no names; version 2 always has names.
+    named = table is not None and (table or version == _NAMED_VERSION)
+    names = _parse_names(table, count) if named else None
     header = Header(
         codec=CODECS[codec - 1],
         model_name=model_name,
@@ -334,13 +366,14 @@ def read_header(blob):
         chunk_words=np.frombuffer(words, "<u4").astype(int).tolist(),
         checksum=struct.unpack("<I", checksum)[0],
         names=names,
+        one_stack=version >= _ONE_STACK_VERSION,
     )
     check_header(header, len(blob) - end)
     return header, end
 
 
 def _parse_names(table, count):
-    """The file names of a version-2 header's table (checked by `check_header`)."""
+    """The file names of a header's table (checked by `check_header`)."""
     most = count * (MAX_FILE_NAME_BYTES + 1)
     if len(table) > most:
         _refuse(
