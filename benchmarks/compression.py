@@ -639,7 +639,7 @@ def results_section(subsections):
             "bits instead of -log2 p, so a badly calibrated model can be beaten on "
             "disk (a negative 'vs model rate').",
             "- An autoregressive file (format version 3, one ANS stack) is the "
-            "model's NLL plus its header (about 80 bytes a file: zoo name, weights "
+            "model's NLL plus its header (76 bytes and the zoo name a file: weights "
             "sha256, shape, counts, CRC-32s) and one flush of under 64 bits; "
             "`--account` prints the bits part by part. Runs before 2026-12-03 wrote "
             "format version 1, a range-coded chunk per batch, whose flushes, chunk "
