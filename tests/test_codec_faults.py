@@ -5,7 +5,7 @@ bit, decode to the original images), quickly, in bounded memory, and
 
 Two small real files, one per codec, from tiny seeded zoo entries: an
 autoregressive PixelCNN file (5 binary 6x6 images in batches of 2: a
-95-byte header, three chunks, 8 payload words) and a bits-back VAE file
+header, one ANS stack (format version 3)) and a bits-back VAE file
 (3 binary 6x6 images, 8 latents: an 82-byte header, 36 payload words).
 The default run checks, for both files together:
 
@@ -198,11 +198,15 @@ BAD_NAMES = [
 
 
 def _names_table(header, table, size=None):
-    """The version-2 header of `header` with a raw file-names table (its
-    size field `size`, default the table's), CRC recomputed."""
+    """`header` in its own version (at least 2, the first with names) with a
+    raw file-names table (its size field `size`, default the table's), CRC
+    recomputed."""
     body = codec.Header(**{**header.__dict__, "names": None}).to_bytes()[:-8]
+    if header.one_stack:  # version 3 writes an empty table for no names
+        body = body[:-4]
     size = len(table) if size is None else size
-    body = body[:4] + b"\x02" + body[5:] + struct.pack("<I", size) + table
+    version = bytes([max(header.version, 2)])
+    body = body[:4] + version + body[5:] + struct.pack("<I", size) + table
     return _with_crc(body + struct.pack("<I", header.checksum))
 
 

@@ -173,8 +173,9 @@ RECIPE_FILES = sorted(
 
 def _recipe_case(source):
     # CycleGAN's recipe builds two 32x32 ResNet generators (~35 s on one
-    # core), PixelCNN++'s CIFAR recipe a 3.9M-parameter U-Net (~60 s).
-    slow = source.startswith(("cyclegan", "recipes/pixelcnn_pp"))
+    # core), PixelCNN++'s CIFAR recipe a 3.9M-parameter U-Net (~60 s), SNGAN's
+    # five discriminator steps per generator step ~44 s.
+    slow = source.startswith(("cyclegan", "recipes/pixelcnn_pp", "recipes/sngan"))
     return pytest.param(source, marks=[pytest.mark.slow] if slow else [])
 
 

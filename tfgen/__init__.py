@@ -17,7 +17,8 @@ _SUBMODULES = (
 )  # fmt: skip
 _MODELS = (
     "DCGAN", "GAN", "VAE", "WGANGP", "ConditionalDCGAN", "CycleGAN",
-    "GatedPixelCNN", "PixelCNN", "PixelCNNPlusPlus",
+    "GatedPixelCNN", "PixelCNN", "PixelCNNPlusPlus", "RowLSTMPixelRNN",
+    "DiagonalBiLSTMPixelRNN", "SNGAN",
 )  # fmt: skip
 __all__ = [*_MODELS, *_SUBMODULES, "__version__"]
 
