@@ -179,14 +179,20 @@ def _recipe_case(source):
     return pytest.param(source, marks=[pytest.mark.slow] if slow else [])
 
 
-@pytest.mark.parametrize(
-    "source",
-    [
-        _recipe_case(s)
-        for s in sorted(tfgen.zoo.list())
-        + [os.path.relpath(p, REPO) for p in RECIPE_FILES]
-    ],
-)
+def _recipe_sources():
+    """Every zoo entry's recipe and every recipe file, each distinct recipe
+    once: an exported run's file is its entry's recipe."""
+    from tfgen import recipes
+
+    files = [os.path.relpath(p, REPO) for p in RECIPE_FILES]
+    in_files = [recipes.from_file(os.path.join(REPO, f)) for f in files]
+    entries = [
+        n for n in sorted(tfgen.zoo.list()) if recipes.from_zoo(n) not in in_files
+    ]
+    return entries + files
+
+
+@pytest.mark.parametrize("source", [_recipe_case(s) for s in _recipe_sources()])
 def test_every_recipe_runs_one_tiny_step(source, fake_data_dir, tmp_path):
     """The recipe's own model config, optimizers and precision build and take
     one step of 8 fake images; only the batch, the epochs and the grids are
