@@ -30,15 +30,44 @@ def _sgd():
     return {name: keras.optimizers.SGD(0.1, name=name) for name in names}
 
 
-def test_mirrored_fit_step_shares_the_pools():
-    # The plain and mixed-precision steps are in tests/test_contract.py.
+@pytest.fixture(scope="module")
+def mirrored_run():
+    """One mirrored, mixed-precision epoch (2 steps) of a tiny CycleGAN: its
+    trace is most of this file's time, so the tests of the step and of saving
+    a trained model share it."""
     data = tf.data.Dataset.from_tensor_slices(pairs()).batch(4)
-    model, history = training.train(make, data, 1, strategy="mirrored", verbose=0)
+    return training.train(make, data, 1, strategy="mirrored", verbose=0)
+
+
+def test_mirrored_fit_step_shares_the_pools(mirrored_run):
+    # The plain and mixed-precision steps are in tests/test_contract.py.
+    model, history = mirrored_run
     for name in ("g_loss", "d_a_loss", "d_b_loss", "cycle_loss", "identity_loss"):
         assert np.isfinite(history.history[name][-1])
     assert all(int(getattr(model, n).iterations.numpy()) == 2 for n in _sgd())
     # Each replica's pool took its share of the 8 generated images.
     assert int(np.asarray(model.pool_a.count.value)) in (4, 8)
+
+
+def test_config_and_save_load_round_trip(tmp_path, mirrored_run):
+    config = make(num_blocks=2, cycle_weight=5.0).get_config()
+    assert tfgen.CycleGAN.from_config(config).get_config() == config
+    # A trained model (weights moved, pools filled) saves and loads whole.
+    model, _ = mirrored_run
+    tfgen.zoo.save(model, str(tmp_path / "cg"))
+    loaded = tfgen.zoo.load(str(tmp_path / "cg"))
+    for got, want in zip(loaded.weights, model.weights, strict=True):
+        np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=want.path)
+    assert int(np.asarray(loaded.pool_a.count.value)) > 0
+    np.testing.assert_array_equal(
+        loaded.pool_a.images.numpy(), model.pool_a.images.numpy()
+    )
+    # The model trained in mixed precision and loads in float32 (the global
+    # policy): it translates as the trained weights do in float32.
+    trained = make()
+    trained.set_weights(model.get_weights())
+    a, _ = pairs(3, seed=5)
+    np.testing.assert_allclose(loaded.translate(a), trained.translate(a), atol=1e-6)
 
 
 class TestImagePool:
@@ -135,22 +164,6 @@ def test_linear_decay_schedule():
     model = make()
     model.compile(decay_steps=(1, 3))
     assert float(model.g_ab_optimizer.learning_rate) == pytest.approx(2e-4)
-
-
-def test_config_and_save_load_round_trip(tmp_path):
-    model = make(num_blocks=2, cycle_weight=5.0)
-    again = tfgen.CycleGAN.from_config(model.get_config())
-    assert again.get_config() == model.get_config()
-    data = tf.data.Dataset.from_tensor_slices(pairs()).batch(4)
-    model.compile()
-    model.fit(data, epochs=1, verbose=0)
-    tfgen.zoo.save(model, str(tmp_path / "cg"))
-    loaded = tfgen.zoo.load(str(tmp_path / "cg"))
-    a, _ = pairs(3, seed=5)
-    np.testing.assert_allclose(loaded.translate(a), model.translate(a), atol=1e-6)
-    np.testing.assert_array_equal(
-        loaded.pool_a.images.numpy(), model.pool_a.images.numpy()
-    )
 
 
 class TestBadInput:
