@@ -40,7 +40,8 @@ def mirrored_run():
 
 
 def test_mirrored_fit_step_shares_the_pools(mirrored_run):
-    # The plain and mixed-precision steps are in tests/test_contract.py.
+    # The float32 one-step check is in tests/test_contract.py; this is the
+    # default run's mixed-precision CycleGAN step.
     model, history = mirrored_run
     for name in ("g_loss", "d_a_loss", "d_b_loss", "cycle_loss", "identity_loss"):
         assert np.isfinite(history.history[name][-1])

@@ -21,6 +21,10 @@ def _history_epochs(run_dir):
         return [int(row["epoch"]) for row in csv.DictReader(f)]
 
 
+# Slow: three training processes (~20 s); in the default run,
+# test_training_faults' drawn kills check the resumed state, history and
+# wall clock. Only this test checks the sample grids across a real restart.
+@pytest.mark.slow
 def test_killed_run_resumes_from_checkpoint(tmp_path):
     run_dir = str(tmp_path / "run")
     killed = subprocess.run(
