@@ -141,6 +141,40 @@ def test_shipped_statistics_are_used_when_they_match(cache, fake_data_dir, tmp_p
         metrics.ship_reference_statistics("mnist", "train", num_samples=4, **kwargs)
 
 
+def test_shipping_writes_your_zoo_folder_unless_told(
+    cache, fake_data_dir, tmp_path, monkeypatch
+):
+    # No $TFGEN_ZOO_DIR: the package folder (a stand-in with one shipped
+    # file) is read, never written.
+    monkeypatch.delenv("TFGEN_ZOO_DIR")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data_home"))
+    package = tmp_path / "package_zoo" / "reference_stats"
+    package.mkdir(parents=True)
+    (package / "cifar10_train.npz").write_bytes(b"")
+    monkeypatch.setattr(zoo, "shipped_dir", lambda: str(package.parent))
+    extractor = _extractor()
+    kwargs = dict(data_dir=fake_data_dir, extractor=extractor)
+    path = metrics.ship_reference_statistics("mnist", "train", **kwargs)
+    mine = tmp_path / "data_home" / "tfgen" / "zoo" / "reference_stats"
+    assert path == str(mine / "mnist_train.npz")
+    assert os.listdir(package) == ["cifar10_train.npz"]
+    # Read back from your folder where none ships.
+    assert reference.shipped_statistics_path("mnist", "train") == path
+    for f in (cache / "reference_stats").iterdir():
+        f.unlink()
+    metrics.reference_statistics("mnist", "train", **kwargs)
+    assert extractor.calls == [32]
+    # A shipped file comes before yours.
+    assert reference.shipped_statistics_path("cifar10", "train") == str(
+        package / "cifar10_train.npz"
+    )
+    # A checkout's zoo/ only when named.
+    checkout = tmp_path / "checkout" / "zoo"
+    path = metrics.ship_reference_statistics("mnist", "train", checkout, **kwargs)
+    assert path == str(checkout / "reference_stats" / "mnist_train.npz")
+    assert os.path.isfile(path) and os.listdir(package) == ["cifar10_train.npz"]
+
+
 def test_reference_features_fill_the_statistics_cache(cache, fake_data_dir):
     extractor = _extractor()
     kwargs = dict(data_dir=fake_data_dir, extractor=extractor)

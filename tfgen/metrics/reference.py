@@ -5,9 +5,10 @@ computed once per protocol and kept. `reference_statistics` returns the
 `Statistics` (float64 mu, sigma, n) of a split's features, looked up in order:
 
 1. a shipped file `<zoo>/reference_stats/<name>_<split>.npz` (the zoo
-   artifacts dir, `tfgen.zoo.artifacts_dir()`), used when its metadata
-   matches the request (dataset, split, n, feature network, weights
-   sha256, resize, input dtype);
+   artifacts dir, `tfgen.zoo.artifacts_dir()`; where none ships, yours in
+   `tfgen.zoo.user_dir()`, where `ship_reference_statistics` writes), used
+   when its metadata matches the request (dataset, split, n, feature
+   network, weights sha256, resize, input dtype);
 2. the cache `<cache>/reference_stats/<name>-<split>-<n>-<network>-<sha>.npz`
    (`$TFGEN_CACHE_DIR`, default `~/.keras/tfgen`), keyed by dataset, split,
    n and the feature network's weights sha256, checked the same way;
@@ -161,10 +162,18 @@ def _cache_path(kind, name, split, num_samples, protocol, cache_dir):
 
 
 def shipped_statistics_path(name, split, zoo_dir=None):
-    """Where shipped statistics of `name`/`split` live in the zoo artifacts."""
-    return os.path.join(
-        zoo_dir or zoo.artifacts_dir(), _SHIPPED_DIR, f"{name}_{split}.npz"
-    )
+    """The shipped statistics file of `name`/`split` that
+    `reference_statistics` reads: `<zoo_dir>/reference_stats/<name>_<split>.npz`
+    when `zoo_dir` is given; else the shipped one (in
+    `tfgen.zoo.artifacts_dir()`) when it exists, else yours (in
+    `tfgen.zoo.user_dir()`). As for classifiers, a file of your own never
+    replaces a shipped one."""
+    if zoo_dir:
+        return os.path.join(zoo_dir, _SHIPPED_DIR, f"{name}_{split}.npz")
+    shipped = shipped_statistics_path(name, split, zoo.artifacts_dir())
+    if os.path.isfile(shipped):
+        return shipped
+    return shipped_statistics_path(name, split, zoo.user_dir())
 
 
 def _resolve(extractor, protocol, weights, batch_size, progress, cache_dir):
@@ -543,16 +552,30 @@ def reference_plan(
 
 
 def ship_reference_statistics(name, split="train", zoo_dir=None, **kwargs):
-    """Writes `reference_statistics(name, split, **kwargs)` (all images) to
-    `<zoo>/reference_stats/<name>_<split>.npz`, compressed, for shipping with
-    the package; returns the path. Shipped files are used only when their
-    metadata matches a request, weights sha256 included."""
+    """Writes `reference_statistics(name, split, **kwargs)` (all images),
+    compressed, to `<zoo_dir>/reference_stats/<name>_<split>.npz` and
+    returns the path. `zoo_dir` defaults to your zoo folder
+    (`tfgen.zoo.user_dir()`: `$TFGEN_ZOO_DIR`, else
+    `~/.local/share/tfgen/zoo`), never the installed package; to ship the
+    file with tfgen, pass a checkout's `zoo/` folder explicitly. Shipped
+    files are used only when their metadata matches a request, weights
+    sha256 included (see `shipped_statistics_path` for which one is read).
+
+    Example:
+
+    ```python
+    # Into your zoo folder, read by later reference_statistics calls:
+    tfgen.metrics.ship_reference_statistics("mnist", "test")
+    # Into a checkout, to ship with the package:
+    tfgen.metrics.ship_reference_statistics("mnist", "test", zoo_dir="zoo")
+    ```
+    """
     if kwargs.get("num_samples") is not None:
         raise ValueError(
             "Shipped statistics cover the whole split. "
             f"Received: num_samples={kwargs['num_samples']}"
         )
     stats = reference_statistics(name, split, use_shipped=False, **kwargs)
-    path = shipped_statistics_path(name, split, zoo_dir)
+    path = shipped_statistics_path(name, split, zoo_dir or zoo.user_dir())
     files.write_atomic(path, lambda p: stats.save(p, compressed=True, packed=True))
     return path
