@@ -446,6 +446,26 @@ def test_the_command_starts_without_tensorflow():
     assert out.strip().endswith("True")
 
 
+def test_verbose_leaves_tensorflow_at_its_own_log_level(monkeypatch):
+    # The level TensorFlow reads once, when imported: set before that import.
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "1")  # the user's own
+    assert cli._tensorflow_log_level() == "1"
+    assert cli._tensorflow_log_level(verbose=True) == "1"
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL")
+    assert cli._tensorflow_log_level(verbose=True) == "0"  # TF's default
+    assert "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    assert cli._tensorflow_log_level() == "2" == os.environ["TF_CPP_MIN_LOG_LEVEL"]
+    # `tfgen --verbose` reaches the start of TensorFlow; `train --verbose`
+    # stays Keras' fit verbosity.
+    started = []
+    monkeypatch.setattr(cli, "_start_tensorflow", started.append)
+    assert cli.main(["--verbose", "zoo", "info", "dcgan_mnist"]) == 0
+    assert cli.main(["zoo", "info", "dcgan_mnist"]) == 0
+    assert started == [True, False]
+    args = cli.build_parser().parse_args(["--verbose", "train", "x", "--verbose", "2"])
+    assert args.tensorflow_log and args.verbose == "2"
+
+
 def test_zoo_list_rounds_metrics_and_names_their_protocol(capsys):
     assert cli.main(["zoo", "list", "dcgan_cifar"]) == 0
     out = capsys.readouterr().out

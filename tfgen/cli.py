@@ -1390,6 +1390,15 @@ def build_parser():
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback of an error"
     )
+    # Its own dest: `train --verbose` is Keras' fit verbosity.
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        dest="tensorflow_log",
+        help="show TensorFlow's log unfiltered, start-up lines included, at "
+        "$TF_CPP_MIN_LOG_LEVEL (TensorFlow's default where unset); by default "
+        "only its warnings and errors",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in _COMMAND_GROUPS:
         add(sub)
@@ -1408,15 +1417,25 @@ _PRE_INIT_NOISE = re.compile(
 _NO_GPU_NOISE = re.compile(r"^E\d{4} .*failed call to cuInit")
 
 
-def _start_tensorflow():
-    """Imports TensorFlow with its start-up log at the user's level (default
-    2: TF's own warnings and errors). The INFO lines absl prints regardless
-    are dropped unless the level is 0, and so is a failed cuInit when
+def _tensorflow_log_level(verbose=False):
+    """Sets TensorFlow's C++ log level, which TensorFlow reads once when it
+    is imported, and returns it: the user's $TF_CPP_MIN_LOG_LEVEL when set,
+    else 2 (TF's own warnings and errors) or, with `verbose`, none, which
+    leaves TensorFlow at its default ("0", everything)."""
+    if verbose:
+        return os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0")
+    return os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _start_tensorflow(verbose=False):
+    """Imports TensorFlow with its start-up log at `_tensorflow_log_level`.
+    Unless `verbose` or the level is 0, the INFO lines absl prints
+    regardless of the level are dropped, and so is a failed cuInit when
     TensorFlow then finds no GPU (it runs on the CPU, as it says anyway)."""
     if "tensorflow" in sys.modules:
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if os.environ["TF_CPP_MIN_LOG_LEVEL"] in ("", "0"):
+    level = _tensorflow_log_level(verbose)
+    if verbose or level in ("", "0"):
         import tensorflow  # noqa: F401
 
         return
@@ -1457,7 +1476,7 @@ def main(argv=None):
     failed work, 2 usage error)."""
     args = build_parser().parse_args(argv)
     try:
-        _start_tensorflow()
+        _start_tensorflow(args.tensorflow_log)
         return args.func(args)
     except KeyboardInterrupt:
         if args.debug:
