@@ -49,14 +49,13 @@ Run from the repository root:
     python3 benchmarks/sampling_speed.py             # writes benchmarks/RESULTS.md
     python3 benchmarks/sampling_speed.py --no-write  # prints only
     python3 benchmarks/sampling_speed.py --parts pixelrnn   # one part
+    python3 benchmarks/sampling_speed.py --helpfull         # every flag
 """
 
-import argparse
 import datetime
 import json
 import os
 import statistics
-import sys
 import time
 
 # First: common sets TensorFlow's log level and Keras' backend before they load.
@@ -64,6 +63,7 @@ import common
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 
 import tfgen  # noqa: E402
 from tfgen import sampling, zoo  # noqa: E402
@@ -139,9 +139,12 @@ def time_samplers(label, model, noise, repeats):
             seconds, out = timed(sample, noise)
             times.append(seconds)
         results[name] = (first, statistics.median(times), out)
-        print(
-            f"{label} {name}: first {first:.2f} s, median {statistics.median(times):.3f} s",
-            flush=True,
+        logging.info(
+            "%s %s: first %.2f s, median %.3f s",
+            label,
+            name,
+            first,
+            statistics.median(times),
         )
     return results
 
@@ -175,7 +178,7 @@ def measure(label, model, n, repeats, seed, keras_io_rows=None):
     # Every predict call costs the same (the whole network on the whole
     # batch), so the time of the first rows scales to the whole image.
     keras_seconds *= height / keras_rows
-    print(f"{label} keras-io loop: {keras_seconds:.1f} s", flush=True)
+    logging.info("%s keras-io loop: %.1f s", label, keras_seconds)
     name = "keras-io loop (`model.predict` per position)"
     if keras_rows < height:
         name += (
@@ -242,51 +245,6 @@ def summary(mnist_table, cifar_table, args):
     return "\n".join(lines)
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description="Images/s of PixelCNN sampling: keras-io loop, compiled loop, "
-        "cached sampler."
-    )
-    parser.add_argument("--mnist-entry", default="pixelcnn_mnist")
-    parser.add_argument("--mnist-n", type=int, default=16)
-    parser.add_argument("--cifar-n", type=int, default=4)
-    parser.add_argument(
-        "--cifar-config",
-        default=json.dumps(DEFAULT_CIFAR),
-        help="JSON of PixelCNN arguments of the CIFAR model",
-    )
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--keras-io-rows-mnist",
-        type=int,
-        default=28,
-        help="rows the keras-io loop is timed on (the rest is scaled)",
-    )
-    parser.add_argument("--keras-io-rows-cifar", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--parts",
-        default=",".join(PARTS),
-        help=f"comma-separated parts to measure, of {', '.join(PARTS)}",
-    )
-    parser.add_argument(
-        "--rnn-entries",
-        default="row_lstm_mnist,diagonal_bilstm_mnist",
-        help="comma-separated PixelRNN zoo entries of the pixelrnn part",
-    )
-    parser.add_argument("--rnn-n", type=int, default=16, help="images per PixelRNN")
-    parser.add_argument(
-        "--rnn-repeats", type=int, default=1, help="timed calls per PixelRNN sampler"
-    )
-    common.add_output_arguments(parser, readme="a short summary")
-    args = parser.parse_args(argv)
-    args.parts = [p for p in args.parts.split(",") if p]
-    unknown = sorted(set(args.parts) - set(PARTS))
-    if unknown or not args.parts:
-        parser.error(f"--parts takes names of {PARTS}. Received: {args.parts}")
-    return args
-
-
 def rnn_entry_line(name, model):
     entry = zoo.get(name)
     config = {k: v for k, v in entry.config.items() if k != "image_shape"}
@@ -299,7 +257,7 @@ def rnn_entry_line(name, model):
 def pixelrnn_part(args, load):
     start = time.perf_counter()
     tables = []
-    for name in [e for e in args.rnn_entries.split(",") if e]:
+    for name in [e for e in args.rnn_entries if e]:
         model = zoo.load(name)
         table = measure_rnn(name, model, args.rnn_n, args.rnn_repeats, args.seed)
         tables.append((name, model, table))
@@ -400,8 +358,47 @@ def pixelcnn_part(args, load):
     return section, summary(mnist_table, cifar_table, args)
 
 
-def main(argv=None):
-    args = parse_args(argv)
+flags.DEFINE_string("mnist-entry", "pixelcnn_mnist", "zoo entry of the MNIST model")
+flags.DEFINE_integer("mnist-n", 16, "MNIST images per sampler", lower_bound=1)
+flags.DEFINE_integer("cifar-n", 4, "CIFAR images per sampler", lower_bound=1)
+flags.DEFINE_string(
+    "cifar-config",
+    json.dumps(DEFAULT_CIFAR),
+    "JSON of PixelCNN arguments of the CIFAR model",
+)
+flags.DEFINE_integer("repeats", 3, "timed calls per sampler (median)", lower_bound=1)
+flags.DEFINE_integer(
+    "keras-io-rows-mnist",
+    28,
+    "rows the keras-io loop is timed on (the rest is scaled; 0: all)",
+    lower_bound=0,
+)
+flags.DEFINE_integer(
+    "keras-io-rows-cifar", 4, "as --keras-io-rows-mnist, for CIFAR", lower_bound=0
+)
+flags.DEFINE_integer("seed", 0, "seed of the pre-drawn noise")
+flags.DEFINE_list(
+    "parts", list(PARTS), f"comma-separated parts to measure, of {', '.join(PARTS)}"
+)
+flags.DEFINE_list(
+    "rnn-entries",
+    ["row_lstm_mnist", "diagonal_bilstm_mnist"],
+    "comma-separated PixelRNN zoo entries of the pixelrnn part",
+)
+flags.DEFINE_integer("rnn-n", 16, "images per PixelRNN", lower_bound=1)
+flags.DEFINE_integer(
+    "rnn-repeats", 1, "timed calls per PixelRNN sampler", lower_bound=1
+)
+common.define_output_flags(readme="a short summary")
+
+
+def main(argv):
+    args = common.script_args(__name__, argv)
+    unknown = sorted(set(args.parts) - set(PARTS))
+    if unknown or not args.parts:
+        raise common.usage_error(
+            f"Expected --parts among {PARTS}. Received: --parts={args.parts}"
+        )
     if not args.no_write:  # it writes: measure this checkout
         common.require_checkout_tfgen()
     load = common.load_line()
@@ -422,9 +419,9 @@ def main(argv=None):
         if not args.no_write:
             write_section(args.output, section, start, end)
             write_section(args.readme, short, readme_start, readme_end)
-            print(f"wrote {args.output} and {args.readme}")
+            logging.info("wrote %s and %s", args.output, args.readme)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    app.run(main)

@@ -113,6 +113,33 @@ def test_script_flags_keep_their_argparse_spellings(common):
     )
 
 
+def test_sampling_speed_flags_keep_their_argparse_names_and_defaults(common):
+    script = benchmark_scripts.load("sampling_speed")
+    flags.FLAGS.unparse_flags()
+    rest = flags.FLAGS(["sampling_speed.py"])
+    assert vars(common.script_args("sampling_speed_benchmark", rest)) == {
+        "mnist_entry": "pixelcnn_mnist",
+        "mnist_n": 16,
+        "cifar_n": 4,
+        "cifar_config": json.dumps(script.DEFAULT_CIFAR),
+        "repeats": 3,
+        "keras_io_rows_mnist": 28,
+        "keras_io_rows_cifar": 4,
+        "seed": 0,
+        "parts": ["pixelcnn", "pixelrnn"],
+        "rnn_entries": ["row_lstm_mnist", "diagonal_bilstm_mnist"],
+        "rnn_n": 16,
+        "rnn_repeats": 1,
+        "output": common.RESULTS,
+        "readme": common.README,
+        "no_write": False,
+    }
+    # A part it does not know is a usage error before any model loads.
+    with pytest.raises(app.UsageError, match=r"Received: --parts=\[.*'nope'\]") as e:
+        benchmark_scripts.run(script, ["--parts", "pixelrnn,nope", "--no-write"])
+    assert e.value.exitcode == 2
+
+
 def test_script_without_entries_refuses_arguments(common):
     flags.FLAGS.unparse_flags()
     rest = flags.FLAGS(["bits_per_dim.py", "--no-write"])
