@@ -215,25 +215,6 @@ def command_line(module_name, argv):
     return " ".join(words + [shlex.quote(word) for word in argv[1:]])
 
 
-def add_output_arguments(parser, readme=None):
-    """The argparse form of `define_output_flags`, for benchmarks/
-    sampling_speed.py until it moves to absl."""
-    parser.add_argument(
-        "--output",
-        default=RESULTS,
-        help="Markdown file whose marked section is replaced "
-        "(default: benchmarks/RESULTS.md of this checkout)",
-    )
-    if readme:
-        parser.add_argument(
-            "--readme",
-            default=README,
-            help=f"Markdown file that gets {readme} between its markers "
-            "(default: README.md of this checkout)",
-        )
-    parser.add_argument("--no-write", action="store_true", help="print only")
-
-
 # ----------------------------------------------------------------- entries
 def entry_patterns(values):
     """The names and globs of `--entries` values (or of another repeatable

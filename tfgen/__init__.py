@@ -6,7 +6,6 @@ import sys as _sys
 
 # Keras 3 on TensorFlow; TFP needs tf-keras for its own Keras 2 internals.
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
 
@@ -44,5 +43,8 @@ def _started_by_the_command():
 # (whose script imports this package before its parser runs) loads them on
 # first use instead, so `tfgen --help` answers without starting TensorFlow.
 if not _started_by_the_command():
+    # TensorFlow's C++ warnings and errors only; the `tfgen` command sets
+    # the level itself (all of it with `tfgen --verbose`).
+    _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     for _name in _SUBMODULES:
         _importlib.import_module(f"tfgen.{_name}")
