@@ -17,7 +17,7 @@ _SUBMODULES = (
 _MODELS = (
     "DCGAN", "GAN", "VAE", "WGANGP", "ConditionalDCGAN", "CycleGAN",
     "GatedPixelCNN", "PixelCNN", "PixelCNNPlusPlus", "RowLSTMPixelRNN",
-    "DiagonalBiLSTMPixelRNN", "SNGAN",
+    "DiagonalBiLSTMPixelRNN", "SNGAN", "CVAE",
 )  # fmt: skip
 __all__ = [*_MODELS, *_SUBMODULES, "__version__"]
 

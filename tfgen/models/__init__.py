@@ -2,6 +2,7 @@
 
 from tfgen.models.autoregressive import AutoregressiveModel
 from tfgen.models.base import GenerativeModel
+from tfgen.models.cvae import CVAE
 from tfgen.models.cycle_gan import CycleGAN
 from tfgen.models.dcgan import DCGAN, ConditionalDCGAN
 from tfgen.models.gan import GAN, AdversarialModel
@@ -13,6 +14,7 @@ from tfgen.models.vae import VAE
 from tfgen.models.wgan_gp import WGANGP
 
 __all__ = [
+    "CVAE",
     "DCGAN",
     "GAN",
     "SNGAN",

@@ -105,6 +105,9 @@ class VAE(GenerativeModel):
     """
 
     default_optimizer = {"learning_rate": 1e-3}
+    # Classes of a class-conditional subclass (`tfgen.models.cvae.CVAE`),
+    # whose networks then take a one-hot label as their second input.
+    num_classes = None
 
     def __init__(
         self,
@@ -187,32 +190,51 @@ class VAE(GenerativeModel):
             return channels * self.num_levels
         return pixel.logistic_mixture_num_params(self.num_mixtures, channels)
 
+    def label_input(self):
+        """The networks' one-hot label input of a class-conditional model;
+        None for the unconditional VAE (its networks take one input)."""
+        if self.num_classes is None:
+            return None
+        return keras.Input((self.num_classes,), name="label_one_hot")
+
+    @staticmethod
+    def _joined(h, label):
+        """`h` with the one-hot label appended to its features (if any)."""
+        return h if label is None else layers.Concatenate()([h, label])
+
+    @staticmethod
+    def _network_inputs(tensor, condition):
+        return tensor if condition is None else [tensor, condition]
+
     def build_encoder(self):
         x = keras.Input(self.image_shape, name="image")
+        label = self.label_input()
         h = layers.Rescaling(2.0, offset=-1.0)(x)
-        if self.encoder_kind == "mlp":
-            h = layers.Flatten()(h)
-            for units in self.hidden_units:
-                h = layers.Dense(units, activation=self.activation)(h)
-        else:
+        hidden = self.hidden_units
+        if self.encoder_kind == "conv":
             filters = self.base_filters
             for _ in range(self.num_stages):
                 h = layers.Conv2D(
                     filters, 4, strides=2, padding="same", activation=self.activation
                 )(h)
                 filters *= 2
-            h = layers.Flatten()(h)
-            h = layers.Dense(self.hidden_units[0], activation=self.activation)(h)
+            hidden = self.hidden_units[:1]
+        # The label joins the flattened image (or conv features): Sohn et
+        # al.'s q(z|x, y).
+        h = self._joined(layers.Flatten()(h), label)
+        for units in hidden:
+            h = layers.Dense(units, activation=self.activation)(h)
         # Mean and pre-softplus scale, in float32 for the density computations.
         stats = layers.Dense(2 * self.latent_dim, dtype=output_dtype(), name="stats")(h)
-        return keras.Model(x, stats, name="encoder")
+        return keras.Model(self._network_inputs(x, label), stats, name="encoder")
 
     def build_decoder(self):
         z = keras.Input((self.latent_dim,), name="z")
+        label = self.label_input()
         height, width, channels = self.image_shape
         p = self.params_per_pixel
+        h = self._joined(z, label)  # p(x|z, y)
         if self.decoder_kind == "mlp":
-            h = z
             for units in reversed(self.hidden_units):
                 h = layers.Dense(units, activation=self.activation)(h)
             h = layers.Dense(height * width * p, dtype=output_dtype(), name="params")(h)
@@ -221,7 +243,7 @@ class VAE(GenerativeModel):
             n = self.num_stages
             seed_h, seed_w = height // 2**n, width // 2**n
             filters = self.base_filters * 2 ** (n - 1)
-            h = layers.Dense(self.hidden_units[0], activation=self.activation)(z)
+            h = layers.Dense(self.hidden_units[0], activation=self.activation)(h)
             h = layers.Dense(seed_h * seed_w * filters, activation=self.activation)(h)
             h = layers.Reshape((seed_h, seed_w, filters))(h)
             for _ in range(n):
@@ -237,7 +259,7 @@ class VAE(GenerativeModel):
             h = layers.Reshape(
                 (height, width, channels, self.num_levels), dtype=output_dtype()
             )(h)
-        return keras.Model(z, h, name="decoder")
+        return keras.Model(self._network_inputs(z, label), h, name="decoder")
 
     def call(self, inputs, training=False):
         """Decoder parameters at the posterior mean of `inputs` (images)."""
@@ -245,10 +267,13 @@ class VAE(GenerativeModel):
         return self.decoder(mean, training=training)
 
     # ---------------------------------------------------------- distributions
-    def posterior_params(self, x, training=False):
+    def posterior_params(self, x, training=False, condition=None):
         """The Gaussian posterior q(z|x) as float32 `(mean, scale)`, each
-        (n, latent_dim): what the ELBO, IWAE and bits-back coding draw from."""
-        stats = ops.cast(self.encoder(x, training=training), "float32")
+        (n, latent_dim): what the ELBO, IWAE and bits-back coding draw from.
+        `condition`: the one-hot labels (n, num_classes) of a conditional
+        model, None for the VAE."""
+        stats = self.encoder(self._network_inputs(x, condition), training=training)
+        stats = ops.cast(stats, "float32")
         mean = stats[:, : self.latent_dim]
         # softplus keeps the scale positive and its gradient bounded.
         scale = ops.softplus(stats[:, self.latent_dim :]) + 1e-4
@@ -319,17 +344,24 @@ class VAE(GenerativeModel):
         return self.beta * ops.minimum(1.0, step / float(self.kl_warmup_steps))
 
     def _unpack(self, data):
-        """Validated float32 images in [0, 1] on the level grid -> (x, levels)."""
-        # Keras may pass (x,), (x, y) or (x, y, sample_weight); labels and
-        # weights are not used by the VAE.
-        data, _, _ = unpack_images(data)
+        """Validated float32 images in [0, 1] on the level grid ->
+        (x, levels, condition)."""
+        # Keras may pass (x,), (x, y) or (x, y, sample_weight); weights are
+        # not used, labels only by a conditional model.
+        data, labels, _ = unpack_images(data)
         images = check_image_batch(
             data,
             self.image_shape,
             num_levels=self.num_levels,
             grid_message=self._grid_message(),
         )
-        return images, grid.to_levels(images, self.num_levels)
+        condition = self.batch_condition(labels, images)
+        return images, grid.to_levels(images, self.num_levels), condition
+
+    def batch_condition(self, labels, images):
+        """The networks' label input for a training batch: None for the VAE,
+        which ignores labels; a conditional model checks them here."""
+        return None
 
     def _grid_message(self):
         if self.num_levels == 2:
@@ -347,10 +379,10 @@ class VAE(GenerativeModel):
             x, self.num_levels, name=name, message=self._grid_message()
         )
 
-    def _elbo_terms(self, x, levels, eps, training):
-        mean, scale = self.posterior_params(x, training=training)
+    def _elbo_terms(self, x, levels, eps, training, condition=None):
+        mean, scale = self.posterior_params(x, training=training, condition=condition)
         z = mean + scale * eps
-        params = self.decoder(z, training=training)
+        params = self.decoder(self._network_inputs(z, condition), training=training)
         log_px = self._log_likelihood(params, levels)
         kl = self.analytic_kl(mean, scale)
         return log_px, kl
@@ -364,34 +396,40 @@ class VAE(GenerativeModel):
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
-        x, levels = self._unpack(data)
+        x, levels, condition = self._unpack(data)
         n = ops.shape(x)[0]
         eps = replica_normal([n, self.latent_dim], self.seed_generator)
         weight = self.kl_weight()
 
         def loss():
-            log_px, kl = self._elbo_terms(x, levels, eps, training=True)
+            log_px, kl = self._elbo_terms(x, levels, eps, True, condition)
             return -log_px + weight * kl, (log_px, kl)
 
         _, (log_px, kl) = minimize(loss, (self.optimizer, self.trainable_variables))
         return self._update_trackers(log_px, kl, weight, n)
 
     def test_step(self, data):
-        x, levels = self._unpack(data)
+        x, levels, condition = self._unpack(data)
         n = ops.shape(x)[0]
         eps = replica_normal([n, self.latent_dim], self.seed_generator)
-        log_px, kl = self._elbo_terms(x, levels, eps, training=False)
+        log_px, kl = self._elbo_terms(x, levels, eps, False, condition)
         return self._update_trackers(log_px, kl, self.kl_weight(), n)
 
     # -------------------------------------------------------------- likelihood
-    def decoder_log_prob(self, z, x, training=False):
+    def decoder_log_prob(self, z, x, training=False, condition=None):
         """log p(x|z) in nats per image, float32: for images `x` (n, H, W, C)
         in [0, 1] on the level grid and latents `z` (..., n, latent_dim),
         one value per latent, shape (..., n). With `posterior_params` and
-        `prior`, the interface of `tfgen.models.estimators`."""
+        `prior`, the interface of `tfgen.models.estimators`. `condition`:
+        a conditional model's one-hot labels (n, num_classes) of `x`."""
         levels = grid.to_levels(x, self.num_levels)
         shape = tf.shape(z)
-        params = self.decoder(tf.reshape(z, [-1, self.latent_dim]), training=training)
+        flat = tf.reshape(z, [-1, self.latent_dim])
+        if condition is not None:
+            # Row s * n + i of `flat` is a latent of image i.
+            repeats = tf.shape(flat)[0] // tf.shape(condition)[0]
+            condition = tf.tile(tf.cast(condition, flat.dtype), [repeats, 1])
+        params = self.decoder(self._network_inputs(flat, condition), training=training)
         params = tf.reshape(
             tf.cast(params, tf.float32),
             tf.concat([shape[:-1], tf.shape(params)[1:]], axis=0),
@@ -458,12 +496,22 @@ class VAE(GenerativeModel):
     # ------------------------------------------------------------ latent tools
     def encode(self, x, sample=False, seed=None, batch_size=256):
         """Latent codes (n, latent_dim): the posterior mean, or a draw."""
-        x = self._check(x)
+        return self._encode(self._check(x), None, sample, seed, batch_size)
+
+    @staticmethod
+    def _rows(condition, start, stop):
+        return (
+            None if condition is None else tf.convert_to_tensor(condition[start:stop])
+        )
+
+    def _encode(self, x, condition, sample, seed, batch_size):
+        """`encode` of checked images, with one-hot labels (or None)."""
         out = []
         rng = tf.random.Generator.from_seed(self.int_seed(seed))
         for start in range(0, len(x), batch_size):
             mean, scale = self.posterior_params(
-                tf.convert_to_tensor(x[start : start + batch_size])
+                tf.convert_to_tensor(x[start : start + batch_size]),
+                condition=self._rows(condition, start, start + batch_size),
             )
             if sample:
                 mean = mean + scale * rng.normal(tf.shape(mean))
@@ -482,18 +530,21 @@ class VAE(GenerativeModel):
         mixture component for the logistic mixture), or `"sample"` a draw
         x ~ p(x|z), on the level grid.
         """
+        z = latent.check_latents(z, self.latent_dim)
+        return self._decode(z, None, mode, seed, batch_size, progress)
+
+    def _decode(self, z, condition, mode, seed, batch_size, progress):
+        """`decode` of checked latents, with one-hot labels (or None)."""
         if mode not in _DECODE_MODES:
             raise ValueError(
                 f"`mode` must be one of {_DECODE_MODES}. Received: mode={mode!r}"
             )
-        z = latent.check_latents(z, self.latent_dim)
         seed_pair = tf.constant([self.int_seed(seed), 0], dtype=tf.int32)
         out = []
         for i, start in enumerate(batch_starts(len(z), batch_size, progress)):
-            params = tf.cast(
-                self.decoder(tf.convert_to_tensor(z[start : start + batch_size])),
-                tf.float32,
-            )
+            zb = tf.convert_to_tensor(z[start : start + batch_size])
+            label = self._rows(condition, start, start + batch_size)
+            params = tf.cast(self.decoder(self._network_inputs(zb, label)), tf.float32)
             out.append(self._decode_params(params, mode, seed_pair + [0, i]).numpy())
         images = np.concatenate(out) if out else np.zeros((0, *self.image_shape))
         return np.clip(images, 0.0, 1.0).astype("float32")
@@ -559,6 +610,10 @@ class VAE(GenerativeModel):
         )
 
     def _latent_of(self, image):
+        return self.encode(self._one_image(image))[0]
+
+    def _one_image(self, image):
+        """`image` (H, W, C) or (1, H, W, C) as a checked batch of one."""
         image = np.asarray(image)
         if image.ndim == 3:
             image = image[None]
@@ -567,7 +622,7 @@ class VAE(GenerativeModel):
                 f"Expected one image of shape {self.image_shape}. "
                 f"Received: shape={image.shape}"
             )
-        return self.encode(image)[0]
+        return self._check(image)
 
     def interpolate(
         self,
