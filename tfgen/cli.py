@@ -1,5 +1,5 @@
 """The `tfgen` command line: zoo, sample, complete, interpolate, reconstruct,
-translate, compress, decompress, train, eval, classifier, data.
+translate, modify, compress, decompress, train, eval, classifier, data.
 
 One contract for every command: a user error prints one line `tfgen: error:
 ...` (`--debug` shows the traceback instead); usage errors (bad arguments or
@@ -346,6 +346,16 @@ def cmd_sample(args):
     kwargs = _sampler_kwargs(args)
     if args.temperature is not None:
         kwargs["temperature"] = args.temperature
+    if args.truncation is not None:
+        import inspect
+
+        if "truncation" not in inspect.signature(model.sample).parameters:
+            raise UsageError(
+                f"{args.name} ({type(model).__name__}) has no truncation trick: "
+                "--truncation is for the GAN models, whose sample() takes "
+                f"truncation=. Received: --truncation {args.truncation}"
+            )
+        kwargs["truncation"] = args.truncation
     images = model.sample(args.num, progress=True, batch_size=args.batch_size, **kwargs)
     _write_grid(args.output, images, args.nrow, args.scale)
     if args.npy:
@@ -551,6 +561,128 @@ def cmd_translate(args):
         f"translated {len(x)} image(s) {args.direction} with {args.name} to "
         f"{args.output}; grid (input | translated | cycled back) in {grid}"
     )
+    return 0
+
+
+def _class_pair(text):
+    """`SRC:DST` -> (SRC, DST), two class ids."""
+    try:
+        pair = tuple(int(v) for v in text.split(":"))
+    except ValueError:
+        pair = ()
+    if len(pair) != 2 or min(pair) < 0 or pair[0] == pair[1]:
+        raise argparse.ArgumentTypeError(
+            f"expected two different class ids SRC:DST like 1:7, got {text!r}"
+        )
+    return pair
+
+
+def _labelled_images(source, split, args, model, label=None):
+    """(float images on the model's grid, int labels) of `source`'s `split`,
+    only those of class `label` when given; refused when unlabelled."""
+    import numpy as np
+
+    from tfgen import data
+
+    x, y = data.load_arrays(source, split, data_dir=args.data_dir)
+    if y is None:
+        raise UsageError(
+            f"{source}:{split} has no labels, which --attribute needs. Expected "
+            "labelled data, e.g. --data mnist."
+        )
+    if label is not None:
+        keep = np.flatnonzero(y == label)
+        if not len(keep):
+            raise ValueError(f"{source}:{split} holds no image of class {label}.")
+        x, y = x[keep], y[keep]
+    return x, y.astype("int32")
+
+
+def _on_grid(x, model):
+    """uint8 pixels as float images on the model's level grid."""
+    import numpy as np
+
+    from tfgen import data
+
+    return np.asarray(
+        next(iter(data.load(x, batch_size=len(x), num_levels=model.num_levels)))
+    )
+
+
+def cmd_modify(args):
+    import numpy as np
+
+    if args.to_class is None and args.attribute is None:
+        if args.input is None:
+            raise UsageError(
+                "Expected --to-class K (a CVAE: each image's style in class K), "
+                "--attribute SRC:DST (a VAE: codes moved from class SRC towards "
+                "DST) or an INPUT to translate (a CycleGAN)."
+            )
+        if args.output is None:
+            raise UsageError(
+                "Translating needs -o/--output: an image file for one image, "
+                "else a new folder."
+            )
+        return cmd_translate(args)  # CycleGAN: the translate command's path
+    if args.input is not None:
+        raise UsageError(
+            "INPUT holds the images a CycleGAN translates; --to-class and "
+            "--attribute read --data (default: the model's dataset). "
+            f"Received: INPUT {args.input!r}"
+        )
+    output = args.output or "modify.png"
+    _check_choice(args, args.num_images)
+    _check_output(output, args.overwrite)
+    if args.to_class is not None:
+        model = _load_model(
+            args.name,
+            "transfer",
+            "has no class input to change: --to-class is for a CVAE "
+            "(--attribute for a VAE, INPUT for a CycleGAN).",
+        )
+    else:
+        model = _load_model(
+            args.name,
+            "attribute_vector",
+            "has no latent codes to edit: --attribute is for a VAE.",
+        )
+        if getattr(model, "num_classes", None) is not None:
+            raise UsageError(
+                f"{args.name} ({type(model).__name__}) takes the class as an "
+                "input: change it with --to-class, not --attribute."
+            )
+    source = args.data or _default_reference(args.name).split(":")[0]
+    split = args.split  # an .npz's x_<split>; a folder or an .npy has one
+    if args.to_class is not None:
+        x, labels, how = _chosen_images(
+            source, split, args, args.num_images, 8, num_levels=model.num_levels
+        )
+        if labels is None:
+            if args.labels is None:
+                raise UsageError(
+                    f"{source} has no labels. Expected --labels: the class "
+                    "id(s) of its images, which the CVAE encodes with."
+                )
+            labels = args.labels
+        targets = np.atleast_1d(args.to_class)
+        columns = [model.transfer(x, labels, int(t)) for t in targets]
+        what = f"original, then class {', '.join(str(t) for t in targets)}"
+    else:
+        src, dst = args.attribute
+        xv, yv = _labelled_images(source, args.vector_split, args, model)
+        # Evenly spaced, whatever chooses the shown images.
+        count = min(args.vector_images, len(xv))
+        index = np.arange(count) * len(xv) // count
+        vector = model.attribute_vector(_on_grid(xv[index], model), yv[index], src, dst)
+        xs, _ = _labelled_images(source, split, args, model, label=src)
+        index, how = _chosen(len(xs), args.num_images, 8, args, f"{source}:{split}")
+        x = _on_grid(xs[index], model)
+        columns = [model.apply_attribute(x, vector, strength=args.strength)]
+        what = f"class {src}, then moved towards {dst} (strength {args.strength})"
+    rows = np.stack([x, *columns], axis=1).reshape(-1, *x.shape[1:])
+    _write_grid(output, rows, 1 + len(columns), args.scale)
+    print(f"wrote {len(x)} rows ({what}) of {args.name} to {output}; images {how}")
     return 0
 
 
@@ -1041,6 +1173,12 @@ def _add_sample(sub):
         type=_positive_float,
         help="autoregressive models: divide the logits by T",
     )
+    p.add_argument(
+        "--truncation",
+        type=_positive_float,
+        metavar="T",
+        help="GAN models: the truncation trick, every |z_i| > T drawn again",
+    )
     _sampler(p)
     _overwrite(p)
 
@@ -1122,6 +1260,82 @@ def _add_translate(sub):
     p.add_argument("--grid", help="grid PNG; default beside the output")
     p.add_argument(
         "--grid-rows", type=_positive_int, default=16, help="images in the grid"
+    )
+    _scale(p, 2)
+    _overwrite(p)
+
+
+def _add_modify(sub):
+    p = _command(
+        sub,
+        "modify",
+        cmd_modify,
+        "change images (before/after PNG grid): CVAE class transfer, VAE "
+        "attribute edits, CycleGAN translation",
+        description="--to-class K: a CVAE decodes each image's style code with "
+        "class K. --attribute SRC:DST: a VAE adds strength x (mean code of DST - "
+        "mean code of SRC) to the codes of class-SRC images. INPUT: a CycleGAN "
+        "translates it, as `tfgen translate` does. Each grid row: the image, "
+        "then its changed versions.",
+    )
+    _model_name(p)
+    p.add_argument(
+        "input", nargs="?", help="CycleGAN: a PNG/JPEG file, a folder, or an .npy"
+    )
+    edit = p.add_mutually_exclusive_group()
+    edit.add_argument(
+        "--to-class",
+        type=_labels,
+        metavar="K",
+        help="CVAE: the class to decode with; K1,K2,... gives one column each",
+    )
+    edit.add_argument(
+        "--attribute",
+        type=_class_pair,
+        metavar="SRC:DST",
+        help="VAE: move images of class SRC towards class DST",
+    )
+    p.add_argument(
+        "--strength", type=float, default=1.0, help="--attribute: vector multiple (1)"
+    )
+    p.add_argument(
+        "--data",
+        help="dataset name, image folder or .npy/.npz of the images to change; "
+        "default the model's dataset",
+    )
+    p.add_argument(
+        "--split", default="test", help="split of --data: a dataset's, an .npz's (test)"
+    )
+    _data_dir(p)
+    p.add_argument(
+        "--num-images", type=_positive_int, help="images to change (default 8)"
+    )
+    _image_choice(p, "--num-images", 8)
+    _labels_option(p, "--to-class on unlabelled data: the images' class id(s)")
+    p.add_argument(
+        "--vector-split",
+        default="train",
+        help="--attribute: split whose class means give the vector (train)",
+    )
+    p.add_argument(
+        "--vector-images",
+        type=_positive_int,
+        default=2000,
+        help="--attribute: images of --vector-split, evenly spaced (2000)",
+    )
+    _seed(p, help="seed of --shuffle")
+    p.add_argument(
+        "--direction", choices=("a2b", "b2a"), default="a2b", help="CycleGAN: A to B"
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        help="the PNG grid (default modify.png); CycleGAN: an image file for one "
+        "image, else a new folder",
+    )
+    p.add_argument("--grid", help="CycleGAN: grid PNG; default beside the output")
+    p.add_argument(
+        "--grid-rows", type=_positive_int, default=16, help="CycleGAN: grid images"
     )
     _scale(p, 2)
     _overwrite(p)
@@ -1371,6 +1585,7 @@ _COMMAND_GROUPS = (
     _add_complete,
     _add_interpolate,
     _add_translate,
+    _add_modify,
     _add_codec,
     _add_reconstruct,
     _add_train,
