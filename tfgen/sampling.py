@@ -16,9 +16,11 @@ fills the unknown pixels of images, keeping the known ones exactly; an
   the previous layer's activations in the kernel window from a cache of the
   positions already computed. Work per step is that of one pixel, not of the
   whole image. PixelRNN's recurrent layers step themselves one position at
-  a time (`tfgen.layers.PixelLSTMLayer`). `supports_cached_sampling` says
-  whether a model's network qualifies; one that does not (a strided or
-  dilated convolution, say) uses the compiled loop.
+  a time (`tfgen.layers.PixelLSTMLayer`); PixelCNN++'s U-Net brings its own
+  engine with caches for its down- and up-sampled stages
+  (`model.step_program()`, `tfgen.models.pixel_cnn_pp_steps`).
+  `supports_cached_sampling` says whether a model's network qualifies; one
+  that does not (a dilated convolution, say) uses the compiled loop.
 
 Every sampler here draws its randomness up front: `sampling_noise` gives one
 logistic (Bernoulli) or Gumbel (categorical) variate per pixel, colour and
@@ -43,7 +45,7 @@ import tensorflow as tf
 
 from tfgen.levels import from_levels, levels_of
 from tfgen.progress import batch_starts
-from tfgen.step_program import StepProgram
+from tfgen.step_program import step_program
 from tfgen.validation import check_images, check_labels, check_positive_int
 
 __all__ = [
@@ -356,11 +358,13 @@ def compiled_sampler(model, jit_compile=False, choose=None):
 
 # ------------------------------------------------------------- cached sampler
 def supports_cached_sampling(model):
-    """True when `model.network` is built only from causal convolutions and
-    pointwise layers, which the cached sampler runs one position (or, for
-    vertical stacks, one row) at a time (`tfgen.step_program.StepProgram`)."""
+    """True when the cached sampler can run `model.network` one position
+    (or, for vertical stacks, one row) at a time: a network of causal
+    convolutions and pointwise layers (`tfgen.step_program.StepProgram`),
+    or a model with its own step program (`model.step_program()`; see
+    `tfgen.step_program.step_program`)."""
     try:
-        StepProgram(model)
+        step_program(model)
     except NotImplementedError:
         return False
     return True
@@ -380,7 +384,7 @@ def cached_sampler(model, jit_compile=False, choose=None):
     the cache."""
     height, width, channels = model.image_shape
     num_levels = model.num_levels
-    program = StepProgram(model)
+    program = step_program(model)
     conditional = getattr(model, "num_classes", None) is not None
     choose = choose or _default_choose(num_levels)
     p = program.pad

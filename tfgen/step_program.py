@@ -21,6 +21,10 @@ PixelRNN's Row LSTM and Diagonal BiLSTM, `tfgen.layers.PixelLSTMLayer`);
 for any other layer it raises `NotImplementedError` (a dilated or strided
 convolution, say), and the samplers fall back to rerunning the whole
 network.
+
+A model whose network this interpreter cannot run may bring its own engine
+with the same protocol (`model.step_program()`: PixelCNN++'s U-Net,
+`tfgen.models.pixel_cnn_pp_steps`); `step_program(model)` picks it.
 """
 
 import keras
@@ -29,7 +33,7 @@ import tensorflow as tf
 
 from tfgen.layers.masked_conv import MaskedConv2D
 
-__all__ = ["StepProgram"]
+__all__ = ["StepProgram", "image_map", "step_program"]
 
 _POINTWISE = (
     keras.layers.Activation,
@@ -86,6 +90,22 @@ def _is_stepping(layer):
 def _layer_inputs(layer):
     inputs = layer.input
     return list(inputs) if isinstance(inputs, list | tuple) else [inputs]
+
+
+def step_program(model):
+    """The engine of `model`'s cached sampler: its own `model.step_program()`
+    where it defines one, else `StepProgram(model)`. Raises
+    NotImplementedError where neither runs the network."""
+    own = getattr(model, "step_program", None)
+    return own() if own is not None else StepProgram(model)
+
+
+def image_map(x, pad):
+    """Images (n, H, W, C) -> the (H + pad, W + 2 pad, n, C) map, zero
+    padded above and on both sides, that a step program reads windows of
+    (positions first: the samplers write one position of it per step)."""
+    x = tf.transpose(x, [1, 2, 0, 3])
+    return tf.pad(x, [[pad, 0], [pad, pad], [0, 0], [0, 0]])
 
 
 class StepProgram:
@@ -241,9 +261,7 @@ class StepProgram:
     # ------------------------------------------------------------------ state
     def pad_image(self, x):
         """(n, H, W, C) -> the (H + pad, W + 2 pad, n, C) map convs read."""
-        x = tf.transpose(x, [1, 2, 0, 3])
-        p = self.pad
-        return tf.pad(x, [[p, 0], [p, p], [0, 0], [0, 0]])
+        return image_map(x, self.pad)
 
     def initial_state(self, n):
         """(position caches, row caches, row outputs) for a batch of n."""

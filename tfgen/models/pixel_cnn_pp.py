@@ -14,6 +14,7 @@ from tfgen.distributions import (
 from tfgen.levels import to_levels
 from tfgen.models.autoregressive import AutoregressiveModel
 from tfgen.models.base import output_dtype
+from tfgen.models.pixel_cnn_pp_steps import PixelCNNPlusPlusSteps
 from tfgen.validation import check_positive_int
 
 __all__ = ["MixtureLevelLogits", "PixelCNNPlusPlus"]
@@ -143,10 +144,12 @@ class PixelCNNPlusPlus(AutoregressiveModel):
     mixture parameters, from which training and `log_prob` compute the
     likelihood of the observed levels only. `distribution(x)` is the
     coupled `tfgen.distributions.discretized_logistic_mixture` at x; its
-    `log_prob` takes float levels (`distribution_values(x)`). The strided
-    layers are not run by the cached sampler (Ramachandran et al.'s caches
-    for down/up-sampling are not implemented): `method="auto"` samples with
-    the compiled loop, one network pass per colour of each pixel.
+    `log_prob` takes float levels (`distribution_values(x)`).
+    `method="auto"` samples with the cached sampler: `step_program()` runs
+    the U-Net one row / one position at a time with caches for the down-
+    and up-sampled stages (Ramachandran et al.;
+    `tfgen.models.pixel_cnn_pp_steps`), drawing the same images as the
+    compiled loop for the same noise.
 
     Weight normalization and its data-dependent initialization (used in the
     paper) are left out; the second convolution of each block starts small
@@ -182,6 +185,8 @@ class PixelCNNPlusPlus(AutoregressiveModel):
     References:
         Salimans et al., PixelCNN++: Improving the PixelCNN with Discretized
         Logistic Mixture Likelihood and Other Modifications, arXiv 1701.05517.
+        Ramachandran et al., Fast Generation for Convolutional Autoregressive
+        Models, arXiv 1704.06001.
         van den Oord et al., Conditional Image Generation with PixelCNN
         Decoders, arXiv 1606.05328.
     """
@@ -312,6 +317,12 @@ class PixelCNNPlusPlus(AutoregressiveModel):
             self.num_mixtures, self.num_levels, dtype=output_dtype(), name="levels"
         )(self.mixture_network(inputs), image)
         return keras.Model(inputs, logits, name="pixelcnn_pp")
+
+    def step_program(self):
+        """The cached sampler's engine for this network: its U-Net one row
+        (`u` stream) / one position (`ul` stream) at a time, with the
+        down- and up-sampled stages' caches (`PixelCNNPlusPlusSteps`)."""
+        return PixelCNNPlusPlusSteps(self, concat_elu)
 
     # ------------------------------------------------------------- likelihood
     def image_distribution(self, x, one_hot_labels=None, training=False):
