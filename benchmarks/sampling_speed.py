@@ -44,11 +44,22 @@ TF graph and under XLA, with the same noise and the same timing protocol;
 the speed-up is against the compiled loop (the keras-io loop is left out:
 at ~0.1 s per `predict` it would take hours).
 
+PixelCNN++ part (`--parts pixelcnn_pp`, not in the default run): the
+untrained `recipes/pixelcnn_pp_cifar.json` network (float32) and a smaller
+one on 16x16x3 images (`PP_SMALL`), `--cifar-n` images each, the compiled loop
+against the cached sampler with its down/up-sampling caches
+(`tfgen.models.pixel_cnn_pp_steps`) as a TF graph and under XLA, same noise,
+same timing. On the recipe's network the compiled loop (3072 whole-network
+passes) is timed on its first `PP_COMPILED_ROWS` rows, the rest of the
+image given (positions known in every image skip the network), and scaled
+to 32 rows; the identical-pixel check covers those rows.
+
 Run from the repository root:
 
     python3 benchmarks/sampling_speed.py             # writes benchmarks/RESULTS.md
     python3 benchmarks/sampling_speed.py --no-write  # prints only
     python3 benchmarks/sampling_speed.py --parts pixelrnn   # one part
+    python3 benchmarks/sampling_speed.py --parts pixelcnn_pp --repeats 1 --no-write
     python3 benchmarks/sampling_speed.py --helpfull         # every flag
 """
 
@@ -77,7 +88,28 @@ RNN_START = "<!-- sampling_speed_pixelrnn:start -->"
 RNN_END = "<!-- sampling_speed_pixelrnn:end -->"
 RNN_README_START = "<!-- sampling_speed_pixelrnn_summary:start -->"
 RNN_README_END = "<!-- sampling_speed_pixelrnn_summary:end -->"
-PARTS = ("pixelcnn", "pixelrnn")
+PP_START = "<!-- sampling_speed_pixelcnn_pp:start -->"
+PP_END = "<!-- sampling_speed_pixelcnn_pp:end -->"
+PP_README_START = "<!-- sampling_speed_pixelcnn_pp_summary:start -->"
+PP_README_END = "<!-- sampling_speed_pixelcnn_pp_summary:end -->"
+PARTS = ("pixelcnn", "pixelrnn", "pixelcnn_pp")
+DEFAULT_PARTS = ("pixelcnn", "pixelrnn")
+PP_RECIPE = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)),
+    "..",
+    "recipes",
+    "pixelcnn_pp_cifar.json",
+)
+PP_SMALL = {
+    "image_shape": [16, 16, 3],
+    "num_levels": 256,
+    "filters": 16,
+    "num_blocks": 1,
+    "num_mixtures": 5,
+    "dropout": 0.0,
+    "num_downsamplings": 2,
+}
+PP_COMPILED_ROWS = 2
 SAMPLERS = [
     ("compiled loop (tf.while_loop, full network per step)", "compiled", False),
     ("cached sampler (TF graph)", "cached", False),
@@ -108,13 +140,18 @@ def keras_io_loop(model, n, noise, rows=None, temperature=1.0):
     return pixels
 
 
-def tfgen_sampler(model, method, jit_compile):
+def tfgen_sampler(model, method, jit_compile, rows=None):
+    """The loop `model.sample` runs, on pre-drawn noise; with `rows`, only
+    the first rows are drawn (the rest given, as in completion)."""
     run = sampling.sampler(model, method, jit_compile=jit_compile)
 
     def sample(noise):
         n = int(noise.shape[0])
         levels = tf.zeros((n, *model.image_shape), tf.int32)
-        known = tf.zeros((n, *model.image_shape), tf.bool)
+        known = np.zeros((n, *model.image_shape), bool)
+        if rows is not None:
+            known[:, rows:] = True
+        known = tf.constant(known)
         labels = tf.zeros([n, 0], tf.float32)
         out = run(levels, known, noise, labels, tf.constant(1.0))
         return np.asarray(out) / (model.num_levels - 1)
@@ -128,11 +165,13 @@ def timed(fn, *args):
     return time.perf_counter() - start, out
 
 
-def time_samplers(label, model, noise, repeats):
-    """{sampler name: (first call s, median s, images)} for `SAMPLERS`."""
+def time_samplers(label, model, noise, repeats, compiled_rows=None):
+    """{sampler name: (first call s, median s, images)} for `SAMPLERS`; the
+    compiled loop on its first `compiled_rows` rows where given."""
     results = {}
     for name, method, jit in SAMPLERS:
-        sample = tfgen_sampler(model, method, jit)
+        rows = compiled_rows if method == "compiled" else None
+        sample = tfgen_sampler(model, method, jit, rows)
         first, out = timed(sample, noise)
         times = []
         for _ in range(repeats):
@@ -199,6 +238,98 @@ def measure_rnn(label, model, n, repeats, seed):
     compiled = results[SAMPLERS[0][0]]
     rows = [(name, *results[name]) for name, _, _ in SAMPLERS]
     return table_rows(rows, compiled[1], compiled[2], n)
+
+
+def measure_pp(label, model, n, repeats, seed, compiled_rows=None):
+    """The samplers of a PixelCNN++; speed-up against the compiled loop,
+    whose time on `compiled_rows` rows (where given) is scaled to the
+    image, and pixels compared on the rows it drew."""
+    noise = sampling.sampling_noise((n, *model.image_shape), model.num_levels, seed)
+    results = time_samplers(label, model, noise, repeats, compiled_rows)
+    height = model.image_shape[0]
+    rows = compiled_rows or height
+    compiled_name = SAMPLERS[0][0]
+    first, seconds, out = results[compiled_name]
+    if rows < height:
+        compiled_name += f", timed on rows 0-{rows - 1} and scaled x{height / rows:g}"
+    table = [(compiled_name, first, seconds * height / rows, out[:, :rows])]
+    table += [
+        (name, *results[name][:2], results[name][2][:, :rows])
+        for name, _, _ in SAMPLERS[1:]
+    ]
+    return table_rows(table, table[0][2], table[0][3], n)
+
+
+def pixelcnn_pp_part(args, load):
+    start = time.perf_counter()
+    with open(PP_RECIPE) as f:
+        recipe = json.load(f)["config"]
+    tables = []
+    for title, config, rows in (
+        ("recipes/pixelcnn_pp_cifar.json", recipe, PP_COMPILED_ROWS),
+        ("a smaller PixelCNN++ on 16x16 images", PP_SMALL, None),
+    ):
+        keras.utils.set_random_seed(args.seed)
+        model = tfgen.models.PixelCNNPlusPlus(**{**config, "seed": args.seed})
+        table = measure_pp(title, model, args.cifar_n, args.repeats, args.seed, rows)
+        shown = {k: v for k, v in config.items() if k not in ("image_shape", "seed")}
+        height, width, channels = model.image_shape
+        line = (
+            f"PixelCNN++ {json.dumps(shown)} ({model.count_params():,} parameters, "
+            f"random weights), {height}x{width}x{channels}, a coupled logistic "
+            f"mixture per pixel, {height * width * channels} steps"
+        )
+        tables.append((title, line, table))
+    wall = time.perf_counter() - start
+    lines = [
+        "## PixelCNN++ sampling speed",
+        "",
+        "`python3 benchmarks/sampling_speed.py --parts pixelcnn_pp "
+        f"--repeats {args.repeats} --cifar-n {args.cifar_n}`",
+        "",
+        f"- Hardware: {common.hardware_line()}",
+        f"- {load} (the CPU is shared; ratios are measured in one run)",
+        f"- Date: {datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds')}",
+        "- Protocol: each sampler reads the same pre-drawn noise (seed "
+        f"{args.seed}), so all must draw the same images; one untimed first call "
+        f"(tracing, XLA compilation), then the median of {args.repeats} timed "
+        "call(s). The baseline is the compiled loop (the whole network per "
+        f"colour of each pixel); on the recipe's network it draws the first "
+        f"{PP_COMPILED_ROWS} rows only (the rest given, so those positions skip "
+        "the network), its time is scaled to the image and the pixels are "
+        "compared on those rows. float32 throughout.",
+        f"- Total wall time of this part: {wall:.0f} s",
+    ]
+    for title, line, table in tables:
+        lines += ["", markdown(title, line, args.cifar_n, table, "compiled")]
+    short = versus_compiled_summary(
+        "PixelCNN++",
+        "pixelcnn_pp",
+        [(title, args.cifar_n, table) for title, _, table in tables],
+    )
+    return "\n".join(lines), short
+
+
+def versus_compiled_summary(family, part, tables):
+    """README lines of a part measured against the compiled loop: per
+    (title, images, table), each sampler's img/s and speed-up."""
+    date = datetime.date.today().isoformat()
+    lines = [
+        f"{family} sampling on the same CPU ({date}, "
+        f"`python3 benchmarks/sampling_speed.py --parts {part}`):",
+        "",
+    ]
+    for title, n, table in tables:
+        compiled, graph, xla = table
+        lines.append(
+            f"- {title}, {n} images: compiled loop "
+            f"{compiled['images_per_second']:.3g} img/s, cached sampler "
+            f"{graph['images_per_second']:.3g} img/s as a TF graph "
+            f"({graph['speedup']:.0f}x) and {xla['images_per_second']:.3g} img/s "
+            f"under XLA ({xla['speedup']:.0f}x the compiled loop); "
+            f"{100 * min(r['identical'] for r in table):.2f}% of pixels identical."
+        )
+    return "\n".join(lines)
 
 
 def markdown(title, model_line, n, table, baseline="keras-io"):
@@ -284,23 +415,12 @@ def pixelrnn_part(args, load):
             "",
             markdown(name, rnn_entry_line(name, model), args.rnn_n, table, "compiled"),
         ]
-    date = datetime.date.today().isoformat()
-    summary_lines = [
-        f"PixelRNN sampling on the same CPU ({date}, "
-        "`python3 benchmarks/sampling_speed.py --parts pixelrnn`):",
-        "",
-    ]
-    for name, _, table in tables:
-        compiled, graph, xla = table
-        summary_lines.append(
-            f"- `{name}`, {args.rnn_n} images: compiled loop "
-            f"{compiled['images_per_second']:.3g} img/s, cached sampler "
-            f"{graph['images_per_second']:.3g} img/s as a TF graph "
-            f"({graph['speedup']:.0f}x) and {xla['images_per_second']:.3g} img/s "
-            f"under XLA ({xla['speedup']:.0f}x the compiled loop); "
-            f"{100 * min(r['identical'] for r in table):.2f}% of pixels identical."
-        )
-    return "\n".join(lines), "\n".join(summary_lines)
+    short = versus_compiled_summary(
+        "PixelRNN",
+        "pixelrnn",
+        [(f"`{name}`", args.rnn_n, table) for name, _, table in tables],
+    )
+    return "\n".join(lines), short
 
 
 def pixelcnn_part(args, load):
@@ -378,7 +498,9 @@ flags.DEFINE_integer(
 )
 flags.DEFINE_integer("seed", 0, "seed of the pre-drawn noise")
 flags.DEFINE_list(
-    "parts", list(PARTS), f"comma-separated parts to measure, of {', '.join(PARTS)}"
+    "parts",
+    list(DEFAULT_PARTS),
+    f"comma-separated parts to measure, of {', '.join(PARTS)}",
 )
 flags.DEFINE_list(
     "rnn-entries",
@@ -410,6 +532,13 @@ def main(argv):
             RNN_END,
             RNN_README_START,
             RNN_README_END,
+        ),
+        "pixelcnn_pp": (
+            pixelcnn_pp_part,
+            PP_START,
+            PP_END,
+            PP_README_START,
+            PP_README_END,
         ),
     }
     for part in args.parts:

@@ -381,7 +381,9 @@ def cached_sampler(model, jit_compile=False, choose=None):
     other layer at the current position only. A pixel is recomputed after
     each of its colours is drawn; with colour-grouped masks its features are
     final after the last colour's pass, so later positions read them from
-    the cache."""
+    the cache. The loop drives the model's step program
+    (`tfgen.step_program.step_program`): PixelCNN++'s runs its network once
+    per pixel, whose features read none of the pixel's colours."""
     height, width, channels = model.image_shape
     num_levels = model.num_levels
     program = step_program(model)
