@@ -131,6 +131,14 @@ def test_iwae_bound_by_class_is_above_the_elbo(trained):
         np.testing.assert_array_equal(
             trained.log_prob(x[rows], label, num_samples=50, seed=4), iwae[rows]
         )
+    # Without labels: the bound on log p(x) with p(y) uniform, the
+    # logsumexp of every class's bound (each class's seed as above).
+    per_class = [trained.log_prob(x, c, num_samples=50, seed=4) for c in range(3)]
+    marginal = trained.log_prob(x, num_samples=50, seed=4)
+    np.testing.assert_allclose(
+        marginal, np.logaddexp.reduce(per_class, axis=0) - np.log(3), rtol=1e-12
+    )
+    assert np.all(marginal >= iwae - np.log(3) - 1e-9)
     # The label matters: another class gives another bound.
     assert not np.allclose(
         trained.log_prob(x, (y + 1) % 3, num_samples=50, seed=4), iwae
@@ -152,6 +160,8 @@ def test_bad_labels_are_refused(trained):
     x, y = _data(4, seed=6)
     with pytest.raises(ValueError, match=r"needs `labels`.*Received: labels=None"):
         trained.encode(x)
+    with pytest.raises(ValueError, match=r"needs `labels`.*Received: labels=None"):
+        trained.elbo(x)
     with pytest.raises(ValueError, match=r"must lie in \[0, 3\)\. Received values"):
         trained.transfer(x, y, 3)
     with pytest.raises(ValueError, match=r"`source_labels` must be an int or 4"):

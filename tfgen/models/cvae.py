@@ -61,7 +61,9 @@ class CVAE(VAE):
     Likelihoods, decoding modes, `beta`, the KL warm-up and the estimators
     are the VAE's: `log_prob(x, labels, num_samples=k)` is the IWAE_k bound
     on log p(x|y) (`tfgen.models.estimators`, the images of each class
-    estimated with that class's one-hot label), `elbo` the ELBO.
+    estimated with that class's one-hot label), `elbo` the ELBO; without
+    labels, `log_prob(x)` bounds log p(x) = log sum_y p(x|y) p(y) with
+    p(y) uniform.
 
     Args:
         image_shape: (height, width, channels).
@@ -202,18 +204,19 @@ class CVAE(VAE):
 
         Each class's images are estimated together with its one-hot label
         (`tfgen.models.estimators.iwae_bound`); other arguments as for
-        `VAE.log_prob`. `labels`: an int or n class ids (required).
+        `VAE.log_prob`. `labels`: an int or n class ids. Without labels, the
+        bound on the marginal log p(x) = log sum_y p(x|y) / num_classes
+        (labels uniform a priori): the logsumexp of every class's bound,
+        `num_classes` times the work.
         """
-        return self._by_class(
-            estimators.iwae_bound,
-            x,
-            labels,
-            num_samples,
-            batch_size,
-            chunk_size,
-            seed,
-            progress,
-        )
+        args = (num_samples, batch_size, chunk_size, seed, progress)
+        if labels is not None:
+            return self._by_class(estimators.iwae_bound, x, labels, *args)
+        per_class = [
+            self._by_class(estimators.iwae_bound, x, label, *args)
+            for label in range(self.num_classes)
+        ]
+        return np.logaddexp.reduce(per_class, axis=0) - np.log(self.num_classes)
 
     def elbo(
         self,
@@ -228,16 +231,8 @@ class CVAE(VAE):
         """The conditional ELBO per image in nats (float64 (n,)), with the
         same draws as `log_prob` for the same arguments, so per image
         `elbo <= log_prob`."""
-        return self._by_class(
-            estimators.elbo,
-            x,
-            labels,
-            num_samples,
-            batch_size,
-            chunk_size,
-            seed,
-            progress,
-        )
+        args = (num_samples, batch_size, chunk_size, seed, progress)
+        return self._by_class(estimators.elbo, x, labels, *args)
 
     def bits_per_dim(self, x, labels=None, num_samples=5000, **kwargs):
         """-IWAE_k of log p(x|y) in bits per dimension, per image."""
