@@ -40,8 +40,8 @@ def mirrored_run():
 
 
 def test_mirrored_fit_step_shares_the_pools(mirrored_run):
-    # The float32 one-step check is in tests/test_contract.py; this is the
-    # default run's mixed-precision CycleGAN step.
+    # The default run's CycleGAN fit step; test_contract.py's float32 and
+    # mixed-precision one-step checks of the row run under --runslow.
     model, history = mirrored_run
     for name in ("g_loss", "d_a_loss", "d_b_loss", "cycle_loss", "identity_loss"):
         assert np.isfinite(history.history[name][-1])
