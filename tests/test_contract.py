@@ -181,11 +181,26 @@ def test_every_public_model_class_has_a_row():
     assert public - abstract == set(ROWS)
 
 
+@pytest.fixture(scope="module")
+def built():
+    """`built(name)`: the row's model and its `_outputs`, made once for the
+    tests that only read them (an autoregressive model's sampler trace is
+    most of such a test's time)."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            model = ROWS[name].build()
+            cache[name] = model, _outputs(model, ROWS[name])
+        return cache[name]
+
+    return get
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_shapes_and_config_round_trip(name):
+def test_shapes_and_config_round_trip(name, built):
     row = ROWS[name]
-    model = row.build()
-    out = _outputs(model, row)
+    model, out = built(name)
     assert out.shape == (2, *row.image_shape) and out.dtype == np.float32
     assert 0.0 <= out.min() and out.max() <= 1.0
     config = model.get_config()
@@ -278,13 +293,13 @@ def test_two_replica_step_equals_one_replica_step(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_save_load_gives_identical_outputs(name, tmp_path):
+def test_save_load_gives_identical_outputs(name, tmp_path, built):
     row = ROWS[name]
-    model = row.build()
+    model, outputs = built(name)
     zoo.save(model, str(tmp_path / "saved"))
     loaded = zoo.load(str(tmp_path / "saved"))
     assert type(loaded) is type(model)
-    np.testing.assert_array_equal(_outputs(loaded, row), _outputs(model, row))
+    np.testing.assert_array_equal(_outputs(loaded, row), outputs)
     if hasattr(model, "log_prob"):
         x = row.batch(2, seed=3)
         x = x[0] if isinstance(x, tuple) else x
