@@ -36,7 +36,9 @@ def test_auto_sampling_uses_the_cached_sampler(models):
     for model in models.values():
         assert model.supports_cached_sampling
         assert sampling.supports_cached_sampling(model)
-        assert sampling.sampler_options(model, "auto") == ("cached", True)
+        # As a TF graph: XLA is slower on the recipe's network.
+        assert sampling.sampler_options(model, "auto") == ("cached", False)
+        assert sampling.sampler_options(model, "cached", True) == ("cached", True)
 
 
 def labels_of(model, n):
@@ -76,12 +78,12 @@ def test_cached_completion_equals_compiled_completion(models, name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_xla_cached_sampler_draws_the_same(models, name):
-    """The default (XLA-compiled) cached loop; each compilation takes ~30 s
-    here."""
+    """The cached loop compiled by XLA (not the default for PixelCNN++);
+    each compilation takes ~30 s here."""
     model = models[name]
     labels = labels_of(model, 3)
     np.testing.assert_array_equal(
-        model.sample(3, seed=5, labels=labels),
+        model.sample(3, seed=5, labels=labels, jit_compile=True),
         model.sample(3, seed=5, labels=labels, method="compiled"),
     )
 

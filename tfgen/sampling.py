@@ -218,7 +218,9 @@ def _filler(model, seed, temperature, method, batch_size, progress, jit_compile)
 def sampler_options(model, method="auto", jit_compile=None):
     """`(method, jit_compile)` resolved for `model`: "auto" is "cached" where
     `supports_cached_sampling(model)`, else "compiled"; `jit_compile` None
-    is True for the cached sampler and False for the compiled one."""
+    is True for the cached sampler where its step program says XLA pays
+    (`xla_by_default`: PixelCNN++'s does not) and False for the compiled
+    one."""
     if method not in METHODS:
         raise ValueError(
             f"`method` must be one of {METHODS}. Received: method={method!r}"
@@ -229,7 +231,7 @@ def sampler_options(model, method="auto", jit_compile=None):
         # XLA turns the cached loop's many small ops into a few kernels
         # (about 8x faster here); the compiled loop is dominated by whole
         # network passes, which XLA does not speed up on CPU.
-        jit_compile = method == "cached"
+        jit_compile = method == "cached" and step_program(model).xla_by_default
     return method, bool(jit_compile)
 
 

@@ -144,6 +144,10 @@ class StepProgram:
         Models, arXiv 1704.06001.
     """
 
+    #: Whether the cached sampler compiles this program's loop with XLA by
+    #: default (`tfgen.sampling.sampler_options`): its many small ops fuse.
+    xla_by_default = True
+
     def __init__(self, model):
         self.model = model
         self.network = model.network

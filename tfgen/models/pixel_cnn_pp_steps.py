@@ -158,6 +158,11 @@ class PixelCNNPlusPlusSteps:
     pad = 1
     #: The sampler's loop runs `row_pass` per row; no layer steps itself.
     step_layers = ()
+    #: No XLA by default: on the recipe's network (64 filters, 32x32x3) the
+    #: graph sampled 3.7x faster than the XLA loop and its first call took
+    #: 60 s instead of 200 (benchmarks/sampling_speed.py --parts
+    #: pixelcnn_pp; XLA won only on a 16-filter 16x16 toy).
+    xla_by_default = False
 
     def __init__(self, model, activation):
         self.model = model
