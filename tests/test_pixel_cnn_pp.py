@@ -107,13 +107,10 @@ def test_sampler_draws_from_the_likelihood(rgb):
     np.testing.assert_array_less(tables.max(-1) - drawn[..., 0], 1e-2)
 
 
-def test_auto_sampling_falls_back_to_the_compiled_loop(rgb):
-    assert not rgb.supports_cached_sampling
-    assert sampling.sampler_options(rgb, "auto") == ("compiled", False)
-    with pytest.raises(NotImplementedError, match="compiled"):
-        rgb.sample(1, seed=0, method="cached")
-    auto = rgb.sample(2, seed=3)
-    np.testing.assert_array_equal(auto, rgb.sample(2, seed=3, method="compiled"))
+def test_auto_sampling_picks_the_cached_sampler(rgb):
+    # Pixel identity with the compiled loop: tests/test_pixel_cnn_pp_sampler.py.
+    assert rgb.supports_cached_sampling
+    assert sampling.sampler_options(rgb, "auto") == ("cached", False)
     images = random_levels(2, (4, 4, 3), 256, seed=4)
     known = sampling.completion_mask((4, 4, 3), "bottom_half")
     filled = rgb.complete(images, known, seed=0)[:, 0]
