@@ -37,6 +37,8 @@ HEADLINE_METRICS = (
     "success_rate_a2b",
     "success_rate_b2a",
     "compressed_bits_per_dim",
+    "transfer_success_rate",
+    "nll_iwae_given_label",
 )
 # Training curves: the last epoch's value of each of these columns present.
 LOSS_COLUMNS = ("d_loss", "g_loss", "elbo", "kl", "nll")

@@ -113,6 +113,16 @@ _TABLE = [
         _ONE,
     ),
     Row(
+        "CVAE",
+        dict(
+            latent_dim=4, hidden_units=(32,), base_filters=4, kl_warmup_steps=10, seed=0
+        ),
+        (28, 28, 1),
+        "binary",
+        _ONE,
+        num_classes=3,
+    ),
+    Row(
         "PixelCNN",
         dict(num_levels=2, filters=4, num_blocks=1, head_filters=8, seed=0),
         (6, 6, 1),
@@ -304,8 +314,8 @@ def test_save_load_gives_identical_outputs(name, tmp_path, built):
         x = row.batch(2, seed=3)
         x = x[0] if isinstance(x, tuple) else x
         kwargs = {} if row.num_classes is None else {"labels": [0, 1]}
-        if name == "VAE":
-            kwargs = dict(num_samples=4, seed=0)
+        if name in ("VAE", "CVAE"):  # an IWAE bound: a few fixed draws
+            kwargs.update(num_samples=4, seed=0)
         np.testing.assert_allclose(
             loaded.log_prob(x, **kwargs), model.log_prob(x, **kwargs), rtol=1e-6
         )
