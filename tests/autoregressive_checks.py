@@ -8,6 +8,7 @@ assert_colours_read_their_pixel(jac)   # R -> G -> B inside each pixel
 assert_normalized(model)       # tiny images, e.g. (2, 2, 1) binary
 assert_defaults_build_and_train(cls, channels=3)
 assert_zoo_metrics(entry)      # a shipped entry's records
+assert_cached_sampler_sees_the_network(model, n=2)
 ```
 """
 
@@ -18,8 +19,11 @@ import numpy as np
 import tensorflow as tf
 from causality import check_causal
 
+from tfgen import sampling
+
 __all__ = [
     "all_images",
+    "assert_cached_sampler_sees_the_network",
     "assert_causal",
     "assert_colours_read_their_pixel",
     "assert_defaults_build_and_train",
@@ -152,3 +156,24 @@ def teacher_forced_logits(loop, levels, one_hot=None):
     np.testing.assert_array_equal(out, levels)
     assert sorted(seen) == list(range(int(np.prod(shape[1:]))))
     return seen
+
+
+def assert_cached_sampler_sees_the_network(model, n, seed=5):
+    """Teacher-forced through random images, the cached loop must see at
+    every position the whole network's logits on them: values, not only the
+    argmax decisions a sample shows. Conditional models get labels 2, 0, 1."""
+    levels = np.random.default_rng(seed).integers(
+        0, model.num_levels, (n, *model.image_shape)
+    )
+    levels = levels.astype("int32")
+    classes = [2, 0, 1][:n]
+    one_hot = np.eye(3, dtype="float32")[classes] if model.num_classes else None
+    seen = teacher_forced_logits(
+        lambda choose: sampling.cached_sampler(model, choose=choose), levels, one_hot
+    )
+    labels = None if one_hot is None else tf.constant(one_hot)
+    args = model.network_args_from_levels(tf.constant(levels), labels)
+    full = np.asarray(model.network(args, training=False), "float32")
+    full = full.reshape(n, -1, *full.shape[4:])
+    for t, logits in seen.items():
+        np.testing.assert_allclose(logits, full[:, t], rtol=1e-5, atol=1e-5)

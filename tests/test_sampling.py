@@ -4,7 +4,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from autoregressive_checks import random_levels, teacher_forced_logits
+from autoregressive_checks import (
+    assert_cached_sampler_sees_the_network,
+    random_levels,
+)
 
 from tfgen import sampling
 from tfgen.levels import from_levels
@@ -66,25 +69,7 @@ def test_cached_sampler_equals_compiled_sampler(models, name):
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_cached_sampler_computes_the_networks_logits(models, name):
-    # Teacher-forced through a given image, the cached loop must see at every
-    # position the logits of the whole network on that image: values, not
-    # just the argmax decisions a sample shows.
-    model = models[name]
-    n = 3
-    levels = np.random.default_rng(5).integers(
-        0, model.num_levels, (n, *model.image_shape)
-    )
-    levels = levels.astype("int32")
-    one_hot = np.eye(3, dtype="float32")[[2, 0, 1]] if model.num_classes else None
-    seen = teacher_forced_logits(
-        lambda choose: sampling.cached_sampler(model, choose=choose), levels, one_hot
-    )
-    labels = None if one_hot is None else tf.constant(one_hot)
-    args = model.network_args_from_levels(tf.constant(levels), labels)
-    full = np.asarray(model.network(args, training=False), "float32")
-    full = full.reshape(n, -1, *full.shape[4:])
-    for t, logits in seen.items():
-        np.testing.assert_allclose(logits, full[:, t], rtol=1e-5, atol=1e-5)
+    assert_cached_sampler_sees_the_network(models[name], n=3)
 
 
 def test_public_sampler_loop_draws_what_sample_draws(models):
