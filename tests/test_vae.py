@@ -202,6 +202,46 @@ def test_mixed_bfloat16_step_keeps_float32_losses():
     assert model.log_prob(x, num_samples=2).dtype == np.float64
 
 
+def test_iwae_training_bound_is_the_estimators_iwae_k_of_the_same_draws():
+    # The step's loss with importance_samples=k is -log (1/k) sum_i w_i,
+    # the same log weights `estimators.log_weights` gives for the same eps.
+    from tfgen.models import estimators
+
+    x = _binary(5, (8, 8, 1))
+    model = tfgen.VAE((8, 8, 1), importance_samples=3, **TINY)
+    eps = np.random.default_rng(1).standard_normal((3, 5, 4)).astype("float32")
+    loss, log_px, kl = model._iwae_terms(x, eps, 1.0, False)
+    log_w = estimators.log_weights(model, x, eps).numpy().astype("float64")
+    np.testing.assert_allclose(
+        -np.asarray(loss), logsumexp(log_w, axis=0) - math.log(3), rtol=1e-5
+    )
+    z_free = model.decoder_log_prob(
+        model.posterior_params(x)[0] + model.posterior_params(x)[1] * eps, x
+    )
+    np.testing.assert_allclose(log_px, np.mean(z_free, axis=0), rtol=1e-5)
+    # With the warm-up weight at 0 the bound only sees log p(x|z).
+    loss0, _, _ = model._iwae_terms(x, eps, 0.0, False)
+    np.testing.assert_allclose(
+        -np.asarray(loss0), logsumexp(z_free, axis=0) - math.log(3), rtol=1e-5
+    )
+
+
+def test_iwae_training_fits_and_tracks_minus_the_bound():
+    x = _binary(16, (8, 8, 1))
+    model = tfgen.VAE((8, 8, 1), importance_samples=5, **TINY)
+    assert model.get_config()["importance_samples"] == 5
+    _trained(model, x, steps=15)
+    logs = model.evaluate(x, batch_size=16, verbose=0, return_dict=True)
+    # -IWAE_5 <= -ELBO on the same draws; the tracked elbo uses the draws'
+    # mean log p(x|z) and the analytic KL.
+    assert logs["loss"] <= -logs["elbo"] + 1.0
+    assert logs["elbo"] == pytest.approx(-logs["reconstruction"] - logs["kl"])
+    history = model.history.history["loss"]
+    assert history[-1] < history[0]
+    with pytest.raises(ValueError, match="importance_samples"):
+        tfgen.VAE((8, 8, 1), importance_samples=0, **TINY)
+
+
 # ------------------------------------------------------------------ bad input
 def test_bad_input_raises_clear_errors():
     model = tfgen.VAE((28, 28, 1), **TINY)

@@ -49,7 +49,10 @@ class VAE(GenerativeModel):
     `kl_warmup_steps` optimizer steps. Losses are summed per image and divided
     by the global batch (gradients summed across replicas are global means);
     the trackers `elbo`, `reconstruction` (-E_q log p(x|z)) and `kl` are in
-    nats per image, computed in float32 under any precision policy.
+    nats per image, computed in float32 under any precision policy. With
+    `importance_samples=k > 1` the step instead maximizes IWAE_k (below) over
+    k reparameterized draws per image, and `loss` tracks -IWAE_k (the
+    `elbo` tracker then averages log p(x|z) over the k draws).
 
     Likelihoods work on the discrete levels of the data, so that nats and
     bits/dim compare with the literature: `"bernoulli"` for binary images,
@@ -80,6 +83,10 @@ class VAE(GenerativeModel):
         beta: weight of the KL term (1 is the ELBO; Higgins et al.).
         kl_warmup_steps: optimizer steps over which the KL weight ramps
             linearly from 0 to `beta` (0: no warm-up).
+        importance_samples: k, posterior draws per image in the training
+            bound: 1 trains on the ELBO (the VAE), k > 1 on IWAE_k (the
+            importance weighted autoencoder of Burda et al.; the warm-up
+            weight then scales log p(z) - log q(z|x) in each log weight).
         seed: seed of the model's `keras.random.SeedGenerator`.
         **kwargs: passed to `keras.Model`.
 
@@ -122,6 +129,7 @@ class VAE(GenerativeModel):
         activation="relu",
         beta=1.0,
         kl_warmup_steps=0,
+        importance_samples=1,
         seed=None,
         **kwargs,
     ):
@@ -157,6 +165,9 @@ class VAE(GenerativeModel):
                 f"Received: kl_warmup_steps={kl_warmup_steps!r}"
             )
         self.kl_warmup_steps = int(kl_warmup_steps)
+        self.importance_samples = check_positive_int(
+            importance_samples, "importance_samples"
+        )
         self.seed = seed
         self.num_levels = 2 if likelihood == "bernoulli" else 256
         if "conv" in (encoder, decoder):
@@ -387,33 +398,70 @@ class VAE(GenerativeModel):
         kl = self.analytic_kl(mean, scale)
         return log_px, kl
 
-    def _update_trackers(self, log_px, kl, weight, n):
+    def _update_trackers(self, per_image_loss, log_px, kl, n):
         n = ops.cast(n, "float32")
-        self.loss_tracker.update_state(ops.mean(-log_px + weight * kl), sample_weight=n)
+        self.loss_tracker.update_state(ops.mean(per_image_loss), sample_weight=n)
         self.elbo_tracker.update_state(ops.mean(log_px - kl), sample_weight=n)
         self.reconstruction_tracker.update_state(ops.mean(-log_px), sample_weight=n)
         self.kl_tracker.update_state(ops.mean(kl), sample_weight=n)
         return {m.name: m.result() for m in self.metrics}
 
+    def _draws(self, n):
+        """Standard normal eps of the step: (n, latent_dim) for the ELBO,
+        (k, n, latent_dim) for IWAE_k."""
+        k = self.importance_samples
+        if k == 1:
+            return replica_normal([n, self.latent_dim], self.seed_generator)
+        # Images lead so that replicas slice the global batch's draws.
+        eps = replica_normal([n, k, self.latent_dim], self.seed_generator)
+        return ops.transpose(eps, (1, 0, 2))
+
+    def _iwae_terms(self, x, eps, weight, training, condition=None):
+        """(-IWAE_k per image, E_k log p(x|z), analytic KL) for eps of
+        shape (k, n, latent_dim); `weight` scales log p(z) - log q(z|x)."""
+        mean, scale = self.posterior_params(x, training=training, condition=condition)
+        z = mean + scale * eps
+        log_px = self.decoder_log_prob(z, x, training=training, condition=condition)
+        # log N(z; 0, I) - log N(z; mean, scale): the 2 pi terms cancel.
+        log_ratio = 0.5 * ops.sum(ops.square(eps) - ops.square(z), axis=-1) + ops.sum(
+            ops.log(scale), axis=-1
+        )
+        log_w = log_px + weight * log_ratio
+        k = float(self.importance_samples)
+        bound = ops.logsumexp(log_w, axis=0) - np.log(k).astype("float32")
+        return -bound, ops.mean(log_px, axis=0), self.analytic_kl(mean, scale)
+
+    def _step_terms(self, x, levels, eps, weight, training, condition):
+        """(per-image loss, log p(x|z), KL) of the training bound."""
+        if self.importance_samples > 1:
+            return self._iwae_terms(x, eps, weight, training, condition)
+        log_px, kl = self._elbo_terms(x, levels, eps, training, condition)
+        return -log_px + weight * kl, log_px, kl
+
     def train_step(self, data):
         x, levels, condition = self._unpack(data)
         n = ops.shape(x)[0]
-        eps = replica_normal([n, self.latent_dim], self.seed_generator)
+        eps = self._draws(n)
         weight = self.kl_weight()
 
         def loss():
-            log_px, kl = self._elbo_terms(x, levels, eps, True, condition)
-            return -log_px + weight * kl, (log_px, kl)
+            per_image, log_px, kl = self._step_terms(
+                x, levels, eps, weight, True, condition
+            )
+            return per_image, (log_px, kl)
 
-        _, (log_px, kl) = minimize(loss, (self.optimizer, self.trainable_variables))
-        return self._update_trackers(log_px, kl, weight, n)
+        per_image, (log_px, kl) = minimize(
+            loss, (self.optimizer, self.trainable_variables)
+        )
+        return self._update_trackers(per_image, log_px, kl, n)
 
     def test_step(self, data):
         x, levels, condition = self._unpack(data)
         n = ops.shape(x)[0]
-        eps = replica_normal([n, self.latent_dim], self.seed_generator)
-        log_px, kl = self._elbo_terms(x, levels, eps, False, condition)
-        return self._update_trackers(log_px, kl, self.kl_weight(), n)
+        per_image, log_px, kl = self._step_terms(
+            x, levels, self._draws(n), self.kl_weight(), False, condition
+        )
+        return self._update_trackers(per_image, log_px, kl, n)
 
     # -------------------------------------------------------------- likelihood
     def decoder_log_prob(self, z, x, training=False, condition=None):
@@ -673,6 +721,7 @@ class VAE(GenerativeModel):
             activation=self.activation,
             beta=self.beta,
             kl_warmup_steps=self.kl_warmup_steps,
+            importance_samples=self.importance_samples,
             seed=self.seed,
         )
         return config
