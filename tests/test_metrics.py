@@ -333,6 +333,35 @@ def test_bilinear_resize_matrix_matches_torch_formula():
     np.testing.assert_allclose(m.sum(axis=1), 1.0, rtol=1e-6)
 
 
+@pytest.mark.parametrize("strides,padding", [(1, "valid"), (2, "valid"), (1, "same")])
+def test_conv_bn_is_relu_of_the_normalized_convolution(strides, padding):
+    # By hand: relu((conv(x) - mean) / sqrt(var + eps) + beta), the unit of
+    # TF's graph, though the layer folds the norm into its kernel and bias.
+    rng = np.random.default_rng(0)
+    unit = inception.ConvBN(4, 3, strides=strides, padding=padding)
+    unit.build((None, 7, 7, 2))
+    kernel = rng.normal(size=(3, 3, 2, 4)).astype("float32")
+    beta, mean = rng.normal(size=(2, 4)).astype("float32")
+    var = rng.uniform(0.1, 2.0, 4).astype("float32")
+    for weight, value in zip(
+        (unit.kernel, unit.beta, unit.moving_mean, unit.moving_variance),
+        (kernel, beta, mean, var),
+    ):
+        weight.assign(value)
+    x = rng.normal(size=(2, 7, 7, 2)).astype("float32")
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0))) if padding == "same" else x
+    size = (padded.shape[1] - 3) // strides + 1
+    conv = np.zeros((2, size, size, 4))
+    for i in range(size):
+        for j in range(size):
+            patch = padded[
+                :, i * strides : i * strides + 3, j * strides : j * strides + 3
+            ]
+            conv[:, i, j] = np.einsum("nhwc,hwcf->nf", patch, kernel)
+    expected = np.maximum((conv - mean) / np.sqrt(var + inception.BN_EPSILON) + beta, 0)
+    np.testing.assert_allclose(np.asarray(unit(x)), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_inception_structure():
     keras.utils.set_random_seed(0)
     net = metrics.FIDInceptionV3()

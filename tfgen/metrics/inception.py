@@ -28,6 +28,7 @@ import re
 import h5py
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import layers, ops
 
 from tfgen import downloads, files
@@ -167,11 +168,14 @@ class ConvBN(layers.Layer):
         )
 
     def call(self, x):
-        x = ops.conv(x, self.kernel, strides=self.strides, padding=self.padding)
-        # Folded as torch folds it on CPU: x * a + b per channel.
-        a = ops.rsqrt(self.moving_variance + self.epsilon)
+        # Batch norm folded into the kernel and a bias: conv, BiasAdd and
+        # Relu are the pattern TF's graph optimizer fuses into one oneDNN
+        # convolution, where scaling the conv's output costs two more
+        # passes over every feature map.
+        a = tf.math.rsqrt(self.moving_variance + self.epsilon)
         b = self.beta - self.moving_mean * a
-        return ops.relu(x * a + b)
+        x = tf.nn.conv2d(x, self.kernel * a, self.strides, self.padding.upper())
+        return tf.nn.relu(tf.nn.bias_add(x, b))
 
     def compute_output_shape(self, input_shape):
         n, h, w, _ = input_shape
