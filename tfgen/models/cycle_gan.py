@@ -6,6 +6,7 @@ from keras import layers, ops
 
 from tfgen.layers import ImagePool, ReflectionPadding2D
 from tfgen.models.base import GenerativeModel
+from tfgen.models.diff_augment import check_policy, diff_augment
 from tfgen.models.train_core import (
     LinearDecay,
     build_optimizers,
@@ -71,6 +72,11 @@ class CycleGAN(GenerativeModel):
     ```
 
     The discriminators train on `ImagePool` histories of generated images.
+    With `diff_augment`, every image a discriminator sees (real, pooled or
+    fresh fake, in both networks' steps) is DiffAugmented first: at 32x32 a
+    3-layer PatchGAN's 70-pixel receptive field covers the whole image, so
+    its patches are whole images and, without augmentation, it can memorise
+    a few thousand training images instead of learning the domain.
     `train_step` takes `(a, b)` batches of unpaired images in [0, 1] (see
     `tfgen.data.load_unpaired`) and updates the four networks with four
     optimizers, which `compile` builds on their variables (so the model
@@ -89,7 +95,10 @@ class CycleGAN(GenerativeModel):
         cycle_weight: lambda, 10 in the paper.
         identity_weight: identity loss weight relative to lambda (0.5).
         pool_size: images in each discriminator's history pool (50).
-        seed: seed of the pools' random draws.
+        diff_augment: a DiffAugment policy, e.g. `"translation,cutout"`
+            (`tfgen.models.diff_augment`, Zhao et al.), applied to every
+            discriminator input; None (the paper) for none.
+        seed: seed of the pools' and the augmentation's random draws.
         **kwargs: passed to `keras.Model`.
 
     Example:
@@ -109,7 +118,9 @@ class CycleGAN(GenerativeModel):
         Cycle-Consistent Adversarial Networks, arXiv 1703.10593;
         Mao et al., Least Squares GANs, arXiv 1611.04076;
         Johnson et al., Perceptual Losses for Real-Time Style Transfer,
-        arXiv 1603.08155.
+        arXiv 1603.08155;
+        Zhao et al., Differentiable Augmentation for Data-Efficient GAN
+        Training, arXiv 2006.10738.
     """
 
     default_optimizer = {"learning_rate": 2e-4, "beta_1": 0.5, "beta_2": 0.999}
@@ -124,6 +135,7 @@ class CycleGAN(GenerativeModel):
         cycle_weight=10.0,
         identity_weight=0.5,
         pool_size=50,
+        diff_augment=None,
         seed=None,
         **kwargs,
     ):
@@ -152,6 +164,8 @@ class CycleGAN(GenerativeModel):
         self.cycle_weight = float(cycle_weight)
         self.identity_weight = float(identity_weight)
         self.pool_size = int(pool_size)
+        policy = check_policy(diff_augment)
+        self.diff_augment = ",".join(policy) if policy else None
         self.seed = seed
         self.generator_ab = self.build_generator("generator_ab")
         self.generator_ba = self.build_generator("generator_ba")
@@ -162,6 +176,11 @@ class CycleGAN(GenerativeModel):
         self.pool_b = ImagePool(pool_size, seed=pool_seeds[1], name="pool_b")
         self.pool_a.build((None, *self.image_shape))
         self.pool_b.build((None, *self.image_shape))
+        if self.diff_augment is not None:
+            # Only with a policy, so the paper's model keeps its variables.
+            self.augment_seed = keras.random.SeedGenerator(
+                None if seed is None else seed + 2
+            )
         self.trackers = {
             name: keras.metrics.Mean(name=name)
             for name in (
@@ -278,12 +297,20 @@ class CycleGAN(GenerativeModel):
         b = check_image_batch(b, self.image_shape, name="domain B images")
         return a * 2.0 - 1.0, b * 2.0 - 1.0
 
+    def _augment(self, images):
+        """Images as a discriminator sees them: DiffAugmented if asked."""
+        if self.diff_augment is None:
+            return images
+        return diff_augment(images, self.diff_augment, self.augment_seed)
+
     def _generator_losses(self, a, b):
         fake_b = self.generator_ab(a, training=True)
         fake_a = self.generator_ba(b, training=True)
         adversarial = least_squares_loss(
-            self.discriminator_b(fake_b, training=True), 1.0
-        ) + least_squares_loss(self.discriminator_a(fake_a, training=True), 1.0)
+            self.discriminator_b(self._augment(fake_b), training=True), 1.0
+        ) + least_squares_loss(
+            self.discriminator_a(self._augment(fake_a), training=True), 1.0
+        )
         cycle = cycle_loss(
             a, self.generator_ba(fake_b, training=True), self.cycle_weight
         ) + cycle_loss(b, self.generator_ab(fake_a, training=True), self.cycle_weight)
@@ -299,8 +326,12 @@ class CycleGAN(GenerativeModel):
     def _discriminator_step(self, discriminator, optimizer, real, fake):
         def loss():
             per_example = 0.5 * (
-                least_squares_loss(discriminator(real, training=True), 1.0)
-                + least_squares_loss(discriminator(fake, training=True), 0.0)
+                least_squares_loss(
+                    discriminator(self._augment(real), training=True), 1.0
+                )
+                + least_squares_loss(
+                    discriminator(self._augment(fake), training=True), 0.0
+                )
             )
             return per_example, None
 
@@ -413,6 +444,7 @@ class CycleGAN(GenerativeModel):
             cycle_weight=self.cycle_weight,
             identity_weight=self.identity_weight,
             pool_size=self.pool_size,
+            diff_augment=self.diff_augment,
             seed=self.seed,
         )
         return config
