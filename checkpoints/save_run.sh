@@ -13,7 +13,7 @@ ck, run, recipe = os.environ["CK"], os.environ["RUN"], os.environ["RECIPE"]
 wall = json.load(open(f"{ck}/wall_clock.json"))
 meta = json.load(open(f"{ck}/training_metadata.json"))
 rows = list(csv.DictReader(open(f"{ck}/history.csv")))
-json.dump({
+progress = {
     "run": run,
     "recipe": recipe,
     "epochs_done": wall["epochs"],
@@ -21,10 +21,13 @@ json.dump({
     "resume_epoch_in_checkpoint": meta["epoch"] + 1,
     "sessions": int(os.environ.get("SESSIONS", "1")),
     "cpu_hours": round(wall["seconds"] / 3600.0, 2),
-    "hardware": "one core of a 2-core AMD EPYC (taskset -c 1, 1 TF thread), mixed_bfloat16",
-    "train_nll_per_epoch_nats": [round(float(r["nll"]), 3) for r in rows],
-    "val_nll_per_epoch_nats": [round(float(r["val_nll"]), 3) for r in rows if r.get("val_nll") not in (None, "", "NA")],
-    "note": "training- and validation-split NLL of the live weights, as logged by fit; the test NLL is measured at export with the weight average",
-}, open(f"{ck}/progress.json", "w"), indent=1)
+    "hardware": os.environ.get("HARDWARE", "one core of a 2-core AMD EPYC (taskset -c 1, 1 TF thread)"),
+    "last_epoch": {k: v for k, v in rows[-1].items()} if rows else {},
+    "note": "the curves are in history.csv (live weights, as logged by fit); test metrics are measured at export with the weight average",
+}
+if rows and "nll" in rows[0]:
+    progress["train_nll_per_epoch_nats"] = [round(float(r["nll"]), 3) for r in rows]
+    progress["val_nll_per_epoch_nats"] = [round(float(r["val_nll"]), 3) for r in rows if r.get("val_nll") not in (None, "", "NA")]
+json.dump(progress, open(f"{ck}/progress.json", "w"), indent=1)
 print(open(f"{ck}/progress.json").read())
 PY
