@@ -46,7 +46,7 @@ from tensorflow_probability import distributions as tfd
 from tfgen.progress import batch_starts
 from tfgen.validation import check_positive_int
 
-__all__ = ["elbo", "iwae_bound", "log_weights"]
+__all__ = ["elbo", "iwae_bound", "log_prior_ratio", "log_weights"]
 
 
 def log_weights(model, x, eps):
@@ -71,13 +71,25 @@ def log_weights(model, x, eps):
     return _compiled_log_weights(model)(model, x, mean, scale, eps)
 
 
+def log_prior_ratio(model, mean, scale, z):
+    """log p(z) - log q(z|x) for the posterior N(mean, diag(scale^2)): the
+    part of a log weight that does not involve the decoder.
+
+    Args:
+        model: a model with the latent-variable interface (its `prior()`).
+        mean, scale: float32 (n, latent_dim), the posterior's parameters.
+        z: latents (..., n, latent_dim).
+
+    Returns:
+        float32 tensor (..., n), in nats.
+    """
+    posterior = tfd.MultivariateNormalDiag(loc=mean, scale_diag=scale)
+    return model.prior().log_prob(z) - posterior.log_prob(z)
+
+
 def _log_weights(model, x, mean, scale, eps):
     z = mean + scale * eps
-    posterior = tfd.MultivariateNormalDiag(loc=mean, scale_diag=scale)
-    log_q = posterior.log_prob(z)
-    log_prior = model.prior().log_prob(z)
-    log_px = model.decoder_log_prob(z, x)
-    return log_px + log_prior - log_q
+    return model.decoder_log_prob(z, x) + log_prior_ratio(model, mean, scale, z)
 
 
 # One compiled `_log_weights` per model (traced once per input shape), which

@@ -422,11 +422,7 @@ class VAE(GenerativeModel):
         mean, scale = self.posterior_params(x, training=training, condition=condition)
         z = mean + scale * eps
         log_px = self.decoder_log_prob(z, x, training=training, condition=condition)
-        # log N(z; 0, I) - log N(z; mean, scale): the 2 pi terms cancel.
-        log_ratio = 0.5 * ops.sum(ops.square(eps) - ops.square(z), axis=-1) + ops.sum(
-            ops.log(scale), axis=-1
-        )
-        log_w = log_px + weight * log_ratio
+        log_w = log_px + weight * estimators.log_prior_ratio(self, mean, scale, z)
         k = float(self.importance_samples)
         bound = ops.logsumexp(log_w, axis=0) - np.log(k).astype("float32")
         return -bound, ops.mean(log_px, axis=0), self.analytic_kl(mean, scale)
