@@ -96,6 +96,92 @@ def test_shuffle_is_seeded(fake_data_dir):
     assert not np.array_equal(order(3), order(4))
 
 
+def _stream(ds, batches):
+    return np.concatenate([b.numpy() for b in ds.take(batches)])
+
+
+@pytest.mark.parametrize("binarize", [None, "dynamic"])
+def test_a_stream_started_at_epoch_k_continues_an_interrupted_one(
+    fake_data_dir, binarize
+):
+    """A resumed run's data: epoch k of a seeded, repeated stream depends on
+    (seed, k) alone, so `first_epoch=k` gives exactly the images (order and
+    binarization noise) that epochs k, k+1, ... of the whole stream hold."""
+    n = len(data.load_arrays("mnist", data_dir=fake_data_dir)[0])
+
+    def stream(first_epoch, batches):
+        ds = data.load(
+            "mnist",
+            data_dir=fake_data_dir,
+            binarize=binarize,
+            shuffle=True,
+            seed=5,
+            repeat=True,
+            batch_size=n // 2,
+            first_epoch=first_epoch,
+        )
+        return _stream(ds, batches)
+
+    whole = stream(0, 8)
+    np.testing.assert_array_equal(stream(2, 4), whole[2 * n :])
+    epochs = whole.reshape(4, n, -1)
+    # Every epoch is a permutation of the data, and no two are the same order.
+    if binarize is None:
+        x, _ = data.load_arrays("mnist", data_dir=fake_data_dir)
+        flat = x.reshape(n, -1).astype("float32") / 255.0
+        for epoch in epochs:
+            assert sorted(map(bytes, epoch)) == sorted(map(bytes, flat))
+    assert not np.array_equal(epochs[0], epochs[1])
+
+
+def test_an_unpaired_stream_started_at_epoch_k_continues_an_interrupted_one():
+    """Domains of 6 and 4 images: an epoch is 6 pairs, so the smaller domain
+    is part-way through its own epoch where epoch 1 starts."""
+    a = (np.arange(6, dtype=np.uint8) * 40).reshape(6, 1, 1, 1)
+    b = (np.arange(4, dtype=np.uint8) * 60).reshape(4, 1, 1, 1)
+
+    def pairs(first_epoch, batches):
+        ds = data.load_unpaired(
+            a,
+            b,
+            batch_size=3,
+            shuffle=True,
+            seed=1,
+            repeat=True,
+            first_epoch=first_epoch,
+        )
+        return [
+            np.concatenate(side) for side in zip(*(list(p) for p in ds.take(batches)))
+        ]
+
+    whole_a, whole_b = pairs(0, 6)
+    later_a, later_b = pairs(1, 4)
+    np.testing.assert_array_equal(later_a, whole_a[6:])
+    np.testing.assert_array_equal(later_b, whole_b[6:])
+    # The finite dataset still reshuffles on every pass.
+    finite = data.load_unpaired(a, b, batch_size=6, shuffle=True, seed=1)
+    first_pass, second_pass = (next(iter(finite))[0].numpy() for _ in range(2))
+    assert not np.array_equal(first_pass, second_pass)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"first_epoch": 1, "seed": 0}, ValueError, "needs repeat=True and a seed"),
+        (
+            {"first_epoch": 1, "repeat": True},
+            ValueError,
+            "needs repeat=True and a seed",
+        ),
+        ({"first_epoch": -1, "repeat": True, "seed": 0}, ValueError, ">= 0"),
+        ({"first_epoch": 1.5, "repeat": True, "seed": 0}, TypeError, "must be an int"),
+    ],
+)
+def test_first_epoch_is_checked(fake_data_dir, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        data.load("mnist", data_dir=fake_data_dir, **kwargs)
+
+
 def test_env_var_data_dir(fake_data_dir, monkeypatch):
     monkeypatch.setenv("TFGEN_DATA_DIR", fake_data_dir)
     x, _ = data.load_arrays("fashion_mnist", "test")

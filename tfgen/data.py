@@ -374,6 +374,7 @@ def load(
     prefetch=True,
     download=False,
     tfds_data_dir=None,
+    first_epoch=0,
 ):
     """Returns a `tf.data.Dataset` of images (or `(images, labels)`).
 
@@ -391,10 +392,15 @@ def load(
         labels: yield `(image, label)` pairs.
         batch_size, shuffle, seed, drop_remainder, repeat, prefetch: the
             usual `tf.data` options; `seed` makes shuffling and dynamic
-            binarization deterministic.
+            binarization deterministic. With `repeat=True` and a `seed`,
+            epoch k's order and binarization noise depend on `(seed, k)`
+            alone, so a stream started at `first_epoch=k` continues an
+            interrupted one exactly.
         download: fetch a missing built-in dataset from its canonical
             source into `data_dir` first (see `download`).
         tfds_data_dir: tensorflow-datasets' data dir.
+        first_epoch: the epoch the repeated stream starts at (a resumed
+            run's); needs `repeat=True` and a `seed`.
 
     Example:
 
@@ -428,11 +434,17 @@ def load(
         x = x * np.uint8(255)
     levels = 2 if (binarize or binary_source) else int(num_levels)
 
-    ds = tf.data.Dataset.from_tensor_slices((x, y) if labels else x)
-    if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
+    first_epoch = _check_first_epoch(first_epoch, repeat, seed)
+    if repeat and seed is not None:
+        ds = _epoch_stream(x, y if labels else None, shuffle, seed, first_epoch)
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((x, y) if labels else x)
+        if shuffle:
+            ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
+        seeds = tf.data.Dataset.random(seed=seed).batch(2)
+        ds = tf.data.Dataset.zip((ds, seeds))
 
     def convert(image, step_seed):
         image = tf.cast(image, tf.float32) / 255.0
@@ -449,8 +461,6 @@ def load(
             image = tf.cast(tf.round(image * (levels - 1)), tf.int32)
         return image
 
-    seeds = tf.data.Dataset.random(seed=seed).batch(2)
-    ds = tf.data.Dataset.zip((ds, seeds))
     if labels:
         ds = ds.map(
             lambda xy, s: (convert(xy[0], s), xy[1]),
@@ -467,6 +477,57 @@ def load(
     if prefetch:
         ds = ds.prefetch(tf.data.AUTOTUNE)
     return ds
+
+
+def _check_first_epoch(first_epoch, repeat, seed):
+    if isinstance(first_epoch, bool) or not isinstance(first_epoch, (int, np.integer)):
+        raise TypeError(
+            f"`first_epoch` must be an int. Received: first_epoch={first_epoch!r}"
+        )
+    if first_epoch < 0:
+        raise ValueError(
+            f"`first_epoch` must be >= 0. Received: first_epoch={first_epoch}"
+        )
+    if first_epoch and (not repeat or seed is None):
+        raise ValueError(
+            "`first_epoch` starts a seeded, repeated stream; it needs repeat=True "
+            f"and a seed. Received: first_epoch={first_epoch}, repeat={repeat}, "
+            f"seed={seed}"
+        )
+    return int(first_epoch)
+
+
+def _epoch_stream(x, y, shuffle, seed, first_epoch):
+    """`(element, noise seed)` pairs of epochs `first_epoch, first_epoch + 1,
+    ...` of `x` (and `y`), each epoch a function of `(seed, epoch)` only:
+    a resumed run sees the order and noise an uninterrupted one would have.
+    Only indices pass through the stream; images are gathered at the end."""
+    n = len(x)
+    seed = int(seed)
+
+    def epoch_indices(epoch):
+        indices = tf.range(n, dtype=tf.int64)
+        if shuffle:
+            indices = tf.random.experimental.stateless_shuffle(
+                indices, seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+            )
+        positions = epoch * n + tf.range(n, dtype=tf.int64)
+        return tf.data.Dataset.from_tensor_slices((indices, positions))
+
+    stream = tf.data.Dataset.counter(start=first_epoch, dtype=tf.int64).flat_map(
+        epoch_indices
+    )
+    images = tf.constant(x)
+    targets = None if y is None else tf.constant(y)
+
+    def gather(index, position):
+        element = tf.gather(images, index)
+        if targets is not None:
+            element = (element, tf.gather(targets, index))
+        # The noise seed of the element at this place of the stream.
+        return element, tf.stack([tf.constant(seed, tf.int64), position])
+
+    return stream.map(gather)
 
 
 def _class_id(dataset, cls):
@@ -542,6 +603,8 @@ def load_unpaired(
     prefetch=True,
     download=False,
     tfds_data_dir=None,
+    repeat=False,
+    first_epoch=0,
 ):
     """A `tf.data.Dataset` of `(a, b)` pairs of unpaired images in [0, 1].
 
@@ -556,6 +619,8 @@ def load_unpaired(
         data_dir, download, tfds_data_dir: see `load`.
         batch_size, shuffle, seed, drop_remainder, prefetch: the usual
             `tf.data` options.
+        repeat, first_epoch: see `load`; with `repeat=True` and a `seed`,
+            epoch k's pairs depend on `(seed, k)` alone.
 
     Example:
 
@@ -577,13 +642,30 @@ def load_unpaired(
     for domain, x in zip((domain_a, domain_b), arrays):
         if not len(x):
             raise ValueError(f"Domain {domain!r} has no images in split {split!r}.")
+    first_epoch = _check_first_epoch(first_epoch, repeat, seed)
     length = max(len(x) for x in arrays)
     seeds = (None, None) if seed is None else (seed, seed + 1)
-    sides = [
-        load(x, shuffle=shuffle, seed=s, repeat=True, prefetch=False)
-        for x, s in zip(arrays, seeds)
-    ]
-    ds = tf.data.Dataset.zip(tuple(sides)).take(length)
+    sides = []
+    for x, s in zip(arrays, seeds):
+        if repeat:
+            # Where this side's own epochs stand after `first_epoch` epochs
+            # of `length` pairs (the smaller domain cycles faster).
+            side_epoch, offset = divmod(first_epoch * length, len(x))
+            side = load(
+                x,
+                shuffle=shuffle,
+                seed=s,
+                repeat=True,
+                prefetch=False,
+                first_epoch=side_epoch if s is not None else 0,
+            ).skip(offset)
+        else:
+            # Each pass over the finite side reshuffles it.
+            side = load(x, shuffle=shuffle, seed=s, prefetch=False).repeat()
+        sides.append(side)
+    ds = tf.data.Dataset.zip(tuple(sides))
+    if not repeat:
+        ds = ds.take(length)
     if batch_size:
         ds = ds.batch(int(batch_size), drop_remainder=drop_remainder)
     if prefetch:

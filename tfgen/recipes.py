@@ -166,7 +166,7 @@ def run(
         )
     # Two-domain recipes (CycleGAN) name `domain_a` and `domain_b`.
     loader = data.load_unpaired if "domain_a" in spec.dataset else data.load
-    dataset = loader(
+    options = dict(
         data_dir=data_dir,
         batch_size=spec.batch_size,
         shuffle=True,
@@ -174,6 +174,19 @@ def run(
         drop_remainder=True,
         **spec.dataset,
     )
+    if steps_per_epoch is None:
+        steps_per_epoch = int(loader(prefetch=False, **options).cardinality())
+        if steps_per_epoch < 1:
+            raise ValueError(
+                f"The dataset {spec.dataset} holds fewer than one batch of "
+                f"{spec.batch_size} images."
+            )
+
+    def dataset(first_epoch):
+        # Epoch k's order depends on (seed, k) alone: a resumed run goes on
+        # with the data an uninterrupted one would have seen.
+        return loader(repeat=True, first_epoch=first_epoch, **options)
+
     validation = None
     if spec.validation:
         validation = data.load(

@@ -156,6 +156,18 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         super().__init__(backup_dir, *args, **kwargs)
         # Epochs held by the newest checkpoint written or resumed from.
         self.saved_epoch = None
+        # `(epoch or None,)` once `restore` has loaded a checkpoint before
+        # `fit`, for its `on_train_begin`.
+        self._restored = None
+
+    def restore(self, model):
+        """Loads the newest usable checkpoint into `model` now, before
+        `fit` (which then resumes from it without loading it again), and
+        returns the epochs it holds (0 when there is none): the epoch a
+        resumed run's data stream must start at."""
+        self.set_model(model)
+        self._restored = (self._load_checkpoint(),)
+        return self._restored[0] or 0
 
     def _save_model(self):
         check_finite_weights(
@@ -260,6 +272,17 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         )
 
     def on_train_begin(self, logs=None):
+        restored, self._restored = self._restored, None
+        epoch = restored[0] if restored else self._load_checkpoint()
+        if epoch is not None:
+            self.model._initial_epoch = epoch
+            self._current_epoch = epoch
+            self.saved_epoch = epoch
+            self._say_resumed(epoch)
+
+    def _load_checkpoint(self):
+        """Loads the newest usable checkpoint; returns its epoch, or None
+        when there is none."""
         if not self.model.built:
             raise ValueError(
                 "AtomicBackupAndRestore needs a built model before `fit()`. "
@@ -296,13 +319,9 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                     f"The latest checkpoint in {self.backup_dir} cannot be used "
                     f"({failures[0]}); resuming from the previous one, after "
                     f"epoch {epoch}.",
-                    stacklevel=2,
+                    stacklevel=3,
                 )
-            self.model._initial_epoch = epoch
-            self._current_epoch = epoch
-            self.saved_epoch = epoch
-            self._say_resumed(epoch)
-            return
+            return epoch
         if failures:
             raise ValueError(
                 f"No checkpoint in {self.backup_dir} can be resumed from: "
@@ -310,6 +329,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                 "the sha256 in its training_metadata.json and are finite. Move the "
                 "folder away to train from the start."
             )
+        return None
 
 
 class StopOnNonFinite(keras.callbacks.Callback):
@@ -580,7 +600,11 @@ def train(
         model: a callable that returns an uncompiled model (it is called
             under the strategy's scope and the precision policy), or a
             model already built under them.
-        dataset: a `tf.data.Dataset` of global batches.
+        dataset: a `tf.data.Dataset` of global batches, or a function of
+            the first epoch to train that returns one (a repeated stream,
+            e.g. `tfgen.data.load(..., repeat=True, first_epoch=e)`, with
+            `steps_per_epoch`): it is called after the checkpoint is
+            restored, so that a resumed run continues the data order.
         epochs: total epochs; a resumed run stops at the same total.
         output_dir: folder for checkpoints, logs and sample grids; `None`
             trains without them.
@@ -645,6 +669,10 @@ def train(
             )
     # The user's callbacks see each epoch after it is checkpointed and logged.
     cbs += list(callbacks or [])
+    if callable(dataset):
+        # The stream starts at the epoch the checkpoint holds, so a resumed
+        # run sees the data an uninterrupted one would have.
+        dataset = dataset(backup.restore(model) if backup is not None else 0)
     multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
     if multi_worker and validation_data is not None:
         raise ValueError(
@@ -694,6 +722,8 @@ def _fit_multi_worker(
                 "An infinite or unknown-length dataset needs `steps_per_epoch`. "
                 f"Received: steps_per_epoch=None with cardinality {steps_per_epoch}"
             )
+    infinite = int(dataset.cardinality()) == tf.data.INFINITE_CARDINALITY
+    iterator = None
     distributed = strategy.experimental_distribute_dataset(dataset)
     step = tf.function(model.train_step)
     cb_list = keras.callbacks.CallbackList(
@@ -713,7 +743,9 @@ def _fit_multi_worker(
         for metric in model.metrics:
             metric.reset_state()
         cb_list.on_epoch_begin(epoch)
-        iterator = iter(distributed)
+        if iterator is None or not infinite:
+            # A repeated stream goes on across epochs, as in Keras' fit.
+            iterator = iter(distributed)
         for batch in range(steps_per_epoch):
             cb_list.on_train_batch_begin(batch)
             strategy.run(step, args=(next(iterator),))
