@@ -43,3 +43,18 @@ def test_replace_metrics_keeps_records_of_other_protocols(tmp_path):
     reporting.replace_metrics(str(path), [fid(41.0, "cifar10:train", 50000)])
     values = [m["value"] for m in json.loads(path.read_text())["metrics"]]
     assert values == [46.0, 41.0]  # the rerun replaced only its own protocol
+
+
+def test_replace_metrics_names_the_weights_measured(tmp_path):
+    """Each new record carries the sha256 of the entry's weights; the
+    caller's record is not changed in place."""
+    path = tmp_path / "entry.json"
+    path.write_text(json.dumps({"sha256": "ab" * 32, "metrics": []}))
+    record = {"name": "fid", "value": 5, "protocol": {"n_gen": 10}}
+    reporting.replace_metrics(str(path), [record, {"name": "is", "value": 9}])
+    written = json.loads(path.read_text())["metrics"]
+    assert [m["protocol"] for m in written] == [
+        {"n_gen": 10, "model_sha256": "ab" * 32},
+        {"model_sha256": "ab" * 32},
+    ]
+    assert record["protocol"] == {"n_gen": 10}

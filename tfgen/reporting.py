@@ -54,6 +54,14 @@ def write_section(path, section, start_mark, end_mark, header="# Benchmark resul
         f.write(text)
 
 
+def _stamped(record, model_sha256):
+    if not model_sha256:
+        return record
+    protocol = record.get("protocol")
+    protocol = dict(protocol) if isinstance(protocol, dict) else {}
+    return {**record, "protocol": {**protocol, "model_sha256": model_sha256}}
+
+
 def _same_protocol(old, new):
     # Records of one metric under different protocols (FID-10k against the
     # test split, FID-50k against train) answer different questions: both
@@ -70,9 +78,11 @@ def replace_metrics(entry_path, records):
     """Writes metric records (dicts with a `name`) into a zoo `entry.json`,
     replacing older records of the same name and protocol (the same
     `protocol.reference` and `protocol.n_gen`, where present) and keeping
-    the others."""
+    the others. Each record's protocol gets the sha256 of the entry's
+    weights (`model_sha256`), so a number names the weights it measured."""
     with open(entry_path) as f:
         data = json.load(f)
+    records = [_stamped(record, data.get("sha256")) for record in records]
     kept = [
         m
         for m in data.get("metrics", [])
