@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from tfgen import reporting
 
 
@@ -58,3 +60,17 @@ def test_replace_metrics_names_the_weights_measured(tmp_path):
         {"model_sha256": "ab" * 32},
     ]
     assert record["protocol"] == {"n_gen": 10}
+
+
+@pytest.mark.parametrize(
+    "flags, summary",
+    [
+        ({"avx2", "avx512f", "avx512_bf16"}, "AVX-512, bf16"),
+        ({"avx2", "avx512f", "avx512_bf16", "amx_bf16"}, "AVX-512, AMX bf16"),
+        ({"avx", "avx2", "fma"}, "AVX2, no bf16"),
+        ({"sse2"}, "no AVX2, no bf16"),
+        (set(), "flags unknown"),
+    ],
+)
+def test_cpu_vector_summary(flags, summary):
+    assert reporting.cpu_vector_summary(frozenset(flags)) == summary

@@ -8,6 +8,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import tfgen
 from tfgen import training
@@ -263,6 +264,63 @@ def test_a_resumed_recipe_run_ends_with_the_uninterrupted_weights(
     resumed = run("stopped", 3)
     for a, b in zip(whole.weights, resumed.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
+
+
+_NO_GPU = pytest.mark.skipif(
+    bool(tf.config.list_physical_devices("GPU")),
+    reason="bfloat16 is native on a GPU",
+)
+
+
+@pytest.mark.parametrize(
+    "flags, policy",
+    [
+        ({"avx2", "avx512f", "avx512_bf16"}, "mixed_bfloat16"),
+        ({"avx2", "amx_bf16"}, "mixed_bfloat16"),
+        ({"avx", "avx2", "fma"}, "float32"),
+        (set(), "float32"),
+    ],
+)
+@_NO_GPU
+def test_auto_precision_follows_native_bfloat16(flags, policy, monkeypatch):
+    from tfgen import reporting
+
+    monkeypatch.setattr(reporting, "cpu_flags", lambda: frozenset(flags))
+    assert training.resolve_precision("auto") == policy
+    assert training.resolve_precision("float32") == "float32"
+    with training.precision_policy("auto"):
+        assert keras.config.dtype_policy().name == policy
+
+
+@_NO_GPU
+def test_bfloat16_without_native_support_warns_and_auto_is_recorded(
+    fake_data_dir, tmp_path, monkeypatch
+):
+    from tfgen import recipes, reporting
+
+    monkeypatch.setattr(reporting, "cpu_flags", lambda: frozenset({"avx2"}))
+    build = lambda: tfgen.GAN(image_shape=(4, 4, 1), latent_dim=2, hidden_units=(8,))  # noqa: E731
+    data = np.zeros((4, 4, 4, 1), "float32")
+    with pytest.warns(UserWarning, match=r"AVX2, no bf16.*precision='auto'"):
+        training.train(build, data, 1, precision="mixed_bfloat16", verbose=0)
+    spec = recipes.RecipeSpec(
+        model="GAN",
+        config={"image_shape": [28, 28, 1], "latent_dim": 2, "hidden_units": [8]},
+        dataset={"name": "mnist", "split": "train"},
+        batch_size=8,
+        precision="auto",
+        sample_every=0,
+    )
+    model = recipes.run(
+        spec,
+        str(tmp_path / "run"),
+        data_dir=fake_data_dir,
+        steps_per_epoch=1,
+        verbose=0,
+    )
+    with open(tmp_path / "run" / "run.json") as f:
+        assert json.load(f)["recipe"]["precision"] == "float32"
+    assert model.dtype_policy.name == "float32"
 
 
 @pytest.mark.parametrize("epochs, steps_per_epoch", [(1, 0), (0, None), (1, -1)])

@@ -25,7 +25,10 @@ __all__ = ["UsageError", "build_parser", "main"]
 _SAMPLERS = ("auto", "cached", "compiled")
 _NAME_HELP = "a zoo name, or a folder given as a path like ./my_model"
 _DATA_DIR_HELP = "folder of <dataset>.npz; default $TFGEN_DATA_DIR"
-_PRECISION_HELP = "Keras dtype policy; default mixed_bfloat16"
+_PRECISION_HELP = (
+    "Keras dtype policy, or 'auto' (mixed_bfloat16 where bfloat16 is native: "
+    "AVX512_BF16/AMX CPUs, GPUs; else float32); default the recipe's"
+)
 
 
 class UsageError(ValueError):

@@ -36,7 +36,8 @@ class RecipeSpec:
             model's defaults.
         compile: other keyword arguments of the model's `compile` (e.g.
             CycleGAN's `decay_steps`).
-        precision: Keras dtype policy.
+        precision: Keras dtype policy; `"auto"`: `"mixed_bfloat16"` where
+            bfloat16 is native, else `"float32"` (the run records which).
         seed: seeds the data order and the initialization.
         sample_kwargs: extra arguments of `model.sample` for the grids.
         name: the zoo entry this recipe produces, if any.
@@ -153,6 +154,8 @@ def run(
     strategy = training.get_strategy(strategy)
     from tfgen import data, models, zoo
 
+    # The run records the policy it trained in, not "auto".
+    spec = spec.replace(precision=training.resolve_precision(spec.precision))
     os.makedirs(output_dir, exist_ok=True)
     with open(os.path.join(output_dir, "run.json"), "w") as f:
         json.dump(
