@@ -234,6 +234,19 @@ def test_every_recipe_runs_one_tiny_step(source, fake_data_dir, tmp_path):
             assert "val_" in f.readline()
 
 
+def _tiny_gan_recipe(**fields):
+    """An MLP GAN on the fake MNIST, no grids."""
+    from tfgen import recipes
+
+    return recipes.RecipeSpec(
+        model="GAN",
+        config={"image_shape": [28, 28, 1], "latent_dim": 2, "hidden_units": [8]},
+        dataset={"name": "mnist", "split": "train"},
+        sample_every=0,
+        **fields,
+    )
+
+
 def test_a_resumed_recipe_run_ends_with_the_uninterrupted_weights(
     fake_data_dir, tmp_path
 ):
@@ -242,14 +255,7 @@ def test_a_resumed_recipe_run_ends_with_the_uninterrupted_weights(
     epochs in one go (before, each rerun replayed epoch 0's order)."""
     from tfgen import recipes
 
-    spec = recipes.RecipeSpec(
-        model="GAN",
-        config={"image_shape": [28, 28, 1], "latent_dim": 2, "hidden_units": [8]},
-        dataset={"name": "mnist", "split": "train"},
-        batch_size=4,
-        precision="float32",
-        sample_every=0,
-    )
+    spec = _tiny_gan_recipe(batch_size=4, precision="float32")
 
     def run(folder, epochs):
         return recipes.run(
@@ -303,14 +309,7 @@ def test_bfloat16_without_native_support_warns_and_auto_is_recorded(
     data = np.zeros((4, 4, 4, 1), "float32")
     with pytest.warns(UserWarning, match=r"AVX2, no bf16.*precision='auto'"):
         training.train(build, data, 1, precision="mixed_bfloat16", verbose=0)
-    spec = recipes.RecipeSpec(
-        model="GAN",
-        config={"image_shape": [28, 28, 1], "latent_dim": 2, "hidden_units": [8]},
-        dataset={"name": "mnist", "split": "train"},
-        batch_size=8,
-        precision="auto",
-        sample_every=0,
-    )
+    spec = _tiny_gan_recipe(batch_size=8, precision="auto")
     model = recipes.run(
         spec,
         str(tmp_path / "run"),
