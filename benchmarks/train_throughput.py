@@ -1,4 +1,5 @@
-"""Training throughput of the DCGAN-CIFAR train step: tfgen vs. a keras-io baseline.
+"""Training throughput of the DCGAN-CIFAR train step: tfgen vs. a keras-io baseline;
+with `--recipes`, each recipe's model in float32 against mixed_bfloat16.
 
 What it measures: images per second through the training steps of
 `model.fit` for one 32x32x3 DCGAN (base_filters=64, latent_dim=100), in four
@@ -41,6 +42,7 @@ on a shared machine:
     TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 taskset -c 0 \\
         python3 benchmarks/train_throughput.py --note "core 1 busy"  # writes RESULTS.md
     python3 benchmarks/train_throughput.py --no-write  # prints only
+    python3 benchmarks/train_throughput.py --recipes all --steps 6 --repeats 2
     python3 benchmarks/train_throughput.py --helpfull  # every flag
 """
 
@@ -376,6 +378,13 @@ def threads_line():
     return "TensorFlow threads: " + ", ".join(parts)
 
 
+flags.DEFINE_list(
+    "recipes",
+    [],
+    "measure these recipes' models instead (recipes/NAME.json or a zoo entry's "
+    "recipe; 'all' for every recipes/*.json): float32 against mixed_bfloat16 "
+    "at each recipe's own batch size, written to their own section",
+)
 flags.DEFINE_integer("batch-size", 64, "images per step", lower_bound=1)
 flags.DEFINE_integer("steps", 50, "steps per timed fit call", lower_bound=1)
 flags.DEFINE_integer(
@@ -393,6 +402,163 @@ common.define_note_flag()
 common.define_output_flags()
 
 
+# ---------------------------------------------------------------- recipes
+RECIPE_MARK_START = "<!-- train_throughput_recipes:start -->"
+RECIPE_MARK_END = "<!-- train_throughput_recipes:end -->"
+RECIPES_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "recipes")
+
+
+def recipe_spec(name):
+    """The RecipeSpec of `recipes/<name>.json`, else of zoo entry `name`."""
+    path = os.path.join(RECIPES_DIR, f"{name}.json")
+    if os.path.isfile(path):
+        return tfgen.recipes.from_file(path)
+    if name in tfgen.zoo.list():
+        return tfgen.recipes.from_zoo(name)
+    known = sorted(f[:-5] for f in os.listdir(RECIPES_DIR) if f.endswith(".json"))
+    raise common.usage_error(
+        f"Unknown recipe {name!r}. Expected one of recipes/*.json {known} or a "
+        "zoo entry"
+    )
+
+
+def recipe_names(values):
+    if values == ["all"]:
+        return sorted(f[:-5] for f in os.listdir(RECIPES_DIR) if f.endswith(".json"))
+    return list(values)
+
+
+def recipe_dataset(spec, pool_batches=4, seed=0):
+    """Endless synthetic batches shaped as the recipe's data: images in
+    [0, 1] (0/1 for binarized sets), `(a, b)` pairs for two-domain recipes,
+    `(image, label)` where the recipe loads labels."""
+    rng = np.random.default_rng(seed)
+    n = pool_batches * spec.batch_size
+    shape = tuple(spec.config["image_shape"])
+
+    def images():
+        x = rng.random((n, *shape), dtype=np.float32)
+        binary = spec.dataset.get("binarize") or spec.dataset.get("name") in (
+            tfgen.data.BINARY_DATASETS
+        )
+        return (x > 0.5).astype(np.float32) if binary else x
+
+    if "domain_a" in spec.dataset:
+        elements = (images(), images())
+    elif spec.dataset.get("labels"):
+        classes = int(spec.config.get("num_classes") or 10)
+        elements = (images(), rng.integers(0, classes, n).astype(np.int32))
+    else:
+        elements = images()
+    return (
+        tf.data.Dataset.from_tensor_slices(elements)
+        .batch(spec.batch_size, drop_remainder=True)
+        .cache()
+        .repeat()
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def build_recipe_model(spec, policy):
+    with precision_policy(policy):
+        model = tfgen.models.get(spec.model)(**spec.config)
+        model.compile(**tfgen.recipes.compile_kwargs(spec))
+    return model
+
+
+def recipe_table(specs, rates):
+    """Per recipe: float32 and mixed_bfloat16 img/s (medians over repeats)
+    and the median per-round ratio bf16 / float32."""
+    lines = [
+        "| Recipe | Model | Batch | float32 img/s | mixed_bfloat16 img/s | "
+        "bf16 / float32 |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for name, spec in specs.items():
+        summary = summarize(
+            {policy: rates[name, policy] for policy in POLICIES}, "float32"
+        )
+        lines.append(
+            f"| `{name}` | {spec.model} | {spec.batch_size} | "
+            f"{summary['float32'][0]:.1f} | {summary['mixed_bfloat16'][0]:.1f} | "
+            f"{summary['mixed_bfloat16'][1]:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
+def measure_recipes(args, argv):
+    """The `--recipes` run: each recipe's model in both precisions, warmed
+    up, then timed in interleaved repeats."""
+    wall_start = time.perf_counter()
+    date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    load = common.load_line()
+    keras.utils.set_random_seed(0)
+    specs = {name: recipe_spec(name) for name in recipe_names(args.recipes)}
+    configs = [(name, policy) for name in specs for policy in POLICIES]
+    models, datasets = {}, {}
+    for name, policy in configs:
+        logging.info("building and warming up %s / %s ...", name, policy)
+        datasets[name] = datasets.get(name) or recipe_dataset(specs[name])
+        models[name, policy] = build_recipe_model(specs[name], policy)
+        models[name, policy].fit(
+            datasets[name],
+            epochs=1,
+            steps_per_epoch=args.warmup,
+            verbose=0,
+            shuffle=False,
+        )
+    rates = {config: [] for config in configs}
+    for r in range(args.repeats):
+        order = configs[r % len(configs) :] + configs[: r % len(configs)]
+        for name, policy in order:
+            steps, _ = timed_fit(
+                models[name, policy], datasets[name], args.steps, args.skip_steps
+            )
+            rates[name, policy].append(images_per_second(specs[name].batch_size, steps))
+        logging.info("repeat %d/%d done", r + 1, args.repeats)
+    wall = time.perf_counter() - wall_start
+    section = "\n".join(
+        [
+            "## Training throughput by recipe: float32 against mixed_bfloat16",
+            "",
+            f"`{common.command_line(__name__, argv)}`",
+            "",
+            f"- Hardware: {common.hardware_line()}",
+            f"- {threads_line()}",
+            f"- {load}",
+            *(f"- Note: {note}" for note in args.note),
+            f"- Date: {date}",
+            "- Each recipe's model, config, optimizers and batch size as the "
+            "recipe gives them (`tfgen.recipes.compile_kwargs`), built under "
+            f"each policy; warm-up: {args.warmup} steps (untimed); timed: "
+            f"{args.repeats} repeats x {args.steps} steps per configuration, "
+            f"interleaved, the first {args.skip_steps} steps of each repeat "
+            "untimed; each step timed from the start to the end of its train "
+            "batch; medians over repeats, the ratio the median of the "
+            "per-round ratios",
+            "- Data: synthetic random batches of the recipe's image shape "
+            "(0/1 for binarized sets; pairs for two-domain recipes), a few "
+            "cached batches cycled, so the input pipeline costs next to nothing",
+            f"- Total wall time of the benchmark run: {wall:.0f} s",
+            "",
+            recipe_table(specs, rates),
+            "",
+            "img/s per repeat: "
+            + "; ".join(
+                f"{name} {policy}: "
+                + ", ".join(f"{x:.1f}" for x in rates[name, policy])
+                for name, policy in configs
+            ),
+            "",
+        ]
+    )
+    print(section)
+    if not args.no_write:
+        write_section(args.output, section, RECIPE_MARK_START, RECIPE_MARK_END)
+        logging.info("wrote section to %s", args.output)
+    return 0
+
+
 def main(argv):
     args = common.script_args(__name__, argv)
     if args.skip_steps >= args.steps:
@@ -402,6 +568,8 @@ def main(argv):
         )
     if not args.no_write:  # it writes: measure this checkout
         common.require_checkout_tfgen()
+    if args.recipes:
+        return measure_recipes(args, argv)
     wall_start = time.perf_counter()
     date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     load = common.load_line()

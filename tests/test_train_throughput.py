@@ -96,3 +96,49 @@ def test_the_recorded_command_leaves_notes_to_the_note_lines(script):
     assert args.note == ["core 1 busy"] and args.steps == 3
     command = common.command_line("train_throughput_benchmark", rest)
     assert command == "python3 benchmarks/train_throughput.py --steps=3"
+
+
+def test_recipe_data_take_each_recipes_shape_and_structure(script):
+    from tfgen import recipes
+
+    def spec(dataset, **config):
+        return recipes.RecipeSpec(
+            model="X",
+            config={"image_shape": [4, 4, 1], **config},
+            dataset=dataset,
+            batch_size=3,
+        )
+
+    binary = next(iter(script.recipe_dataset(spec({"name": "binarized_mnist"}))))
+    assert binary.shape == (3, 4, 4, 1)
+    assert set(np.unique(binary.numpy())) <= {0.0, 1.0}
+    a, b = next(iter(script.recipe_dataset(spec({"domain_a": "x", "domain_b": "y"}))))
+    assert a.shape == b.shape == (3, 4, 4, 1)
+    x, y = next(
+        iter(
+            script.recipe_dataset(
+                spec({"name": "mnist", "labels": True}, num_classes=4)
+            )
+        )
+    )
+    assert x.shape == (3, 4, 4, 1) and y.dtype == "int32"
+    assert 0 <= int(np.min(y)) and int(np.max(y)) < 4
+
+
+def test_recipe_table_reports_medians_and_the_per_round_ratio(script):
+    from tfgen import recipes
+
+    specs = {
+        "r": recipes.RecipeSpec(model="DCGAN", config={}, dataset={}, batch_size=64)
+    }
+    rates = {
+        ("r", "float32"): [100.0, 50.0, 90.0],
+        ("r", "mixed_bfloat16"): [20.0, 10.0, 9.0],
+    }
+    table = script.recipe_table(specs, rates)
+    assert "| `r` | DCGAN | 64 | 90.0 | 10.0 | 0.20x |" in table
+
+
+def test_an_unknown_recipe_is_refused_with_the_known_ones(script):
+    with pytest.raises(app.UsageError, match=r"Unknown recipe 'nope'.*dcgan_mnist"):
+        script.recipe_spec("nope")
