@@ -169,14 +169,16 @@ def measure(entry, args, logits, zoo_dir):
         results += tfgen.metrics.evaluate(model, metrics, features=network, **shared)
     if _is_28_grayscale(entry) and args.classifier != "off":
         if has_classifier(dataset, zoo_dir):
-            logging.info("== %s: fid, is on the %s classifier", entry.name, dataset)
+            logging.info(
+                "== %s: fid, is, classes on the %s classifier", entry.name, dataset
+            )
             network = tfgen.metrics.feature_network(
                 "classifier",
                 classifier=tfgen.metrics.load_classifier(dataset, zoo_dir=zoo_dir),
                 progress=not args.quiet,
             )
             results += tfgen.metrics.evaluate(
-                model, ["fid", "is"], features=network, **shared
+                model, ["fid", "is", "classes"], features=network, **shared
             )
         elif args.classifier == "on":
             raise SystemExit(

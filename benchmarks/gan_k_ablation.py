@@ -215,18 +215,6 @@ def train(k, spec, args, steps, epoch_steps):
 
 
 # ------------------------------------------------------------ measuring
-def class_shares(network, model, args):
-    """The share of each class among the classifier's argmax labels of the
-    samples evaluate measured (same seeds, same batches)."""
-    import numpy as np
-
-    _, logits = network.features(
-        model, num_samples=args.num_samples, seed=args.seed, logits=True
-    )
-    counts = np.bincount(np.argmax(logits, axis=1), minlength=logits.shape[1])
-    return [float(c) / len(logits) for c in counts]
-
-
 def measure(model, reference, args):
     """`{metric name: record}` of the samples and the classifier's class shares."""
     start = time.perf_counter()
@@ -240,9 +228,10 @@ def measure(model, reference, args):
         "classifier", reference=reference, progress=not args.quiet
     )
     results = tfgen.metrics.evaluate(
-        model, ["fid", "is"], features=classifier, **shared
+        model, ["fid", "is", "classes"], features=classifier, **shared
     )
-    shares = class_shares(classifier, model, args)
+    # The classifier's argmax labels of the same samples (one pass).
+    shares = results[-1].protocol["class_shares"]
     if not args.no_inception:
         inception = tfgen.metrics.feature_network(
             "inception",

@@ -571,6 +571,7 @@ def test_benchmark_script_smoke(fid_env, fake_data_dir, tmp_path, capsys):
         "recall",
         "classifier_fd",
         "classifier_score",
+        "classifier_min_class_share",
     ]  # the old fid record was replaced
     for record in written["metrics"]:
         assert PROTOCOL_KEYS <= set(record["protocol"])
@@ -706,3 +707,51 @@ def test_vae_draws_binary_images_against_binary_data():
     assert _default_sample_kwargs(vae, "binarized_mnist", {"mode": "mean"}) == {
         "mode": "mean"
     }
+
+
+def test_class_shares_count_the_argmax_labels(cache, fake_data_dir):
+    """Hand-made: a classifier whose logits are the images' mean level picks
+    class 1 for bright images and 0 for dark ones; a model drawing 3 bright
+    and 9 dark images has shares 0.25 / 0.75 (and 0 for the other eight)."""
+
+    class Network:
+        output_layer = object()
+
+        def __call__(self, levels):
+            mean = keras.ops.mean(keras.ops.reshape(levels, (len(levels), -1)), axis=1)
+            return keras.ops.stack([mean * 0 + 127.5, mean], axis=1)
+
+        def logits(self, features):
+            padding = keras.ops.zeros((len(features), 8))
+            return keras.ops.concatenate([features, padding - 1e9], axis=1)
+
+    class Model:
+        image_shape = (28, 28, 1)
+
+        def sample(self, n, seed=None):
+            first = seed * 4  # batch_size 4: seeds 0, 1, 2 give images 0-11
+            return np.stack(
+                [
+                    np.full((28, 28, 1), 1.0 if i % 4 == 0 else 0.0)
+                    for i in range(first, first + n)
+                ]
+            ).astype("float32")
+
+    network = metrics.FeatureExtractor(Network(), batch_size=4, progress=False)
+    network.name = "toy"
+    network.protocol = {
+        "feature_network": "toy",
+        "feature_dim": 2,
+        "weights_sha256": "cd" * 32,
+        "resize": "none",
+        "input_dtype": "uint8",
+    }
+    (result,) = metrics.evaluate(
+        Model(), "classes", num_samples=12, reference="mnist:train", features=network
+    )
+    assert result.name == "toy_min_class_share" and result.value == 0.0
+    assert result.protocol["class_shares"] == [0.75, 0.25] + [0.0] * 8
+    assert result.protocol["max_class_share"] == 0.75
+    from tfgen.metrics.evaluate import evaluation_plan
+
+    assert evaluation_plan("classes", "mnist:train", features=network) is None

@@ -48,7 +48,11 @@ def test_each_k_takes_k_discriminator_steps_per_generator_step(
         assert all(np.isfinite([run["final_d_loss"], run["final_g_loss"]]))
         assert [len(c) for c in run["loss_curves"].values()] == [2, 2]  # 2 epochs
         assert run["final_d_loss"] == run["loss_curves"]["d_loss"][-1]
-        assert set(run["metrics"]) == {"classifier_fd", "classifier_score"}
+        assert set(run["metrics"]) == {
+            "classifier_fd",
+            "classifier_score",
+            "classifier_min_class_share",
+        }
         score = run["metrics"]["classifier_score"]
         assert 1.0 <= score["value"] <= 10.0
         assert score["protocol"]["n_gen"] == 300

@@ -63,8 +63,11 @@ __all__ = [
 ]
 
 #: Metric names `evaluate` accepts: Fréchet distance, kernel distance,
-#: (Inception / classifier) score, precision and recall.
-METRICS = ("fid", "kid", "is", "pr")
+#: (Inception / classifier) score, precision and recall, and the class
+#: shares of the network's argmax labels (mode coverage).
+METRICS = ("fid", "kid", "is", "pr", "classes")
+#: Metrics that read the network's logits and no reference.
+_LOGIT_METRICS = ("is", "classes")
 #: Feature networks by name (`feature_network`).
 FEATURE_NETWORKS = ("inception", "classifier")
 
@@ -408,7 +411,7 @@ def evaluation_plan(
     ```
     """
     metrics = _parse_metrics(metrics)
-    if metrics == ["is"]:
+    if set(metrics) <= set(_LOGIT_METRICS):
         return None
     name, split = parse_reference(reference)
     return reference_plan(
@@ -471,6 +474,10 @@ def evaluate(
       the classifier the classifier score; no reference.
     - `"pr"`: improved precision and recall with k = `pr_k`, against the
       first n_gen reference features (equal set sizes, as in the paper).
+    - `"classes"`: the share of each class among the network's argmax
+      labels of the samples (with a domain classifier: how evenly a
+      generator covers the digits); the value is the smallest share, the
+      protocol lists them all (`class_shares`); no reference.
 
     Args:
         model: anything with `sample(n, seed=...)` returning floats in [0, 1].
@@ -541,7 +548,7 @@ def evaluate(
         network = feature_network(network, reference=(name, split), cache_dir=cache_dir)
     protocol = _check_network(network)
     network.check_model(model)
-    need_logits = "is" in metrics
+    need_logits = any(m in _LOGIT_METRICS for m in metrics)
     if need_logits:
         network.check_logits()  # before hours of sampling
     is_splits = options.is_splits or network.score_splits
@@ -660,6 +667,16 @@ def evaluate(
                 score.std if is_splits > 1 else None,
                 features=network.describe("logits"),
                 splits=is_splits,
+            )
+        elif metric == "classes":
+            labels = np.argmax(np.asarray(logits), axis=1)
+            shares = np.bincount(labels, minlength=np.shape(logits)[1]) / len(labels)
+            add(
+                "classes",
+                shares.min(),
+                features=network.describe("logits"),
+                class_shares=[round(float(x), 5) for x in shares],
+                max_class_share=round(float(shares.max()), 5),
             )
         elif metric == "pr":
             real = ref_features[: len(generated)]

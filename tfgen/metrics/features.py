@@ -537,6 +537,7 @@ class FeatureExtractor:
             "is": f"{self.name}_score",
             "precision": f"{self.name}_precision",
             "recall": f"{self.name}_recall",
+            "classes": f"{self.name}_min_class_share",
         }
 
     def describe(self, output="features"):
@@ -694,6 +695,7 @@ class InceptionFeatureExtractor(FeatureExtractor):
         "is": "inception_score",
         "precision": "precision",
         "recall": "recall",
+        "classes": "min_class_share",
     }
 
     def __init__(self, weights=None, batch_size=64, progress=True, cache_dir=None):
