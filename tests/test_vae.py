@@ -331,7 +331,11 @@ def test_latent_tools():
         model.apply_attribute(x[:3], vector[:3])
     # One end given: the other is the matching prior draw of `latents`.
     half = model.interpolate(None, x[1], steps=3, method="linear", seed=2)
-    np.testing.assert_allclose(half[0], model.decode(model.latents(2, 2)[:1])[0])
+    # Decoded in a batch of 3 against a batch of 1: float32 kernels may differ
+    # in the last bit (seen on an AVX2-only CPU), as for the ends above.
+    np.testing.assert_allclose(
+        half[0], model.decode(model.latents(2, 2)[:1])[0], atol=1e-6
+    )
     np.testing.assert_allclose(half[-1], recon[1], atol=1e-5)
 
 
