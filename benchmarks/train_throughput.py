@@ -352,6 +352,20 @@ def ratio_lines(rates):
     return lines
 
 
+def run_lines(argv, load, notes, date):
+    """The lines every section of this script opens with: the command, the
+    hardware, the threads, the load, the notes and the date."""
+    return [
+        f"`{common.command_line(__name__, argv)}`",
+        "",
+        f"- Hardware: {common.hardware_line()}",
+        f"- {threads_line()}",
+        f"- {load}",
+        *(f"- Note: {note}" for note in notes),
+        f"- Date: {date}",
+    ]
+
+
 def threads_line():
     """TensorFlow's thread pools in this run: set by tf.config, else by
     $TF_NUM_INTRAOP_THREADS / $TF_NUM_INTEROP_THREADS (which TensorFlow reads
@@ -521,13 +535,7 @@ def measure_recipes(args, argv):
         [
             "## Training throughput by recipe: float32 against mixed_bfloat16",
             "",
-            f"`{common.command_line(__name__, argv)}`",
-            "",
-            f"- Hardware: {common.hardware_line()}",
-            f"- {threads_line()}",
-            f"- {load}",
-            *(f"- Note: {note}" for note in args.note),
-            f"- Date: {date}",
+            *run_lines(argv, load, args.note, date),
             "- Each recipe's model, config, optimizers and batch size as the "
             "recipe gives them (`tfgen.recipes.compile_kwargs`), built under "
             f"each policy; warm-up: {args.warmup} steps (untimed); timed: "
@@ -627,13 +635,7 @@ def main(argv):
         [
             "## DCGAN-CIFAR training throughput",
             "",
-            f"`{common.command_line(__name__, argv)}`",
-            "",
-            f"- Hardware: {common.hardware_line()}",
-            f"- {threads_line()}",
-            f"- {load}",
-            *(f"- Note: {note}" for note in args.note),
-            f"- Date: {date}",
+            *run_lines(argv, load, args.note, date),
             f"- Batch size: {args.batch_size}; warm-up: {args.warmup} steps "
             f"(untimed); timed: {args.repeats} repeats x {args.steps} steps per "
             f"configuration, interleaved, the first {args.skip_steps} steps of "
