@@ -107,9 +107,9 @@ def get_strategy(name="default", devices=None):
 
 def native_bfloat16():
     """Whether this machine computes bfloat16 natively: a GPU, or a CPU with
-    AVX512_BF16 or AMX. Without them oneDNN converts every bf16 operand, and
-    `mixed_bfloat16` training measured 2x (Diagonal BiLSTM) to 8x (DCGAN)
-    slower than float32 on an AVX2-only AMD EPYC."""
+    AVX512_BF16 or AMX. Without them, `mixed_bfloat16` training of the
+    recipes' models ran at 0.08x-0.93x of float32 on an AVX2-only AMD EPYC
+    (`benchmarks/train_throughput.py --recipes`, RESULTS.md)."""
     if tf.config.list_physical_devices("GPU"):
         return True
     return bool({"avx512_bf16", "amx_bf16"} & reporting.cpu_flags())
@@ -658,8 +658,8 @@ def train(
     if precision == "mixed_bfloat16" and not native_bfloat16():
         warnings.warn(
             "Training in mixed_bfloat16 on a CPU without native bfloat16 "
-            f"({reporting.cpu_vector_summary()}): it ran 2-8x slower than float32 "
-            "on such a CPU. Pass precision='auto' (CLI: --precision auto) to "
+            f"({reporting.cpu_vector_summary()}): the recipes' models trained at "
+            "0.08x-0.93x of float32's speed on such a CPU. Pass precision='auto' (CLI: --precision auto) to "
             "pick float32 here and bfloat16 where it is native.",
             stacklevel=2,
         )
